@@ -1,0 +1,117 @@
+"""The perdure exception tree: one root, structured fields, no transport concerns.
+
+Only the ``http`` layer maps these to status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PerdureError(Exception):
+    """Root of every error perdure raises on purpose."""
+
+
+class InvalidArgumentError(PerdureError, ValueError):
+    """A caller passed a value perdure refuses (bad id, bad name, bad filter...)."""
+
+
+class SerializationError(PerdureError, TypeError):
+    """A value that must cross a durable boundary is not JSON-serializable."""
+
+
+class UnknownFunctionError(InvalidArgumentError):
+    """An orchestrator or activity name that no app registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | None = None) -> None:
+        hint = f"; known {kind}s: {', '.join(sorted(known))}" if known else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}")
+        self.kind = kind
+        self.name = name
+
+
+class InstanceError(PerdureError):
+    """An error about one orchestration instance."""
+
+    def __init__(self, message: str, instance_id: str) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+
+
+class InstanceNotFoundError(InstanceError, LookupError):
+    """No instance with this id exists in the task hub."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"no orchestration instance with id {instance_id!r}", instance_id)
+
+
+class InstanceAlreadyExistsError(InstanceError):
+    """An instance with this id is Pending, Running or Suspended."""
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        super().__init__(
+            f"an orchestration instance with id {instance_id!r} already exists and is {status}",
+            instance_id,
+        )
+        self.status = status
+
+
+class InstanceFinishedError(InstanceError):
+    """The instance has already finished (Completed, Failed or Terminated)."""
+
+    def __init__(self, instance_id: str, status: str, operation: str) -> None:
+        super().__init__(
+            f"cannot {operation} instance {instance_id!r}: it is already {status}", instance_id
+        )
+        self.status = status
+        self.operation = operation
+
+
+class InvalidInstanceStateError(InstanceError):
+    """The operation does not apply to the instance's current status."""
+
+    def __init__(self, instance_id: str, status: str, operation: str) -> None:
+        super().__init__(f"cannot {operation} instance {instance_id!r} while it is {status}",
+                         instance_id)
+        self.status = status
+        self.operation = operation
+
+
+class NonDeterminismError(PerdureError):
+    """Replayed orchestrator code scheduled something other than what its history records."""
+
+
+class LeaseLostError(PerdureError):
+    """A worker's lease on an instance or activity expired and another worker took it."""
+
+
+class EventTimeoutError(PerdureError, TimeoutError):
+    """``wait_for_external_event`` timed out before the event arrived."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"timed out waiting for external event {name!r}")
+        self.name = name
+
+
+class OrchestrationTimeoutError(PerdureError, TimeoutError):
+    """``wait_for_completion`` returned before the instance finished."""
+
+    def __init__(self, instance_id: str, timeout: float) -> None:
+        super().__init__(f"instance {instance_id!r} did not finish within {timeout:g}s")
+        self.instance_id = instance_id
+
+
+class TaskFailedError(PerdureError):
+    """An activity or sub-orchestration failed; raised inside the orchestrator.
+
+    ``details`` carries the original error type, message and traceback.
+    """
+
+    def __init__(self, message: str, details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+    @property
+    def error_type(self) -> str:
+        """The type name of the original error."""
+        return str(self.details.error_type)

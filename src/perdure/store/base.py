@@ -1,0 +1,284 @@
+"""The task hub protocol: every durable state transition perdure makes.
+
+A store is a narrow set of async methods. Each one is a single atomic
+transition, so the worker and the client never hold a transaction open across
+user code. Both the SQLite and the PostgreSQL task hubs implement it and pass
+one behavioural conformance suite (``tests/store``).
+
+Vocabulary:
+
+* **instance row**: one orchestration instance (name, status, input, output,
+  custom status, timestamps, lease, current ``execution_id``).
+* **history**: the events of the instance's current execution, in order.
+* **inbox**: messages addressed to an instance, each carrying one history
+  event (a raised event, an activity result, a timer firing, a terminate
+  request...). A message may carry an ``execution_id``; it is then only meant
+  for that execution (stale results after continue-as-new are dropped by the
+  worker). A message is *visible* once ``visible_at`` has passed (timers).
+* **activity task**: a unit of activity work, claimed under a lease.
+* **lease**: ``lock_token`` + expiry on an instance or activity task. A claim
+  takes a fresh token; a commit made with a token that is no longer current
+  changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from ..core.history import FailureDetails, HistoryEvent
+from ..core.status import OrchestrationRuntimeStatus
+
+WorkKind = Literal["orchestration", "activity"]
+
+
+@dataclass(slots=True)
+class InstanceRecord:
+    """The stored state of one orchestration instance."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: OrchestrationRuntimeStatus
+    created_at: datetime
+    updated_at: datetime
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    failure: FailureDetails | None = None
+    parent_instance_id: str | None = None
+    history_len: int = 0
+
+
+@dataclass(slots=True)
+class NewInstance:
+    """An instance to create, Pending, with its ``ExecutionStarted`` message.
+
+    ``on_conflict`` (used for sub-orchestrations) is enqueued instead of
+    raising when an active instance already holds the id.
+    """
+
+    instance_id: str
+    name: str
+    execution_id: str
+    input: str | None = None
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
+    parent_task_id: int | None = None
+    created_at: datetime | None = None
+    on_conflict: Message | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    """A history event addressed to an instance's inbox."""
+
+    instance_id: str
+    event: HistoryEvent
+    execution_id: str | None = None
+    visible_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class InboxMessage:
+    """A message as read back from an inbox; ``id`` orders arrival."""
+
+    id: int
+    event: HistoryEvent
+    execution_id: str | None = None
+
+
+@dataclass(slots=True)
+class OrchestrationWorkItem:
+    """A claimed instance with every message visible at claim time."""
+
+    instance: InstanceRecord
+    lock_token: str
+    attempts: int
+    messages: list[InboxMessage]
+
+
+@dataclass(slots=True)
+class ActivityTask:
+    """An activity invocation to run for task ``task_id`` of an instance's execution."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None = None
+
+
+@dataclass(slots=True)
+class ActivityWorkItem:
+    """A claimed activity task."""
+
+    id: int
+    lock_token: str
+    attempts: int
+    task: ActivityTask
+
+
+@dataclass(slots=True)
+class ActivityResult:
+    """The outcome of a claimed activity: delete the task, deliver ``message``."""
+
+    id: int
+    lock_token: str
+    message: Message
+
+
+@dataclass(slots=True)
+class StepCommit:
+    """Everything one orchestration step changes, committed all or nothing.
+
+    The commit applies only while ``lock_token`` is still the instance's lease.
+    ``history`` is appended to the current execution's history; when
+    ``new_execution_id`` is set (continue-as-new, rewind), the old history is
+    deleted first, and the instance takes the new execution id and ``input``.
+    """
+
+    instance_id: str
+    lock_token: str
+    runtime_status: OrchestrationRuntimeStatus
+    consumed: list[int] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)
+    custom_status: str | None = None
+    output: str | None = None
+    failure: FailureDetails | None = None
+    new_execution_id: str | None = None
+    input: str | None = None
+    activities: list[ActivityTask] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    start_instances: list[NewInstance] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class InstanceQuery:
+    """A filter over instances; ``None`` fields do not filter."""
+
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    statuses: Collection[OrchestrationRuntimeStatus] | None = None
+    instance_id_prefix: str | None = None
+    page_size: int = 100
+    continuation_token: str | None = None
+
+
+@dataclass(slots=True)
+class InstancePage:
+    """One page of a query; ``continuation_token`` is ``None`` on the last page."""
+
+    instances: list[InstanceRecord]
+    continuation_token: str | None = None
+
+
+class Store(Protocol):
+    """The task hub. Every method is one atomic transition unless it says otherwise."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema (idempotent)."""
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    # --- client side -------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> None:
+        """Insert a Pending instance and its ``ExecutionStarted`` message, atomically.
+
+        A finished instance with the same id is replaced (its history, inbox and
+        tasks deleted). An active one raises ``InstanceAlreadyExistsError``.
+        """
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance row, or ``None``."""
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current execution's history in order (empty when unknown)."""
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """One page of instances ordered by (created_at, instance_id), keyset paged."""
+
+    async def send_message(
+        self, message: Message, *, operation: str,
+        allowed: Collection[OrchestrationRuntimeStatus],
+    ) -> None:
+        """Enqueue a client message if the instance's status is in ``allowed``.
+
+        Raises ``InstanceNotFoundError`` for an unknown instance,
+        ``InstanceFinishedError`` when it is finished and finished is not
+        allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
+        one transaction.
+        """
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """Delete a finished instance with its history, inbox and tasks.
+
+        ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
+        """
+
+    async def purge_instances(
+        self, created_from: datetime | None, created_to: datetime | None,
+        statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
+    ) -> int:
+        """Purge matching finished instances in batches of one transaction each.
+
+        Returns how many were purged; a crash mid-way keeps the batches done.
+        """
+
+    async def register_functions(self, orchestrators: Sequence[str],
+                                 activities: Sequence[str]) -> None:
+        """Record the function names a worker serves (idempotent)."""
+
+    async def known_orchestrators(self) -> set[str]:
+        """Every orchestrator name any worker has registered in this task hub."""
+
+    # --- worker side -------------------------------------------------------
+
+    async def claim_orchestrations(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[OrchestrationWorkItem]:
+        """Lease up to ``limit`` instances that have visible inbox messages.
+
+        Skips instances leased by others until their lease expires. Each claim
+        takes a fresh ``lock_token`` and increments the instance's attempts.
+        """
+
+    async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
+        """Apply each step whose lease still holds; one transaction for all.
+
+        Returns, per step, whether it was applied. A step whose lease was lost
+        changes nothing. Applying resets the instance's attempts, releases its
+        lease, and creates activity tasks, messages and instances; a message to
+        an instance that does not exist is dropped.
+        """
+
+    async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
+        """Give up a lease without committing; the messages stay for a later claim."""
+
+    async def claim_activities(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[ActivityWorkItem]:
+        """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
+
+    async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+        """Delete each task whose lease still holds and deliver its message; one transaction."""
+
+    async def renew_activity_leases(
+        self, items: Sequence[tuple[int, str]], lease_seconds: float,
+    ) -> None:
+        """Extend the leases ``(id, lock_token)`` still held."""
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest future ``visible_at`` among inbox messages (durable timers)."""
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """Return when the instance may have changed status, or after ``timeout``."""

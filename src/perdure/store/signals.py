@@ -1,0 +1,65 @@
+"""In-process wake-ups shared by the task hubs.
+
+A commit in this process wakes this process's workers and waiters at once;
+other processes learn of it by polling (SQLite) or LISTEN/NOTIFY (PostgreSQL),
+which feed the same :class:`Signals`. All methods run on the store's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from .base import WorkKind
+
+
+class Signals:
+    """Edge-triggered wake-ups for work kinds and per-instance status changes."""
+
+    def __init__(self) -> None:
+        self._work: dict[str, asyncio.Event] = {}
+        self._instances: dict[str, tuple[asyncio.Event, int]] = {}
+
+    def _event(self, kind: str) -> asyncio.Event:
+        event = self._work.get(kind)
+        if event is None:
+            event = self._work[kind] = asyncio.Event()
+        return event
+
+    def notify(self, kind: WorkKind) -> None:
+        """Work of ``kind`` may be ready."""
+        self._event(kind).set()
+
+    def notify_instances(self, instance_ids: Iterable[str]) -> None:
+        """These instances may have changed status."""
+        for instance_id in instance_ids:
+            entry = self._instances.get(instance_id)
+            if entry is not None:
+                entry[0].set()
+
+    async def wait(self, kind: WorkKind, timeout: float) -> None:
+        """Wait for a notification of ``kind`` (or ``timeout``), consuming it.
+
+        A notification that arrived since the previous wait returns at once, so
+        none is lost between a caller's empty claim and its next wait.
+        """
+        event = self._event(kind)
+        if not event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
+
+    async def wait_instance(self, instance_id: str, timeout: float) -> None:
+        """Wait until the instance is notified or ``timeout`` passes."""
+        event, waiters = self._instances.get(instance_id) or (asyncio.Event(), 0)
+        self._instances[instance_id] = (event, waiters + 1)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            event, waiters = self._instances[instance_id]
+            if waiters == 1:
+                del self._instances[instance_id]
+            else:
+                self._instances[instance_id] = (event, waiters - 1)
