@@ -1,0 +1,261 @@
+"""The orchestration context: the only door from orchestrator code to the world.
+
+Everything here is deterministic: time and ids come from history, and every
+durable call records an action with the next sequence number, which replay
+matches against the recorded history.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
+from .errors import EventTimeoutError, InvalidArgumentError, TaskFailedError
+from .history import EventRaised, FailureDetails
+from .retry import RetryOptions
+from .serialization import dumps, loads
+from .task import CompletableTask, Task, WhenAllTask, WhenAnyTask
+
+if TYPE_CHECKING:
+    from .executor import OrchestrationExecutor
+
+# The namespace Durable Functions uses for deterministic GUIDs.
+_UUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
+
+
+class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Drops records while the orchestrator replays, so each line is logged once."""
+
+    def __init__(self, logger: logging.Logger, ctx: OrchestrationContext) -> None:
+        super().__init__(logger, {})
+        self._ctx = ctx
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging API
+        return not self._ctx.is_replaying and self.logger.isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = kwargs.setdefault("extra", {})
+        extra.setdefault("instance_id", self._ctx.instance_id)
+        return msg, kwargs
+
+
+class ExternalEventTask(CompletableTask[Any]):
+    """Waits for the next event with ``name``; fails with a timeout if one was set."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(-1)
+        self.name = name
+
+
+class RetryableTask(Task[Any]):
+    """An activity or sub-orchestration retried after failures, with durable-timer backoff."""
+
+    __slots__ = ("_ctx", "_options", "_schedule", "_attempt", "_started")
+
+    def __init__(self, ctx: OrchestrationContext, options: RetryOptions,
+                 schedule: Any) -> None:
+        super().__init__()
+        self._ctx, self._options, self._schedule = ctx, options, schedule
+        self._attempt = 1
+        self._started = ctx.current_utc_datetime
+        schedule()._on_done(self._attempt_done)
+
+    def _attempt_done(self, attempt: Task[Any]) -> None:
+        if not attempt.is_failed:
+            self._complete(attempt._result)
+            return
+        elapsed = (self._ctx.current_utc_datetime - self._started).total_seconds()
+        delay = self._options.next_delay(self._attempt, elapsed)
+        if delay is None:
+            self._fail(attempt.exception)  # type: ignore[arg-type]
+            return
+        self._attempt += 1
+        self._ctx.create_timer(timedelta(seconds=delay))._on_done(
+            lambda _timer: self._schedule()._on_done(self._attempt_done))
+
+
+class OrchestrationContext:
+    """What an orchestrator function receives: deterministic access to durable operations."""
+
+    def __init__(self, executor: OrchestrationExecutor, instance_id: str) -> None:
+        self._executor = executor
+        self.instance_id = instance_id
+        """The id of this orchestration instance."""
+        self.parent_instance_id: str | None = None
+        """The id of the orchestration that started this one as a sub-orchestration."""
+        self.name = ""
+        """The orchestrator's registered name."""
+        self.is_replaying = False
+        """True while the code re-executes steps already in history."""
+        self.current_utc_datetime = datetime.fromtimestamp(0).astimezone()
+        """The time this step started, from history (never the wall clock)."""
+        self.logger: logging.LoggerAdapter = _ReplaySafeLogger(  # type: ignore[type-arg]
+            logging.getLogger("perdure.orchestration"), self)
+        """A logger that stays silent during replay."""
+        self._input: str | None = None
+        self._sequence = 0
+        self._uuid_counter = 0
+        self._pending_actions: dict[int, Action] = {}
+        self._open_tasks: dict[int, CompletableTask[Any]] = {}
+        self._open_children: dict[int, str] = {}
+        self._waiters: dict[str, deque[ExternalEventTask]] = {}
+        self._received: dict[str, deque[EventRaised]] = {}
+        self._custom_status: str | None = None
+
+    # --- inputs and state ------------------------------------------------
+
+    def get_input(self) -> Any:
+        """The orchestration's input, decoded from JSON."""
+        return loads(self._input)
+
+    def set_custom_status(self, value: Any) -> None:
+        """Publish a JSON value in the instance's status, committed with this step."""
+        self._custom_status = dumps(value, "custom status")
+
+    def new_uuid(self) -> str:
+        """A deterministic UUID: the same on every replay of this point."""
+        self._uuid_counter += 1
+        name = f"{self.instance_id}_{self.current_utc_datetime.isoformat()}_{self._uuid_counter}"
+        return str(uuid.uuid5(_UUID_NAMESPACE, name))
+
+    # --- scheduling ------------------------------------------------------
+
+    def _next_id(self) -> int:
+        task_id = self._sequence
+        self._sequence += 1
+        return task_id
+
+    def _schedule(self, action: Action) -> CompletableTask[Any]:
+        task: CompletableTask[Any] = CompletableTask(action.task_id)
+        self._pending_actions[action.task_id] = action
+        self._open_tasks[action.task_id] = task
+        return task
+
+    def call_activity(self, name: str, input: Any = None) -> Task[Any]:
+        """Schedule activity ``name`` with a JSON ``input``; the task completes with its result."""
+        _check_name(name, "activity")
+        return self._schedule(ScheduleActivity(self._next_id(), name, dumps(input, "input")))
+
+    def call_activity_with_retry(self, name: str, retry_options: RetryOptions,
+                                 input: Any = None) -> Task[Any]:
+        """Like :meth:`call_activity`, retrying failures as ``retry_options`` says."""
+        _check_name(name, "activity")
+        encoded = dumps(input, "input")
+        return RetryableTask(self, retry_options, lambda: self._schedule(
+            ScheduleActivity(self._next_id(), name, encoded)))
+
+    def call_sub_orchestrator(self, name: str, input: Any = None,
+                              instance_id: str | None = None) -> Task[Any]:
+        """Start orchestrator ``name`` as a child; the task completes with its output."""
+        _check_name(name, "orchestrator")
+        task_id = self._next_id()
+        child_id = instance_id or f"{self.instance_id}:{task_id}"
+        task = self._schedule(ScheduleSubOrchestration(task_id, name, child_id,
+                                                       dumps(input, "input")))
+        self._open_children[task_id] = child_id
+        return task
+
+    def call_sub_orchestrator_with_retry(self, name: str, retry_options: RetryOptions,
+                                         input: Any = None,
+                                         instance_id: str | None = None) -> Task[Any]:
+        """Like :meth:`call_sub_orchestrator`, retrying failures as ``retry_options`` says.
+
+        Each attempt after the first gets its own child id unless ``instance_id`` is given.
+        """
+        return RetryableTask(self, retry_options, lambda: self.call_sub_orchestrator(
+            name, input, instance_id))
+
+    def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
+        """A durable timer due at ``fire_at`` (an aware datetime, or a delay from now)."""
+        if isinstance(fire_at, timedelta):
+            fire_at = self.current_utc_datetime + fire_at
+        elif fire_at.tzinfo is None:
+            raise InvalidArgumentError("create_timer needs a timezone-aware datetime")
+        return self._schedule(CreateTimer(self._next_id(), fire_at))
+
+    def wait_for_external_event(self, name: str,
+                                timeout: timedelta | float | None = None) -> Task[Any]:
+        """Wait for event ``name``; events raised earlier are delivered first, in order.
+
+        With ``timeout`` (a timedelta or seconds) the task fails with
+        :class:`EventTimeoutError` when it runs out; a timed-out wait consumes nothing.
+        """
+        _check_name(name, "event")
+        task = ExternalEventTask(name)
+        buffered = self._received.get(name)
+        if buffered:
+            task._complete(loads(buffered.popleft().input))
+            return task
+        self._waiters.setdefault(name, deque()).append(task)
+        if timeout is not None:
+            delay = timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout)
+            self.create_timer(delay)._on_done(lambda _t: self._expire_wait(task))
+        return task
+
+    def _expire_wait(self, task: ExternalEventTask) -> None:
+        if task.is_completed:
+            return
+        waiters = self._waiters.get(task.name)
+        if waiters is not None and task in waiters:
+            waiters.remove(task)
+        task._fail(EventTimeoutError(task.name))
+
+    def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Raise event ``name`` on another instance (fire and forget, recorded in history)."""
+        _check_name(name, "event")
+        self._schedule(SendEvent(self._next_id(), instance_id, name, dumps(data, "event data")))
+        # Nothing completes a sent event: drop it from the open tasks at once.
+        self._open_tasks.pop(self._sequence - 1)
+
+    def task_all(self, tasks: Sequence[Task[Any]]) -> Task[list[Any]]:
+        """A task completing with every result in order, failing on the first failure."""
+        return WhenAllTask(tasks)
+
+    def task_any(self, tasks: Sequence[Task[Any]]) -> Task[Task[Any]]:
+        """A task completing with the first of ``tasks`` to complete."""
+        return WhenAnyTask(tasks)
+
+    def continue_as_new(self, input: Any = None,
+                        preserve_unprocessed_events: bool = False) -> None:
+        """Restart this instance with a fresh history and ``input``, once this step commits.
+
+        With ``preserve_unprocessed_events`` the events received but not yet
+        consumed are delivered to the new execution.
+        """
+        encoded = dumps(input, "input")
+        carry = [e for q in self._received.values() for e in q] if preserve_unprocessed_events \
+            else []
+        self._executor.continue_as_new(encoded, carry)
+
+    # --- driven by the executor -----------------------------------------
+
+    def _deliver_event(self, event: EventRaised) -> None:
+        waiters = self._waiters.get(event.name)
+        if waiters:
+            waiters.popleft()._complete(loads(event.input))
+        else:
+            self._received.setdefault(event.name, deque()).append(event)
+
+    def _resolve(self, task_id: int, result: str | None = None,
+                 failure: FailureDetails | None = None, what: str = "activity") -> None:
+        task = self._open_tasks.pop(task_id, None)
+        self._open_children.pop(task_id, None)
+        if task is None:
+            return  # a duplicate or stale completion: nothing waits for it
+        if failure is None:
+            task._complete(loads(result))
+        else:
+            task._fail(TaskFailedError(f"{what} task {task_id} failed: {failure.summary()}",
+                                       failure))
+
+
+def _check_name(name: str, kind: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"{kind} name must be a non-empty string, got {name!r}")

@@ -1,0 +1,271 @@
+"""The replay driver: feeds history events to an orchestrator and collects its actions.
+
+An :class:`OrchestrationExecutor` is incremental. A worker keeps one alive in
+memory between steps and feeds it only the new events; after a restart (or on
+another worker) a fresh executor replays the whole history first. Both paths
+run the same handlers, so they produce the same actions. :func:`replay` is the
+pure-function form: no I/O, no clock, no randomness, no asyncio.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions import RECORDING_EVENTS, Action, describe, recorded_action
+from .context import OrchestrationContext
+from .errors import NonDeterminismError, SerializationError
+from .history import (
+    EventRaised,
+    ExecutionCompleted,
+    ExecutionResumed,
+    ExecutionRewound,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    FailureDetails,
+    HistoryEvent,
+    OrchestratorStarted,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TimerFired,
+)
+from .serialization import dumps
+from .status import OrchestrationRuntimeStatus as Status
+from .task import Task
+
+Orchestrator = Callable[[OrchestrationContext], Any]
+
+# Events that still act on a suspended instance; all others wait for resume.
+_WHILE_SUSPENDED = (ExecutionResumed, ExecutionTerminated, ExecutionSuspended)
+
+
+@dataclass(slots=True)
+class Completion:
+    """How an execution ended."""
+
+    status: Status
+    output: str | None = None
+    failure: FailureDetails | None = None
+    carryover: list[EventRaised] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """What a step decided: new actions, and the instance state after it."""
+
+    actions: list[Action]
+    status: Status
+    output: str | None = None
+    custom_status: str | None = None
+    failure: FailureDetails | None = None
+    carryover: list[EventRaised] = field(default_factory=list)
+
+
+class OrchestrationExecutor:
+    """Runs one orchestrator function over its history, one event at a time."""
+
+    def __init__(self, orchestrator: Orchestrator, instance_id: str) -> None:
+        self._fn = orchestrator
+        self.ctx = OrchestrationContext(self, instance_id)
+        self._body: Any = None
+        self._awaiting: Task[Any] | None = None
+        self._started = False
+        self._suspended = False
+        self._held: list[HistoryEvent] = []
+        self.completion: Completion | None = None
+        self._handlers: dict[type[HistoryEvent], Callable[[Any], None]] = {
+            OrchestratorStarted: self._on_orchestrator_started,
+            ExecutionStarted: self._on_execution_started,
+            ExecutionTerminated: self._on_terminated,
+            ExecutionSuspended: self._on_suspended,
+            ExecutionResumed: self._on_resumed,
+            ExecutionRewound: _ignore,
+            ExecutionCompleted: _ignore,
+            TaskCompleted: lambda e: self.ctx._resolve(e.task_id, e.result),
+            TaskFailed: lambda e: self.ctx._resolve(e.task_id, failure=e.failure),
+            SubOrchestrationInstanceCompleted: lambda e: self.ctx._resolve(e.task_id, e.result),
+            SubOrchestrationInstanceFailed: lambda e: self.ctx._resolve(
+                e.task_id, failure=e.failure, what="sub-orchestration"),
+            TimerFired: lambda e: self.ctx._resolve(e.task_id),
+            EventRaised: self.ctx._deliver_event,
+        }
+        for recording in RECORDING_EVENTS:
+            self._handlers[recording] = self._on_action_recorded
+
+    # --- public ------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        """The runtime status after the events processed so far."""
+        if self.completion is not None:
+            return self.completion.status
+        if self._suspended:
+            return Status.Suspended
+        return Status.Running if self._started else Status.Pending
+
+    def process(self, events: Iterable[HistoryEvent], *, replaying: bool) -> None:
+        """Apply ``events`` in order; stops early once the execution completes."""
+        ctx = self.ctx
+        for event in events:
+            if self.completion is not None:
+                return
+            ctx.is_replaying = replaying
+            if self._suspended and not isinstance(event, _WHILE_SUSPENDED):
+                self._held.append(event)
+                continue
+            try:
+                self._handlers[type(event)](event)
+                self._resume()
+            except NonDeterminismError as exc:
+                self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+
+    def take_actions(self) -> list[Action]:
+        """The actions scheduled since the last call (new work for this step)."""
+        actions = list(self.ctx._pending_actions.values())
+        self.ctx._pending_actions.clear()
+        return actions
+
+    def step(self, events: Sequence[HistoryEvent]) -> ReplayResult:
+        """Process new (not replayed) events and report the step's outcome."""
+        self.process(events, replaying=False)
+        return self.result()
+
+    def result(self) -> ReplayResult:
+        """Take the pending actions and describe the state they leave."""
+        done = self.completion
+        actions = self.take_actions() if done is None or done.status in (
+            Status.Completed, Status.ContinuedAsNew) else []
+        return ReplayResult(
+            actions=actions, status=self.status,
+            output=done.output if done else None,
+            custom_status=self.ctx._custom_status,
+            failure=done.failure if done else None,
+            carryover=done.carryover if done else [],
+        )
+
+    def open_sub_orchestrations(self) -> list[str]:
+        """Instance ids of sub-orchestrations started and not yet finished."""
+        return list(self.ctx._open_children.values())
+
+    def continue_as_new(self, input: str | None, carryover: list[EventRaised]) -> None:
+        """Called by the context: end this execution and start anew with ``input``."""
+        self._finish(Status.ContinuedAsNew, output=input, carryover=carryover)
+
+    # --- event handlers -------------------------------------------------
+
+    def _on_orchestrator_started(self, event: OrchestratorStarted) -> None:
+        self.ctx.current_utc_datetime = event.timestamp
+
+    def _on_execution_started(self, event: ExecutionStarted) -> None:
+        ctx = self.ctx
+        ctx.name, ctx._input = event.name, event.input
+        ctx.parent_instance_id = event.parent_instance_id
+        self._started = True
+        try:
+            body = self._fn(ctx)
+        except Exception as exc:  # noqa: BLE001 - user code: any failure fails the instance
+            self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+            return
+        if inspect.isgenerator(body) or inspect.iscoroutine(body):
+            self._body = body
+            self._advance(None, None)
+        else:
+            self._finish_with(body)
+
+    def _on_terminated(self, event: ExecutionTerminated) -> None:
+        self._finish(Status.Terminated, output=dumps(event.reason, "reason"))
+
+    def _on_suspended(self, event: ExecutionSuspended) -> None:
+        self._suspended = True
+
+    def _on_resumed(self, event: ExecutionResumed) -> None:
+        if not self._suspended:
+            return
+        self._suspended = False
+        held, self._held = self._held, []
+        self.process(held, replaying=self.ctx.is_replaying)
+
+    def _on_action_recorded(self, event: Any) -> None:
+        expected = recorded_action(event)
+        assert expected is not None
+        action = self.ctx._pending_actions.pop(event.task_id, None)
+        recorded = describe(expected)
+        if action is None:
+            raise NonDeterminismError(
+                f"non-deterministic orchestrator {self.ctx.name!r}: at position {event.task_id} "
+                f"history expected {recorded}, but the code scheduled nothing there")
+        if type(action) is not type(expected) or action.name != expected.name:
+            raise NonDeterminismError(
+                f"non-deterministic orchestrator {self.ctx.name!r}: at position {event.task_id} "
+                f"history expected {recorded}, but the code tried to {describe(action)}")
+
+    # --- driving the body ------------------------------------------------
+
+    def _resume(self) -> None:
+        task = self._awaiting
+        if task is not None and task.is_completed and self.completion is None:
+            if task.is_failed:
+                self._advance(None, task.exception)
+            else:
+                self._advance(task._result, None)
+
+    def _advance(self, value: Any, error: BaseException | None) -> None:
+        """Run the body until it awaits an incomplete task, returns or raises."""
+        body = self._body
+        while True:
+            try:
+                yielded = body.throw(error) if error is not None else body.send(value)
+            except StopIteration as stop:
+                if self.completion is None:
+                    self._finish_with(stop.value)
+                return
+            except Exception as exc:  # noqa: BLE001 - user code: fails the instance
+                if self.completion is None:
+                    self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+                return
+            if self.completion is not None:
+                return  # continue_as_new ended the execution
+            if not isinstance(yielded, Task):
+                error, value = TypeError(
+                    f"orchestrator {self.ctx.name!r} awaited {yielded!r}, which is not a "
+                    "perdure task; orchestrators may only await tasks from the context"), None
+                continue
+            if not yielded.is_completed:
+                self._awaiting = yielded
+                return
+            error = yielded.exception
+            value = None if error is not None else yielded._result
+
+    def _finish_with(self, value: Any) -> None:
+        try:
+            self._finish(Status.Completed, output=dumps(value, "orchestrator output"))
+        except SerializationError as exc:
+            self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+
+    def _finish(self, status: Status, output: str | None = None,
+                failure: FailureDetails | None = None,
+                carryover: list[EventRaised] | None = None) -> None:
+        if failure is not None:
+            output = dumps(f"Orchestrator function '{self.ctx.name}' failed: {failure.summary()}")
+        self.completion = Completion(status, output, failure, carryover or [])
+        self._awaiting = None
+
+
+def _ignore(event: HistoryEvent) -> None:
+    """Events that record state but need no action on replay."""
+
+
+def replay(orchestrator: Orchestrator, past_events: Sequence[HistoryEvent],
+           new_events: Sequence[HistoryEvent], instance_id: str = "") -> ReplayResult:
+    """Replay ``past_events``, apply ``new_events``, and return the step's outcome.
+
+    The pure form of the executor: the same inputs always give the same result.
+    """
+    executor = OrchestrationExecutor(orchestrator, instance_id)
+    executor.process(past_events, replaying=True)
+    return executor.step(new_events)
