@@ -80,7 +80,7 @@ async def run_one(client: perdure.Client, name: str, input: object = None) -> ob
 
 async def finished(client: perdure.Client, iid: str) -> object:
     status = await client.wait_for_completion(iid, timeout=WAIT_TIMEOUT)
-    if status.runtime_status != perdure.OrchestrationRuntimeStatus.Completed:
+    if status.runtime_status != "Completed":  # a str enum
         raise RuntimeError(f"instance {iid} ended {status.runtime_status}: {status!r}")
     return status.output
 
@@ -112,10 +112,13 @@ async def w3(client: perdure.Client) -> dict[str, float]:
 
 async def run(workload: str, url: str) -> dict[str, float]:
     store = perdure.create_store(url)
-    async with perdure.Worker(app, store):
-        client = perdure.Client(store, app=app)
-        await run_one(client, "hello_sequence")  # warm-up
-        return await {"W1": w1, "W2": w2, "W3": w3}[workload](client)
+    try:
+        async with perdure.Worker(app, store):
+            client = perdure.Client(store, app=app)
+            await run_one(client, "hello_sequence")  # warm-up
+            return await {"W1": w1, "W2": w2, "W3": w3}[workload](client)
+    finally:
+        await store.close()
 
 
 def main() -> None:
