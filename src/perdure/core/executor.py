@@ -78,6 +78,8 @@ class OrchestrationExecutor:
         self._suspended = False
         self._held: list[HistoryEvent] = []
         self.completion: Completion | None = None
+        self.started: ExecutionStarted | None = None
+        """The event that started this execution (name, input, parent)."""
         self._handlers: dict[type[HistoryEvent], Callable[[Any], None]] = {
             OrchestratorStarted: self._on_orchestrator_started,
             ExecutionStarted: self._on_execution_started,
@@ -163,6 +165,7 @@ class OrchestrationExecutor:
 
     def _on_execution_started(self, event: ExecutionStarted) -> None:
         ctx = self.ctx
+        self.started = event
         ctx.name, ctx._input = event.name, event.input
         ctx.parent_instance_id = event.parent_instance_id
         self._started = True

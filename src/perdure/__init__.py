@@ -1,0 +1,63 @@
+"""perdure: durable orchestrations for Python, in the model of Azure Durable Functions."""
+
+from .app import App, load_app
+from .client import Client, StatusPage, SyncClient
+from .core.context import OrchestrationContext
+from .core.errors import (
+    EventTimeoutError,
+    InstanceAlreadyExistsError,
+    InstanceError,
+    InstanceFinishedError,
+    InstanceNotFoundError,
+    InvalidArgumentError,
+    InvalidInstanceStateError,
+    LeaseLostError,
+    NonDeterminismError,
+    OrchestrationTimeoutError,
+    PerdureError,
+    SerializationError,
+    TaskFailedError,
+    UnknownFunctionError,
+)
+from .core.history import FailureDetails
+from .core.retry import RetryOptions
+from .core.status import OrchestrationRuntimeStatus
+from .core.task import Task
+from .status import OrchestrationStatus
+from .store import Store, create_store
+from .worker import ActivityContext, Worker, WorkerOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivityContext",
+    "App",
+    "Client",
+    "EventTimeoutError",
+    "FailureDetails",
+    "InstanceAlreadyExistsError",
+    "InstanceError",
+    "InstanceFinishedError",
+    "InstanceNotFoundError",
+    "InvalidArgumentError",
+    "InvalidInstanceStateError",
+    "LeaseLostError",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationRuntimeStatus",
+    "OrchestrationStatus",
+    "OrchestrationTimeoutError",
+    "PerdureError",
+    "RetryOptions",
+    "SerializationError",
+    "StatusPage",
+    "Store",
+    "SyncClient",
+    "Task",
+    "TaskFailedError",
+    "UnknownFunctionError",
+    "Worker",
+    "WorkerOptions",
+    "create_store",
+    "load_app",
+]

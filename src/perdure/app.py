@@ -1,0 +1,140 @@
+"""The ``App`` registry: the orchestrators, activities and HTTP routes of one module."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from .core.errors import InvalidArgumentError, UnknownFunctionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A user HTTP function registered with :meth:`App.route`."""
+
+    path: str
+    methods: tuple[str, ...]
+    endpoint: Callable[..., Any]
+    auth_level: str = "anonymous"
+
+
+@dataclass
+class App:
+    """Registers orchestrator, activity and HTTP-triggered functions by name.
+
+    ``route_prefix`` is the path prefix of user routes (``"api"`` by default,
+    ``""`` for none), as in Azure Functions' ``host.json``.
+    """
+
+    route_prefix: str = "api"
+    orchestrators: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    activities: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+
+    def _register(self, table: dict[str, Callable[..., Any]], kind: str,
+                  fn: Callable[..., Any], name: str | None) -> None:
+        key = name or fn.__name__
+        if not key:
+            raise InvalidArgumentError(f"{kind} name must not be empty")
+        if key in table and table[key] is not fn:
+            raise InvalidArgumentError(f"{kind} {key!r} is already registered")
+        table[key] = fn
+
+    @overload
+    def orchestrator(self, fn: F, /) -> F: ...
+    @overload
+    def orchestrator(self, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def orchestrator(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+        """Register an orchestrator: a generator function (``yield``) or ``async def`` (``await``)."""
+        def register(f: F) -> F:
+            self._register(self.orchestrators, "orchestrator", f, name)
+            return f
+        return register(fn) if fn is not None else register
+
+    @overload
+    def activity(self, fn: F, /) -> F: ...
+    @overload
+    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+        """Register an activity: a plain function (run in a thread pool) or ``async def``."""
+        def register(f: F) -> F:
+            if inspect.isgeneratorfunction(f):
+                raise InvalidArgumentError(f"activity {f.__name__!r} must not be a generator")
+            self._register(self.activities, "activity", f, name)
+            return f
+        return register(fn) if fn is not None else register
+
+    def route(self, path: str, methods: Sequence[str] = ("GET",),
+              auth_level: str = "anonymous") -> Callable[[F], F]:
+        """Register an HTTP-triggered function under ``/{route_prefix}/{path}``.
+
+        The function receives the Starlette request; a parameter annotated with
+        ``perdure.Client`` (or named ``client``) receives the orchestration client.
+        """
+        if auth_level not in ("anonymous", "function", "admin"):
+            raise InvalidArgumentError(f"auth_level must be anonymous, function or admin, "
+                                       f"got {auth_level!r}")
+
+        def register(f: F) -> F:
+            self.routes.append(Route(path.strip("/"), tuple(m.upper() for m in methods), f,
+                                     auth_level))
+            return f
+        return register
+
+    def get_orchestrator(self, name: str) -> Callable[..., Any]:
+        """The orchestrator registered as ``name``; :class:`UnknownFunctionError` otherwise."""
+        try:
+            return self.orchestrators[name]
+        except KeyError:
+            raise UnknownFunctionError("orchestrator", name, list(self.orchestrators)) from None
+
+    def get_activity(self, name: str) -> Callable[..., Any]:
+        """The activity registered as ``name``; :class:`UnknownFunctionError` otherwise."""
+        try:
+            return self.activities[name]
+        except KeyError:
+            raise UnknownFunctionError("activity", name, list(self.activities)) from None
+
+
+def load_app(spec: str) -> App:
+    """Load an :class:`App` from ``path/to/file.py`` or ``module:attr`` (attr defaults to ``app``).
+
+    A file is imported as a module named after it, with its folder on ``sys.path``
+    so that it can import its neighbours.
+    """
+    target, _, attr = spec.partition(":")
+    if target.endswith(".py") or Path(target).is_file():
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise InvalidArgumentError(f"app file not found: {target}")
+        sys.path.insert(0, str(path.parent))
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise InvalidArgumentError(f"cannot import {target}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise InvalidArgumentError(f"cannot import app module {target!r}: {exc}") from None
+    if attr:
+        app = getattr(module, attr, None)
+    else:
+        app = getattr(module, "app", None) or next(
+            (v for v in vars(module).values() if isinstance(v, App)), None)
+    if not isinstance(app, App):
+        raise InvalidArgumentError(f"{spec} defines no perdure.App"
+                                   + (f" named {attr!r}" if attr else ""))
+    return app

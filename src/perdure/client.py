@@ -1,0 +1,400 @@
+"""The orchestration client: start, query, signal and manage instances.
+
+:class:`Client` is async; :class:`SyncClient` is derived from it, one blocking
+method per async one. Both talk to the task hub directly, so they work in the
+serving process, in another process, or on another machine sharing the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from .core.errors import (
+    InstanceNotFoundError,
+    InvalidArgumentError,
+    OrchestrationTimeoutError,
+    UnknownFunctionError,
+)
+from .core.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionRewound,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    utcnow,
+)
+from .core.serialization import dumps
+from .core.status import ACTIVE_STATUSES, OrchestrationRuntimeStatus as Status
+from .status import OrchestrationStatus, history_to_df
+from .store import create_store
+from .store.base import InstanceQuery, Message, NewInstance, Store
+
+if TYPE_CHECKING:
+    from .app import App
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "http://localhost:7071"
+WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+MAX_INSTANCE_ID_LENGTH = 256
+
+
+def validate_instance_id(instance_id: str) -> str:
+    """Refuse ids Durable Functions refuses: empty, > 256 chars, ``/ \\ # ?``, control chars."""
+    if not isinstance(instance_id, str) or not instance_id:
+        raise InvalidArgumentError("instance id must be a non-empty string")
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        raise InvalidArgumentError(
+            f"instance id is {len(instance_id)} characters; the limit is {MAX_INSTANCE_ID_LENGTH}")
+    if instance_id.startswith("@"):
+        raise InvalidArgumentError("instance id must not start with '@' (reserved for entities)")
+    for char in instance_id:
+        if char in "/\\#?" or unicodedata.category(char) == "Cc":
+            raise InvalidArgumentError(
+                f"instance id {instance_id!r} contains {char!r}; '/', '\\\\', '#', '?' and "
+                "control characters are not allowed")
+    return instance_id
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidArgumentError(f"{name} must be a datetime, got {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _statuses(value: Status | str | Collection[Status | str] | None
+              ) -> frozenset[Status] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, Status | str) else list(value)
+    return frozenset(s if isinstance(s, Status) else Status.parse(s) for s in items) or None
+
+
+@dataclass(slots=True)
+class StatusPage:
+    """One page of ``get_status_by``; pass ``continuation_token`` back for the next."""
+
+    instances: list[OrchestrationStatus]
+    continuation_token: str | None
+
+
+class Client:
+    """Manages orchestration instances in one task hub.
+
+    ``app`` (or ``orchestrators``) tells which orchestrator names exist; without
+    either, the names registered in the hub by its workers are used.
+    ``base_url`` is where the HTTP API is served, for management URLs.
+    """
+
+    def __init__(self, store: Store | str | None = None, *, app: App | None = None,
+                 orchestrators: Collection[str] | None = None,
+                 base_url: str = DEFAULT_BASE_URL,
+                 url_query: Callable[[str], str] | None = None) -> None:
+        self.store: Store = store if store is not None and not isinstance(store, str) \
+            else create_store(store)
+        self._app = app
+        self._orchestrators = orchestrators
+        self.base_url = base_url.rstrip("/")
+        self.url_query = url_query or (lambda _instance_id: "")
+        self._opened = False
+
+    async def _open(self) -> Store:
+        if not self._opened:
+            await self.store.open()
+            self._opened = True
+        return self.store
+
+    async def close(self) -> None:
+        """Close the underlying store."""
+        await self.store.close()
+
+    async def __aenter__(self) -> Client:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _check_orchestrator(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("orchestrator name must be a non-empty string")
+        if self._app is not None:
+            known: Collection[str] = self._app.orchestrators
+        elif self._orchestrators is not None:
+            known = self._orchestrators
+        else:
+            known = await (await self._open()).known_orchestrators()
+        if name not in known:
+            raise UnknownFunctionError("orchestrator", name, list(known))
+
+    # --- starting --------------------------------------------------------
+
+    async def start_new(self, orchestrator_name: str, instance_id: str | None = None,
+                        input: Any = None) -> str:
+        """Start an instance; returns its id (a random 32-hex id when none is given).
+
+        Durable when it returns. Refuses an unknown orchestrator, an invalid id,
+        and an id whose instance is Pending, Running or Suspended
+        (:class:`InstanceAlreadyExistsError`); a finished instance is replaced.
+        """
+        return await self._create(orchestrator_name, instance_id, dumps(input, "input"))
+
+    async def _create(self, name: str, instance_id: str | None, encoded_input: str | None) -> str:
+        instance_id = validate_instance_id(instance_id) if instance_id is not None \
+            else uuid.uuid4().hex
+        await self._check_orchestrator(name)
+        store = await self._open()
+        await store.create_instance(NewInstance(instance_id, name, uuid.uuid4().hex,
+                                                encoded_input, created_at=utcnow()))
+        return instance_id
+
+    async def start_new_from(self, payload: Mapping[str, Any]) -> str:
+        """Start from the output-binding form ``{"FunctionName", "Input", "InstanceId"}``."""
+        if not isinstance(payload, Mapping):
+            raise InvalidArgumentError("start payload must be a JSON object")
+        name = payload.get("FunctionName")
+        if not name:
+            raise InvalidArgumentError("start payload needs a 'FunctionName'")
+        return await self.start_new(name, payload.get("InstanceId") or None, payload.get("Input"))
+
+    async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with its original input; returns the new id."""
+        record = await (await self._open()).get_instance(instance_id)
+        if record is None:
+            raise InstanceNotFoundError(instance_id)
+        return await self._create(record.name, None if restart_with_new_instance_id
+                                  else instance_id, record.input)
+
+    # --- querying --------------------------------------------------------
+
+    async def get_status(self, instance_id: str, show_history: bool = False,
+                         show_history_output: bool = False,
+                         show_input: bool = True) -> OrchestrationStatus | None:
+        """The instance's status, or ``None`` when it does not exist."""
+        store = await self._open()
+        record = await store.get_instance(instance_id)
+        if record is None:
+            return None
+        status = OrchestrationStatus.from_record(record, show_input=show_input)
+        if show_history:
+            status.history = history_to_df(await store.get_history(instance_id),
+                                           show_history_output=show_history_output,
+                                           show_input=show_input)
+        return status
+
+    async def get_status_all(self) -> list[OrchestrationStatus]:
+        """Every instance in the hub (without history), oldest first."""
+        out: list[OrchestrationStatus] = []
+        token: str | None = None
+        while True:
+            page = await self.get_status_by(page_size=1000, continuation_token=token)
+            out.extend(page.instances)
+            token = page.continuation_token
+            if token is None:
+                return out
+
+    async def get_status_by(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        runtime_status: Status | str | Collection[Status | str] | None = None,
+        instance_id_prefix: str | None = None, page_size: int = 100,
+        continuation_token: str | None = None, show_input: bool = True,
+    ) -> StatusPage:
+        """One page of instances matching every given filter, oldest first."""
+        if not isinstance(page_size, int) or page_size < 1:
+            raise InvalidArgumentError(f"page_size must be a positive integer, got {page_size!r}")
+        query = InstanceQuery(_aware(created_time_from, "created_time_from"),
+                              _aware(created_time_to, "created_time_to"),
+                              _statuses(runtime_status), instance_id_prefix or None,
+                              page_size, continuation_token or None)
+        page = await (await self._open()).query_instances(query)
+        return StatusPage([OrchestrationStatus.from_record(r, show_input=show_input)
+                           for r in page.instances], page.continuation_token)
+
+    async def wait_for_completion(self, instance_id: str,
+                                  timeout: float | None = None) -> OrchestrationStatus:
+        """Wait until the instance is Completed, Failed or Terminated; returns its status.
+
+        Woken by the completion itself in this process, by short polling across
+        processes. Raises :class:`OrchestrationTimeoutError` after ``timeout``
+        seconds and :class:`InstanceNotFoundError` for an unknown id.
+        """
+        store = await self._open()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        poll = 0.005
+        while True:
+            status = await self.get_status(instance_id)
+            if status is None:
+                raise InstanceNotFoundError(instance_id)
+            if status.runtime_status.is_terminal:
+                return status
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
+            await store.wait_for_instance(instance_id, poll if remaining is None
+                                          else min(poll, remaining))
+            poll = min(poll * 2, 0.1)
+
+    # --- signalling ------------------------------------------------------
+
+    async def _send(self, instance_id: str, event: Any, operation: str,
+                    allowed: Collection[Status]) -> None:
+        if not isinstance(instance_id, str) or not instance_id:
+            raise InvalidArgumentError("instance id must be a non-empty string")
+        await (await self._open()).send_message(Message(instance_id, event),
+                                                operation=operation, allowed=allowed)
+
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        """Deliver event ``event_name``; kept in order until the orchestrator waits for it.
+
+        :class:`InstanceNotFoundError` for an unknown instance,
+        :class:`InstanceFinishedError` for a finished one.
+        """
+        if not isinstance(event_name, str) or not event_name:
+            raise InvalidArgumentError("event name must be a non-empty string")
+        event = EventRaised(name=event_name, input=dumps(event_data, "event data"))
+        await self._send(instance_id, event, "raise an event to", ACTIVE_STATUSES)
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        """Terminate at the next await point; running sub-orchestrations are terminated too."""
+        await self._send(instance_id, ExecutionTerminated(reason=_reason(reason)), "terminate",
+                         ACTIVE_STATUSES)
+
+    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        """Pause the instance; events that arrive meanwhile wait for :meth:`resume`."""
+        await self._send(instance_id, ExecutionSuspended(reason=_reason(reason)), "suspend",
+                         (Status.Pending, Status.Running, Status.ContinuedAsNew))
+
+    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        """Resume a suspended instance."""
+        await self._send(instance_id, ExecutionResumed(reason=_reason(reason)), "resume",
+                         (Status.Suspended,))
+
+    async def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        """Make a Failed instance run its failed activities again and carry on."""
+        await self._send(instance_id, ExecutionRewound(reason=_reason(reason)), "rewind",
+                         (Status.Failed,))
+
+    # --- purging ---------------------------------------------------------
+
+    async def purge_instance_history(self, instance_id: str) -> int:
+        """Delete a finished instance and its history; returns 1, or 0 if it did not exist."""
+        return int(await (await self._open()).purge_instance(instance_id))
+
+    async def purge_instance_history_by(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        runtime_status: Status | str | Collection[Status | str] | None = None,
+    ) -> int:
+        """Delete finished instances matching the filters, in batches; returns how many."""
+        statuses = _statuses(runtime_status)
+        if statuses is not None and not all(s.is_terminal for s in statuses):
+            raise InvalidArgumentError("only Completed, Failed and Terminated instances can be "
+                                       "purged")
+        return await (await self._open()).purge_instances(
+            _aware(created_time_from, "created_time_from"),
+            _aware(created_time_to, "created_time_to"), statuses)
+
+    # --- HTTP helpers ----------------------------------------------------
+
+    def create_http_management_payload(self, instance_id: str,
+                                       base_url: str | None = None) -> dict[str, str]:
+        """The management URLs of an instance (Durable Functions' ``HttpManagementPayload``)."""
+        base = (base_url or self.base_url).rstrip("/") + WEBHOOK_PATH
+        prefix = f"{base}/instances/{quote(instance_id, safe='')}"
+        query = self.url_query(instance_id)
+        amp, q = (f"&{query}", f"?{query}") if query else ("", "")
+        return {
+            "id": instance_id,
+            "statusQueryGetUri": f"{prefix}{q}",
+            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}{q}",
+            "terminatePostUri": f"{prefix}/terminate?reason={{text}}{amp}",
+            "rewindPostUri": f"{prefix}/rewind?reason={{text}}{amp}",
+            "purgeHistoryDeleteUri": f"{prefix}{q}",
+            "restartPostUri": f"{prefix}/restart{q}",
+            "suspendPostUri": f"{prefix}/suspend?reason={{text}}{amp}",
+            "resumePostUri": f"{prefix}/resume?reason={{text}}{amp}",
+        }
+
+
+def _reason(reason: Any) -> str | None:
+    if reason is None or isinstance(reason, str):
+        return reason
+    raise InvalidArgumentError(f"reason must be a string, got {type(reason).__name__}")
+
+
+def _blocking(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def call(self: SyncClient, *args: Any, **kwargs: Any) -> T:
+        return self._run(method(self._client, *args, **kwargs))
+    return call
+
+
+class SyncClient:
+    """A blocking :class:`Client`: the same methods, each run to completion.
+
+    Built from a store (or URL) it runs a private event loop in a daemon
+    thread; :meth:`bound` wraps a client living on another thread's loop.
+    """
+
+    def __init__(self, store: Store | str | None = None, **client_options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._loop.run_forever, name="perdure-sync-client", daemon=True)
+        self._thread.start()
+        self._client = self._run(self._make(store, client_options))
+
+    @staticmethod
+    async def _make(store: Store | str | None, options: dict[str, Any]) -> Client:
+        return Client(store, **options)
+
+    @classmethod
+    def bound(cls, client: Client, loop: asyncio.AbstractEventLoop) -> SyncClient:
+        """A blocking facade over ``client``, whose store lives on ``loop``."""
+        self = cls.__new__(cls)
+        self._loop, self._thread, self._client = loop, None, client
+        return self
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            raise RuntimeError("SyncClient called from its own event loop; use Client instead")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+
+    def create_http_management_payload(self, instance_id: str,
+                                       base_url: str | None = None) -> dict[str, str]:
+        """See :meth:`Client.create_http_management_payload`."""
+        return self._client.create_http_management_payload(instance_id, base_url)
+
+    def close(self) -> None:
+        """Close the store and stop the private loop."""
+        if self._thread is not None:
+            self._run(self._client.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+for _name, _method in inspect.getmembers(Client, inspect.iscoroutinefunction):
+    if not _name.startswith("_") and _name not in ("close",):
+        setattr(SyncClient, _name, _blocking(_method))

@@ -1,0 +1,105 @@
+"""Running activity functions: argument injection, threads for plain functions."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
+from ..core.serialization import dumps, loads
+from ..store.base import ActivityTask
+
+if TYPE_CHECKING:
+    from ..client import Client, SyncClient
+
+
+@dataclass
+class ActivityContext:
+    """What an activity may ask for by annotating a parameter with ``ActivityContext``.
+
+    ``client`` is the async orchestration client (for ``async def`` activities);
+    ``sync_client`` is its blocking facade, usable from plain activities, which
+    run in worker threads.
+    """
+
+    instance_id: str
+    """The id of the orchestration instance that scheduled this activity."""
+    name: str
+    """The activity's registered name."""
+    task_id: int
+    """The task's position in the orchestration's history."""
+    attempt: int
+    """1 for the first delivery; higher when a crashed worker's claim is retried."""
+    client: Client
+    """The async orchestration client."""
+    _loop: asyncio.AbstractEventLoop
+
+    @property
+    def sync_client(self) -> SyncClient:
+        """A blocking client bound to the worker's event loop (for plain activities)."""
+        from ..client import SyncClient
+
+        return SyncClient.bound(self.client, self._loop)
+
+    def create_http_management_payload(self, instance_id: str | None = None) -> dict[str, str]:
+        """Management URLs for ``instance_id`` (default: this activity's instance)."""
+        return self.client.create_http_management_payload(instance_id or self.instance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    input_param: str | None
+    context_param: str | None
+    is_async: bool
+
+
+_SIGNATURES: dict[Callable[..., Any], _Signature] = {}
+
+
+def _signature(fn: Callable[..., Any]) -> _Signature:
+    sig = _SIGNATURES.get(fn)
+    if sig is not None:
+        return sig
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to names
+        hints = {}
+    input_param = context_param = None
+    for param in inspect.signature(fn).parameters.values():
+        annotation = hints.get(param.name, param.annotation)
+        is_context = annotation is ActivityContext or (
+            isinstance(annotation, str) and annotation.endswith("ActivityContext"))
+        if is_context:
+            context_param = param.name
+        elif input_param is None and param.kind in (param.POSITIONAL_ONLY,
+                                                    param.POSITIONAL_OR_KEYWORD):
+            input_param = param.name
+    sig = _SIGNATURES[fn] = _Signature(input_param, context_param,
+                                       inspect.iscoroutinefunction(fn))
+    return sig
+
+
+async def run_activity(fn: Callable[..., Any], task: ActivityTask, make_context:
+                       Callable[[], ActivityContext], threads: Executor) -> HistoryEvent:
+    """Run one activity and return its ``TaskCompleted`` or ``TaskFailed`` event."""
+    try:
+        sig = _signature(fn)
+        kwargs: dict[str, Any] = {}
+        if sig.input_param is not None:
+            kwargs[sig.input_param] = loads(task.input)
+        if sig.context_param is not None:
+            kwargs[sig.context_param] = make_context()
+        if sig.is_async:
+            value = await fn(**kwargs)
+        else:
+            loop = asyncio.get_running_loop()
+            value = await loop.run_in_executor(threads, lambda: fn(**kwargs))
+        return TaskCompleted(task_id=task.task_id,
+                             result=dumps(value, f"result of activity {task.name!r}"))
+    except Exception as exc:  # noqa: BLE001 - user code: any error becomes TaskFailed
+        return TaskFailed(task_id=task.task_id, failure=FailureDetails.from_exception(exc))

@@ -1,0 +1,323 @@
+"""The worker: claims orchestration steps and activity tasks and runs them.
+
+Three loops share one event loop:
+
+* orchestrations: claim a batch of instances with new messages, run each step
+  on its executor (kept in memory between steps; rebuilt by replay when it is
+  missing or stale), commit the whole batch in one transaction;
+* activities: claim tasks up to the concurrency limit and run them (plain
+  functions in a thread pool);
+* completions: deliver finished activities in batches, one transaction each.
+
+Loops are woken by the store's signals (in-process commits, LISTEN/NOTIFY) and
+fall back to short polling, so nothing waits on a fixed interval when a signal
+can wake it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..app import App
+from ..core.errors import PerdureError, UnknownFunctionError
+from ..core.executor import OrchestrationExecutor
+from ..core.history import ExecutionRewound, FailureDetails, TaskFailed, utcnow
+from ..core.status import OrchestrationRuntimeStatus as Status
+from ..store.base import (
+    ActivityResult,
+    ActivityWorkItem,
+    Message,
+    OrchestrationWorkItem,
+    Store,
+)
+from .activity import ActivityContext, run_activity
+from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    """Tuning knobs; the defaults suit one machine and a few thousand steps per second."""
+
+    orchestration_batch: int = 200
+    activity_batch: int = 200
+    max_concurrent_activities: int = 200
+    activity_threads: int = 32
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.05
+    max_attempts: int = 10
+    cache_size: int = 20_000
+
+
+@dataclass(slots=True)
+class _Cached:
+    executor: OrchestrationExecutor
+    execution_id: str
+    history_len: int
+
+
+class Worker:
+    """Runs an :class:`App`'s orchestrators and activities against a task hub.
+
+    Use as ``async with Worker(app, store):`` (opens the store, starts the
+    loops, stops them on exit) or ``await worker.start()`` / ``await worker.stop()``.
+    """
+
+    def __init__(self, app: App, store: Store, *, options: WorkerOptions | None = None,
+                 client: Client | None = None, worker_id: str | None = None) -> None:
+        self.app = app
+        self.store = store
+        self.options = options or WorkerOptions()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._client = client
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._threads = ThreadPoolExecutor(self.options.activity_threads,
+                                           thread_name_prefix="perdure-activity")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[int, str] = {}  # activity id -> lock token, for lease renewal
+        self._activity_tasks: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
+        self._results: list[ActivityResult] = []
+        self._results_ready = asyncio.Event()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def client(self) -> Client:
+        """The client handed to activities (built on this worker's store when not given)."""
+        if self._client is None:
+            from ..client import Client
+
+            self._client = Client(self.store, app=self.app)
+        return self._client
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, register the app's functions and start the loops."""
+        self._loop = asyncio.get_running_loop()
+        await self.store.open()
+        await self.store.register_functions(list(self.app.orchestrators),
+                                            list(self.app.activities))
+        self._stopping = False
+        for loop_fn in (self._orchestration_loop, self._activity_loop, self._completion_loop,
+                        self._renewal_loop):
+            self._tasks.append(asyncio.create_task(self._guard(loop_fn), name=loop_fn.__name__))
+        log.info("worker %s started", self.worker_id)
+
+    async def stop(self) -> None:
+        """Stop claiming work, let running activities finish, deliver their results."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        # Running activities keep their leases; whatever finished is delivered now.
+        if self._results:
+            await self._flush_results()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        log.info("worker %s stopped", self.worker_id)
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def run_forever(self) -> None:
+        """Start and run until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def _guard(self, loop_fn: Any) -> None:
+        """Keep a loop alive across store outages: log, back off, carry on."""
+        delay = 0.05
+        while not self._stopping:
+            try:
+                await loop_fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a worker must survive a failing store
+                log.exception("worker loop %s failed; retrying in %.2fs", loop_fn.__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _idle(self, kind: str) -> None:
+        timeout = self.options.poll_interval
+        if kind == "orchestration":
+            due = await self.store.next_wakeup()
+            if due is not None:
+                timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
+        await self.store.wait_for_work(kind, timeout)  # type: ignore[arg-type]
+
+    # --- orchestrations --------------------------------------------------
+
+    async def _orchestration_loop(self) -> None:
+        opts = self.options
+        while not self._stopping:
+            items = await self.store.claim_orchestrations(self.worker_id,
+                                                          opts.orchestration_batch,
+                                                          opts.lease_seconds)
+            if not items:
+                await self._idle("orchestration")
+                continue
+            now = utcnow()
+            outcomes: list[StepOutcome | None] = []
+            for item in items:
+                try:
+                    outcomes.append(await self._step(item, now))
+                except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
+                    log.exception("step of instance %s failed", item.instance.instance_id)
+                    self._cache.pop(item.instance.instance_id, None)
+                    await self.store.release_orchestration(item.instance.instance_id,
+                                                           item.lock_token)
+                    outcomes.append(None)
+            done = [o for o in outcomes if o is not None]
+            applied = await self.store.commit_steps([o.commit for o in done])
+            for outcome, ok in zip(done, applied, strict=True):
+                self._remember(outcome, ok)
+
+    def _remember(self, outcome: StepOutcome, applied: bool) -> None:
+        instance_id = outcome.commit.instance_id
+        cached = self._cache.get(instance_id)
+        if not applied or not outcome.keep_executor or cached is None:
+            self._cache.pop(instance_id, None)
+            return
+        cached.history_len = outcome.history_len
+        self._cache.move_to_end(instance_id)
+        while len(self._cache) > self.options.cache_size:
+            self._cache.popitem(last=False)
+
+    async def _executor_for(self, item: OrchestrationWorkItem) -> OrchestrationExecutor:
+        inst = item.instance
+        cached = self._cache.get(inst.instance_id)
+        if cached is not None and cached.execution_id == inst.execution_id \
+                and cached.history_len == inst.history_len:
+            return cached.executor
+        executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name), inst.instance_id)
+        if inst.history_len:
+            executor.process(await self.store.get_history(inst.instance_id), replaying=True)
+        self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, inst.history_len)
+        return executor
+
+    async def _step(self, item: OrchestrationWorkItem, now: datetime) -> StepOutcome:
+        inst = item.instance
+        consumed = [m.id for m in item.messages]
+        if inst.runtime_status.is_terminal:
+            rewind = next((m.event for m in item.messages
+                           if isinstance(m.event, ExecutionRewound)), None)
+            if rewind is None or inst.runtime_status is not Status.Failed:
+                return StepOutcome(keep_state(item, consumed), inst.history_len, False)
+            history = await self.store.get_history(inst.instance_id)
+            return rewind_step(item, history, now, rewind.reason)  # type: ignore[attr-defined]
+        try:
+            executor = await self._executor_for(item)
+        except UnknownFunctionError as exc:
+            executor = OrchestrationExecutor(lambda ctx: None, inst.instance_id)
+            executor.ctx.name = inst.name
+            return fail_step(item, executor, now, FailureDetails.from_exception(exc))
+        if item.attempts > self.options.max_attempts:
+            failure = FailureDetails(
+                "PoisonMessageError",
+                f"instance {inst.instance_id!r} was claimed {item.attempts} times without "
+                "committing a step; giving up")
+            return fail_step(item, executor, now, failure)
+        return build_step(item, executor, current_events(item), now,
+                          self.app.orchestrators.__contains__)
+
+    # --- activities ------------------------------------------------------
+
+    async def _activity_loop(self) -> None:
+        opts = self.options
+        while not self._stopping:
+            free = opts.max_concurrent_activities - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            items = await self.store.claim_activities(
+                self.worker_id, min(free, opts.activity_batch), opts.lease_seconds)
+            if not items:
+                await self._idle("activity")
+                continue
+            for item in items:
+                self._running[item.id] = item.lock_token
+                running = asyncio.create_task(self._run_activity(item))
+                self._activity_tasks.add(running)
+                running.add_done_callback(self._activity_tasks.discard)
+
+    async def _run_activity(self, item: ActivityWorkItem) -> None:
+        task = item.task
+        try:
+            if item.attempts > self.options.max_attempts:
+                event = TaskFailed(task_id=task.task_id, failure=FailureDetails(
+                    "PoisonMessageError",
+                    f"activity {task.name!r} was claimed {item.attempts} times without "
+                    "completing; giving up"))
+            else:
+                try:
+                    fn = self.app.get_activity(task.name)
+                except PerdureError as exc:
+                    event = TaskFailed(task_id=task.task_id,
+                                       failure=FailureDetails.from_exception(exc))
+                else:
+                    event = await run_activity(fn, task, lambda: self._activity_context(item),
+                                               self._threads)
+            self._results.append(ActivityResult(item.id, item.lock_token, Message(
+                task.instance_id, event, task.execution_id)))
+            self._results_ready.set()
+        finally:
+            self._running.pop(item.id, None)
+            self._slot_free.set()
+
+    def _activity_context(self, item: ActivityWorkItem) -> ActivityContext:
+        assert self._loop is not None
+        return ActivityContext(item.task.instance_id, item.task.name, item.task.task_id,
+                               item.attempts, self.client, self._loop)
+
+    async def _completion_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._flush_results()
+
+    async def _flush_results(self) -> None:
+        results, self._results = self._results, []
+        if results:
+            try:
+                await self.store.complete_activities(results)
+            except Exception:
+                self._results[:0] = results  # retried by the next flush
+                self._results_ready.set()
+                raise
+
+    async def _renewal_loop(self) -> None:
+        interval = self.options.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if self._running:
+                await self.store.renew_activity_leases(list(self._running.items()),
+                                                       self.options.lease_seconds)
