@@ -137,7 +137,11 @@ class Client:
         else:
             known = await (await self._open()).known_orchestrators()
         if name not in known:
-            raise UnknownFunctionError("orchestrator", name, list(known))
+            error = UnknownFunctionError("orchestrator", name, list(known))
+            if not known:
+                error.args = (f"{error}: no app was given and no worker has registered "
+                              "functions in this task hub yet",)
+            raise error
 
     # --- starting --------------------------------------------------------
 

@@ -1,0 +1,313 @@
+"""The ``perdure`` command line: serve, run workers, and manage instances.
+
+Management commands talk to the task hub directly (``--store`` or
+``PERDURE_STORE``), so they work whether or not a server is running. Output is
+for humans by default and JSON with ``--json``; every error is one line on
+stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from .app import App, load_app
+from .client import Client
+from .core.errors import PerdureError
+from .status import OrchestrationStatus, format_time
+from .store import create_store, store_url_from_env
+
+T = TypeVar("T")
+
+STORE_OPTION = click.option("--store", "store_url", envvar="PERDURE_STORE", default=None,
+                            help="Task hub URL: sqlite:///path.db or postgresql://user@host/db "
+                                 "(env PERDURE_STORE; default sqlite:///perdure.db).")
+APP_OPTION = click.option("--app", "app_spec", envvar="PERDURE_APP", default=None,
+                          help="App (path/to/file.py or module:attr) to check orchestrator "
+                               "names against; default: names registered by workers.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _command(fn: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
+    """Run an async command body, turning perdure errors into one line and exit 1."""
+    @wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            asyncio.run(fn(*args, **kwargs))
+        except PerdureError as exc:
+            _fail(str(exc))
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+    return run
+
+
+def _parse_json(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from None
+
+
+def _load(app_spec: str | None) -> App | None:
+    if app_spec is None:
+        return None
+    try:
+        return load_app(app_spec)
+    except PerdureError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+async def _with_client(store_url: str | None, app_spec: str | None,
+                       body: Callable[[Client], Awaitable[T]]) -> T:
+    client = Client(create_store(store_url), app=_load(app_spec))
+    try:
+        return await body(client)
+    finally:
+        await client.close()
+
+
+def _status_json(status: OrchestrationStatus) -> dict[str, Any]:
+    out = status.to_json()
+    if status.failure_details is not None:
+        out["failureDetails"] = status.failure_details.to_dict()
+    return out
+
+
+def _echo_status(status: OrchestrationStatus, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(_status_json(status)))
+        return
+    click.echo(f"{status.instance_id}  {status.name}  {status.runtime_status.value}")
+    click.echo(f"  created {format_time(status.created_time)}  "
+               f"updated {format_time(status.last_updated_time)}")
+    for label, value in (("input", status.input), ("output", status.output),
+                         ("custom status", status.custom_status)):
+        if value is not None:
+            click.echo(f"  {label}: {json.dumps(value)}")
+    if status.history is not None:
+        click.echo("  history:")
+        for event in status.history:
+            detail = {k: v for k, v in event.items() if k not in ("EventType", "Timestamp")}
+            click.echo(f"    {event['Timestamp']}  {event['EventType']}  {json.dumps(detail)}")
+
+
+@click.group()
+@click.version_option(package_name="perdure")
+def main() -> None:
+    """perdure: durable orchestrations for Python."""
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@STORE_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=7071, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--auth", is_flag=True, help="Require the system key on management routes.")
+@click.option("--key", "system_key", envvar="PERDURE_SYSTEM_KEY", default=None,
+              help="The system key (env PERDURE_SYSTEM_KEY); implies --auth.")
+@click.option("--no-worker", is_flag=True, help="Serve HTTP only (workers run elsewhere).")
+def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool,
+          system_key: str | None, no_worker: bool) -> None:
+    """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
+    app = _load(app_spec)
+    assert app is not None
+    from .http.server import run_server
+
+    try:
+        asyncio.run(run_server(app, create_store(store_url), host=host, port=port,
+                               auth=auth or system_key is not None, system_key=system_key,
+                               worker=not no_worker))
+    except KeyboardInterrupt:
+        pass
+    except PerdureError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@STORE_OPTION
+def worker(app_spec: str, store_url: str | None) -> None:
+    """Run APP's orchestrators and activities (no HTTP)."""
+    app = _load(app_spec)
+    assert app is not None
+    from .worker import Worker
+
+    click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
+    try:
+        asyncio.run(Worker(app, create_store(store_url)).run_forever())
+    except KeyboardInterrupt:
+        pass
+    except PerdureError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--input", "input_json", default=None, help="Input as JSON.")
+@click.option("--id", "instance_id", default=None, help="Instance id (default: random).")
+@click.option("--payload", default=None,
+              help='Output-binding form: {"FunctionName": ..., "Input": ..., "InstanceId": ...}.')
+@STORE_OPTION
+@APP_OPTION
+@JSON_OPTION
+@_command
+async def start(name: str | None, input_json: str | None, instance_id: str | None,
+                payload: str | None, store_url: str | None, app_spec: str | None,
+                as_json: bool) -> None:
+    """Start orchestrator NAME (or --payload) and print the instance id."""
+    if (name is None) == (payload is None):
+        raise click.UsageError("give either NAME or --payload")
+    data = _parse_json(input_json, "--input")
+    body = _parse_json(payload, "--payload")
+
+    async def run(client: Client) -> str:
+        if body is not None:
+            return await client.start_new_from(body)
+        assert name is not None
+        return await client.start_new(name, instance_id, data)
+    started = await _with_client(store_url, app_spec, run)
+    click.echo(json.dumps({"id": started}) if as_json else started)
+
+
+@main.command()
+@click.argument("instance_id")
+@click.option("--history", is_flag=True, help="Include the execution history.")
+@click.option("--history-output", is_flag=True, help="Include results in the history.")
+@STORE_OPTION
+@JSON_OPTION
+@_command
+async def status(instance_id: str, history: bool, history_output: bool, store_url: str | None,
+                 as_json: bool) -> None:
+    """Show an instance's status."""
+    found = await _with_client(store_url, None, lambda c: c.get_status(
+        instance_id, show_history=history or history_output, show_history_output=history_output))
+    if found is None:
+        _fail(f"no orchestration instance with id {instance_id!r}")
+    else:
+        _echo_status(found, as_json)
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date/time") from None
+
+
+@main.command("list")
+@click.option("--status", "statuses", multiple=True, help="Runtime status (repeatable).")
+@click.option("--prefix", default=None, help="Instance id prefix.")
+@click.option("--from", "created_from", default=None, help="Created at or after (ISO 8601).")
+@click.option("--to", "created_to", default=None, help="Created at or before (ISO 8601).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, None))
+@STORE_OPTION
+@JSON_OPTION
+@_command
+async def list_(statuses: tuple[str, ...], prefix: str | None, created_from: str | None,
+                created_to: str | None, limit: int, store_url: str | None,
+                as_json: bool) -> None:
+    """List instances, oldest first."""
+    page = await _with_client(store_url, None, lambda c: c.get_status_by(
+        _datetime(created_from), _datetime(created_to), list(statuses) or None, prefix,
+        page_size=limit))
+    if as_json:
+        click.echo(json.dumps([_status_json(s) for s in page.instances]))
+        return
+    for s in page.instances:
+        click.echo(f"{s.instance_id}  {s.name}  {s.runtime_status.value}  "
+                   f"{format_time(s.created_time)}")
+    if page.continuation_token:
+        click.echo(f"(more: {limit} shown)", err=True)
+
+
+@main.command("raise-event")
+@click.argument("instance_id")
+@click.argument("event_name")
+@click.option("--data", default=None, help="Event payload as JSON.")
+@STORE_OPTION
+@_command
+async def raise_event(instance_id: str, event_name: str, data: str | None,
+                      store_url: str | None) -> None:
+    """Raise EVENT_NAME on an instance."""
+    payload = _parse_json(data, "--data")
+    await _with_client(store_url, None, lambda c: c.raise_event(instance_id, event_name, payload))
+    click.echo(f"raised {event_name!r} on {instance_id}")
+
+
+def _signal(name: str, verb: str, help_text: str) -> None:
+    @main.command(name, help=help_text)
+    @click.argument("instance_id")
+    @click.option("--reason", default=None, help="Reason, recorded in history.")
+    @STORE_OPTION
+    @_command
+    async def command(instance_id: str, reason: str | None, store_url: str | None) -> None:
+        await _with_client(store_url, None,
+                           lambda c: getattr(c, name)(instance_id, reason))
+        click.echo(f"{verb} {instance_id}")
+
+
+_signal("terminate", "terminating", "Terminate an instance at its next await point.")
+_signal("suspend", "suspending", "Suspend an instance.")
+_signal("resume", "resuming", "Resume a suspended instance.")
+_signal("rewind", "rewinding", "Rewind a Failed instance: re-run its failed activities.")
+
+
+@main.command()
+@click.argument("instance_id", required=False)
+@click.option("--from", "created_from", default=None, help="Purge instances created from.")
+@click.option("--to", "created_to", default=None, help="... and up to (ISO 8601).")
+@click.option("--status", "statuses", multiple=True,
+              help="Only these statuses (Completed, Failed, Terminated).")
+@STORE_OPTION
+@JSON_OPTION
+@_command
+async def purge(instance_id: str | None, created_from: str | None, created_to: str | None,
+                statuses: tuple[str, ...], store_url: str | None, as_json: bool) -> None:
+    """Purge one finished instance, or every finished one matching the filters."""
+    if instance_id is not None:
+        count = await _with_client(store_url, None,
+                                   lambda c: c.purge_instance_history(instance_id))
+        if count == 0:
+            _fail(f"no orchestration instance with id {instance_id!r}")
+    else:
+        if created_from is None and not statuses:
+            raise click.UsageError("give INSTANCE_ID, or filters (--from/--to/--status)")
+        count = await _with_client(store_url, None, lambda c: c.purge_instance_history_by(
+            _datetime(created_from), _datetime(created_to), list(statuses) or None))
+    click.echo(json.dumps({"instancesDeleted": count}) if as_json else f"purged {count}")
+
+
+@main.group()
+def db() -> None:
+    """Task hub schema management."""
+
+
+@db.command()
+@STORE_OPTION
+@_command
+async def migrate(store_url: str | None) -> None:
+    """Create or migrate the task hub schema."""
+    store = create_store(store_url)
+    await store.open()
+    await store.close()
+    click.echo(f"task hub ready: {store_url_from_env(store_url)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
