@@ -23,6 +23,7 @@ from .client import Client
 from .core.errors import PerdureError
 from .status import OrchestrationStatus, format_time
 from .store import create_store, store_url_from_env
+from .worker import Worker, WorkerOptions
 
 T = TypeVar("T")
 
@@ -33,6 +34,9 @@ APP_OPTION = click.option("--app", "app_spec", envvar="PERDURE_APP", default=Non
                           help="App (path/to/file.py or module:attr) to check orchestrator "
                                "names against; default: names registered by workers.")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+LEASE_OPTION = click.option("--lease", "lease_seconds", envvar="PERDURE_LEASE_SECONDS",
+                            type=click.FloatRange(0.1, None), default=30.0, show_default=True,
+                            help="Seconds before a dead worker's work is picked up again.")
 
 
 def _fail(message: str) -> None:
@@ -120,8 +124,9 @@ def main() -> None:
 @click.option("--key", "system_key", envvar="PERDURE_SYSTEM_KEY", default=None,
               help="The system key (env PERDURE_SYSTEM_KEY); implies --auth.")
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only (workers run elsewhere).")
+@LEASE_OPTION
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool,
-          system_key: str | None, no_worker: bool) -> None:
+          system_key: str | None, no_worker: bool, lease_seconds: float) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     app = _load(app_spec)
     assert app is not None
@@ -130,7 +135,8 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
     try:
         asyncio.run(run_server(app, create_store(store_url), host=host, port=port,
                                auth=auth or system_key is not None, system_key=system_key,
-                               worker=not no_worker))
+                               worker=not no_worker,
+                               worker_options=WorkerOptions(lease_seconds=lease_seconds)))
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:
@@ -140,15 +146,15 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @main.command()
 @click.argument("app_spec", metavar="APP")
 @STORE_OPTION
-def worker(app_spec: str, store_url: str | None) -> None:
+@LEASE_OPTION
+def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
     """Run APP's orchestrators and activities (no HTTP)."""
     app = _load(app_spec)
     assert app is not None
-    from .worker import Worker
-
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
+    options = WorkerOptions(lease_seconds=lease_seconds)
     try:
-        asyncio.run(Worker(app, create_store(store_url)).run_forever())
+        asyncio.run(Worker(app, create_store(store_url), options=options).run_forever())
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:

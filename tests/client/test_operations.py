@@ -10,8 +10,8 @@ import pytest
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
 
-from . import scenarios
-from .scenarios import app, eventually
+import scenarios
+from scenarios import app, eventually
 
 
 

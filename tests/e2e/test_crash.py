@@ -1,0 +1,67 @@
+"""Crash tests with real processes: SIGKILL the worker mid-run, restart, verify everything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
+
+from crash_app import STEPS, app
+from workers import kill, start_worker, stop
+
+INSTANCES = 50
+
+
+async def count_finished(client: perdure.Client) -> int:
+    page = await client.get_status_by(runtime_status=[S.Completed], page_size=1000)
+    return len(page.instances)
+
+
+async def test_sigkill_twice_mid_run_every_instance_completes_once(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    log = tmp_path / "activities.log"
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.2"}
+    client = perdure.Client(url, app=app)
+    ids = [await client.start_new("multi_step", f"crash-{i:02d}") for i in range(INSTANCES)]
+
+    worker = start_worker(url, env)
+    try:
+        for _ in range(2):
+            # Let it make progress, then kill it in the middle of the run.
+            await _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 20)
+            await asyncio.sleep(0.3)
+            assert await count_finished(client) < INSTANCES, "killed too late: all done"
+            kill(worker)
+            before = len(log.read_text().splitlines())
+            worker = start_worker(url, env)
+            await _wait_for(lambda before=before: len(log.read_text().splitlines()) > before)
+        for iid in ids:
+            done = await client.wait_for_completion(iid, timeout=60)
+            assert done.runtime_status is S.Completed, done.output
+            assert done.output == [f"{iid}:{step}" for step in range(STEPS)]
+    finally:
+        stop(worker)
+
+    for iid in ids:
+        history = await client.store.get_history(iid)
+        kinds = Counter(type(e).__name__ for e in history)
+        # Each step committed exactly once: one schedule and one completion per activity.
+        assert kinds["TaskScheduled"] == STEPS and kinds["TaskCompleted"] == STEPS, kinds
+        assert kinds["ExecutionStarted"] == 1 and kinds["ExecutionCompleted"] == 1
+        scheduled = [e.task_id for e in history if type(e).__name__ == "TaskScheduled"]
+        assert scheduled == list(range(STEPS))
+    runs = Counter(tuple(line.split()) for line in log.read_text().splitlines())
+    # Activities ran at least once each; a killed worker's in-flight ones ran again.
+    assert set(runs) == {(iid, str(step)) for iid in ids for step in range(STEPS)}
+    await client.close()
+
+
+async def _wait_for(predicate, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "no progress"
+        await asyncio.sleep(0.02)

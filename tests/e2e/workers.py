@@ -1,0 +1,36 @@
+"""Start and SIGKILL real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def start_worker(store_url: str, env: dict[str, str], lease: float = 1.0,
+                 app: str = "crash_app.py") -> subprocess.Popen[bytes]:
+    """``perdure worker`` in a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "perdure.cli", "worker", str(HERE / app), "--store", store_url,
+         "--lease", str(lease)],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: no cleanup, no lease release, no flush."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop politely (SIGINT), then make sure."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            kill(process)

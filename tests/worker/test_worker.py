@@ -1,0 +1,165 @@
+"""Worker behaviour: replay path, durable timers across restarts, nondeterminism, poison work."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
+from perdure.store.base import ActivityTask, Message, StepCommit
+
+import scenarios
+from scenarios import app, eventually
+
+
+async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
+    """cache_size=0 rebuilds every executor from history at every step."""
+    hub = await hub_factory(app, cache_size=0)
+    ids = {
+        await hub.client.start_new("hello_sequence"): ["Hello Tokyo!", "Hello Seattle!",
+                                                       "Hello London!"],
+        await hub.client.start_new("fan_out", input=50): sum(2 * i for i in range(50)),
+        await hub.client.start_new("counter", input=0): 3,
+        await hub.client.start_new("parent", input="hello_sequence"): None,
+    }
+    for iid, expected in ids.items():
+        done = await hub.client.wait_for_completion(iid, 20)
+        assert done.runtime_status is S.Completed, done.output
+        if expected is not None:
+            assert done.output == expected
+    await hub.client.start_new("wait_event", "ev")
+    await hub.client.raise_event("ev", "go", 1)
+    await hub.client.raise_event("ev", "go", 2)
+    assert (await hub.client.wait_for_completion("ev", 10)).output == [1, 2]
+
+
+async def test_durable_timer_fires_after_restart(hub_factory):
+    hub = await hub_factory(app)
+    iid = await hub.client.start_new("wait_timer", input=0.5)
+
+    async def running() -> bool:
+        status = await hub.client.get_status(iid)
+        return status is not None and status.runtime_status is S.Running
+    await eventually(running)
+    await hub.worker.stop()
+    await asyncio.sleep(0.8)  # the timer comes due while nothing runs
+    assert (await hub.client.get_status(iid)).runtime_status is S.Running
+    await hub.restart_worker()
+    assert (await hub.client.wait_for_completion(iid, 5)).output == "fired"
+
+
+v1 = perdure.App()
+v2 = perdure.App()
+
+
+@v1.activity
+@v2.activity
+def step(x: str) -> str:
+    return x
+
+
+@v2.activity
+def other(x: str) -> str:
+    return x
+
+
+@v1.orchestrator(name="evolving")
+def evolving_v1(ctx: perdure.OrchestrationContext):
+    yield ctx.call_activity("step", "a")
+    yield ctx.wait_for_external_event("go")
+    return "v1"
+
+
+@v2.orchestrator(name="evolving")
+def evolving_v2(ctx: perdure.OrchestrationContext):
+    yield ctx.call_activity("other", "a")  # changed: a different activity at position 0
+    yield ctx.wait_for_external_event("go")
+    return "v2"
+
+
+async def test_changed_code_fails_with_nondeterminism_error(hub_factory):
+    hub = await hub_factory(v1, cache_size=0)
+    await hub.client.start_new("evolving", "nd")
+
+    async def waiting() -> bool:
+        history = (await hub.client.get_status("nd", show_history=True)).history
+        return any(e["EventType"] == "TaskCompleted" for e in history)
+    await eventually(waiting)
+    await hub.restart_worker(v2)
+    await hub.client.raise_event("nd", "go")
+    failed = await hub.client.wait_for_completion("nd", 10)
+    assert failed.runtime_status is S.Failed
+    assert failed.failure_details.error_type == "NonDeterminismError"
+    message = failed.failure_details.message
+    assert "position 0" in message and "'step'" in message and "'other'" in message
+
+
+async def test_poison_activity_fails_the_instance(hub_factory, db_url):
+    """An activity claimed past the attempt limit (its workers kept dying) fails clearly."""
+    hub = await hub_factory(app, max_attempts=2, lease_seconds=0.2)
+    await hub.worker.stop()
+    iid = await hub.client.start_new("catches_failure")
+    store = hub.store
+    # Play the first step by hand, then claim the activity repeatedly as crashed workers would.
+    [item] = await store.claim_orchestrations("test", 1, 5)
+    executor = perdure.core.OrchestrationExecutor(app.get_orchestrator("catches_failure"), iid)
+    from perdure.worker.step import build_step, current_events
+    from perdure.core.history import utcnow
+    outcome = build_step(item, executor, current_events(item), utcnow(), lambda _n: True)
+    assert await store.commit_steps([outcome.commit]) == [True]
+    for _ in range(3):
+        assert len(await store.claim_activities("crashed", 1, 0.01)) == 1
+        await asyncio.sleep(0.02)
+    await hub.restart_worker(max_attempts=2)
+    done = await hub.client.wait_for_completion(iid, 10)
+    assert done.output["type"] == "PoisonMessageError"
+
+
+async def test_poison_orchestration_fails_the_instance(hub_factory):
+    hub = await hub_factory(app, max_attempts=2)
+    await hub.worker.stop()
+    iid = await hub.client.start_new("hello_sequence")
+    for _ in range(3):  # three workers claimed it and died before committing
+        [item] = await hub.store.claim_orchestrations("crashed", 1, 0.01)
+        await asyncio.sleep(0.02)
+    await hub.restart_worker(max_attempts=2)
+    failed = await hub.client.wait_for_completion(iid, 10)
+    assert failed.runtime_status is S.Failed
+    assert failed.failure_details.error_type == "PoisonMessageError"
+
+
+async def test_stale_lease_cannot_commit(hub_factory):
+    hub = await hub_factory(app)
+    await hub.worker.stop()
+    iid = await hub.client.start_new("hello_sequence")
+    [stale] = await hub.store.claim_orchestrations("paused", 1, 0.01)
+    await asyncio.sleep(0.05)
+    [fresh] = await hub.store.claim_orchestrations("other", 1, 5)
+    commit = StepCommit(iid, stale.lock_token, S.Completed, [m.id for m in stale.messages],
+                        activities=[ActivityTask(iid, stale.instance.execution_id, 0, "x")],
+                        messages=[Message(iid, perdure.core.history.EventRaised(name="x"))])
+    assert await hub.store.commit_steps([commit]) == [False]
+    assert (await hub.client.get_status(iid)).runtime_status is S.Pending
+    assert await hub.store.claim_activities("any", 10, 5) == []
+    await hub.store.release_orchestration(iid, fresh.lock_token)
+    await hub.restart_worker()
+    assert (await hub.client.wait_for_completion(iid, 10)).runtime_status is S.Completed
+
+
+async def test_worker_stop_keeps_unfinished_work(hub_factory):
+    hub = await hub_factory(app, lease_seconds=0.3)
+    scenarios.release.clear()
+    iid = await hub.client.start_new("wait_activity")
+
+    async def activity_running() -> bool:
+        history = (await hub.client.get_status(iid, show_history=True)).history
+        return any(e["EventType"] == "TaskScheduled" for e in history)
+    await eventually(activity_running)
+    await asyncio.sleep(0.05)
+    scenarios.release.set()
+    await hub.restart_worker(lease_seconds=0.3)
+    assert (await hub.client.wait_for_completion(iid, 10)).output == "released"
+    _ = timedelta
