@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from typing import get_args
 
 from .base import WorkKind
 
@@ -37,6 +38,16 @@ class Signals:
             entry = self._instances.get(instance_id)
             if entry is not None:
                 entry[0].set()
+
+    def notify_all(self) -> None:
+        """Something changed that this process did not see (another process committed).
+
+        Wakes every work waiter and every instance waiter; each re-reads the store.
+        """
+        for kind in get_args(WorkKind):
+            self._event(kind).set()
+        for event, _ in self._instances.values():
+            event.set()
 
     async def wait(self, kind: WorkKind, timeout: float) -> None:
         """Wait for a notification of ``kind`` (or ``timeout``), consuming it.

@@ -1,0 +1,238 @@
+"""Logic every SQL task hub shares verbatim.
+
+Time conversions, the JSON encoding of history-event rows, query continuation
+tokens, instance-id prefix ranges, the status rules of create / send / purge,
+and the loader of numbered migration scripts. The SQLite and PostgreSQL stores
+both build on these, so the two agree byte for byte on what they store and on
+the errors they raise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import sys
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+from ..core.errors import (
+    InstanceAlreadyExistsError,
+    InstanceFinishedError,
+    InvalidArgumentError,
+    InvalidInstanceStateError,
+)
+from ..core.history import (
+    ExecutionStarted,
+    FailureDetails,
+    HistoryEvent,
+    event_from_dict,
+    event_to_dict,
+)
+from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
+from .base import NewInstance
+
+#: How many inbox messages one claim hands over per instance; the rest stay
+#: for the next step, so one flooded instance cannot produce a giant step.
+MAX_MESSAGES_PER_CLAIM = 1000
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+# --- time ------------------------------------------------------------------
+
+
+def now_us() -> int:
+    """The current time in integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def to_us(value: datetime) -> int:
+    """A datetime as integer microseconds since the epoch; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // _ONE_US
+
+
+def from_us(value: int) -> datetime:
+    """Integer microseconds since the epoch as a timezone-aware UTC datetime."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+def seconds_to_us(seconds: float) -> int:
+    """A duration in seconds as whole microseconds (lease lengths)."""
+    return int(seconds * 1_000_000)
+
+
+# --- JSON rows -------------------------------------------------------------
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_decode = json.JSONDecoder().decode
+
+
+def encode_event(event: HistoryEvent) -> str:
+    """A history event as the compact JSON text stored in history and inbox rows."""
+    return _encoder.encode(event_to_dict(event))
+
+
+def decode_event(text: str) -> HistoryEvent:
+    """Decode :func:`encode_event`."""
+    return event_from_dict(_decode(text))
+
+
+def encode_failure(failure: FailureDetails | None) -> str | None:
+    """Failure details as JSON text, ``None`` staying ``None``."""
+    return None if failure is None else _encoder.encode(failure.to_dict())
+
+
+def decode_failure(text: str | None) -> FailureDetails | None:
+    """Decode :func:`encode_failure`."""
+    return None if text is None else FailureDetails.from_dict(_decode(text))
+
+
+def encode_ids(ids: Collection[str] | Collection[int]) -> str:
+    """A JSON array of ids, bound as one parameter to a set-based statement."""
+    return _encoder.encode(list(ids))
+
+
+def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
+    """The ``ExecutionStarted`` event that opens a new instance's inbox."""
+    return ExecutionStarted(
+        timestamp=created_at, name=new.name, input=new.input,
+        parent_instance_id=new.parent_instance_id,
+        parent_execution_id=new.parent_execution_id, parent_task_id=new.parent_task_id,
+    )
+
+
+# --- queries ---------------------------------------------------------------
+
+
+def encode_token(created_at_us: int, instance_id: str) -> str:
+    """An opaque continuation token: the keyset position after the last row of a page."""
+    raw = _encoder.encode([created_at_us, instance_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[int, str]:
+    """Decode :func:`encode_token`; anything else raises ``InvalidArgumentError``."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = _decode(raw.decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = None
+    if (isinstance(value, list) and len(value) == 2 and type(value[0]) is int
+            and isinstance(value[1], str)):
+        return value[0], value[1]
+    raise InvalidArgumentError(f"malformed continuation token {token!r}")
+
+
+def check_page_size(page_size: int) -> None:
+    """Refuse a page size below 1."""
+    if page_size < 1:
+        raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix``.
+
+    ``prefix <= s < bound`` is then exactly ``s.startswith(prefix)`` in code-point
+    order (which is also UTF-8 byte order), so a prefix filter is a range scan
+    of the primary key. ``None`` means "no upper bound" (a prefix of U+10FFFF only).
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last < sys.maxunicode:
+            bumped = last + 1
+            if 0xD800 <= bumped <= 0xDFFF:  # surrogates never occur in valid text
+                bumped = 0xE000
+            return "".join(chars) + chr(bumped)
+    return None
+
+
+def status_values(statuses: Collection[OrchestrationRuntimeStatus]) -> list[str]:
+    """Status names, as stored, for an ``IN`` filter."""
+    return [OrchestrationRuntimeStatus(s).value for s in statuses]
+
+
+def purgeable_status_values(
+    statuses: Collection[OrchestrationRuntimeStatus] | None,
+) -> list[str]:
+    """The terminal statuses a purge filter selects (only finished instances are purged)."""
+    wanted = TERMINAL_STATUSES if statuses is None else TERMINAL_STATUSES.intersection(
+        OrchestrationRuntimeStatus(s) for s in statuses)
+    return sorted(s.value for s in wanted)
+
+
+# --- status rules ----------------------------------------------------------
+
+
+def check_can_create(instance_id: str, status: str) -> None:
+    """Raise ``InstanceAlreadyExistsError`` when ``status`` is active (not finished)."""
+    if OrchestrationRuntimeStatus(status) not in TERMINAL_STATUSES:
+        raise InstanceAlreadyExistsError(instance_id, status)
+
+
+def check_can_send(
+    instance_id: str, status: str, operation: str,
+    allowed: Collection[OrchestrationRuntimeStatus],
+) -> None:
+    """Raise the error ``send_message`` owes for an instance in ``status``, if any."""
+    current = OrchestrationRuntimeStatus(status)
+    if current in allowed:
+        return
+    if current in TERMINAL_STATUSES:
+        raise InstanceFinishedError(instance_id, status, operation)
+    raise InvalidInstanceStateError(instance_id, status, operation)
+
+
+def check_can_purge(instance_id: str, status: str) -> None:
+    """Raise ``InvalidInstanceStateError`` for an instance that has not finished."""
+    if OrchestrationRuntimeStatus(status) not in TERMINAL_STATUSES:
+        raise InvalidInstanceStateError(instance_id, status, "purge")
+
+
+# --- migrations ------------------------------------------------------------
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+
+
+def load_migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """The numbered scripts of ``store/sql/<dialect>/``: ``(version, name, sql)`` in order.
+
+    Versions must run 1, 2, 3... without gaps, so a missing file is caught here
+    rather than as a half-migrated database.
+    """
+    folder = resources.files(__package__).joinpath("sql", dialect)
+    found: list[tuple[int, str, str]] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {versions}")
+    return found
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a migration script into statements at semicolons, dropping ``--`` comment lines.
+
+    Good enough for our own scripts, which keep comments on lines of their own
+    and put no semicolon inside a string literal.
+    """
+    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
+    return [text.strip() for text in code.split(";") if text.strip()]
+
+
+__all__ = [
+    "EPOCH", "MAX_MESSAGES_PER_CLAIM", "check_can_create", "check_can_purge", "check_can_send",
+    "check_page_size", "decode_event", "decode_failure", "decode_token", "encode_event",
+    "encode_failure", "encode_ids", "encode_token", "from_us", "load_migrations", "now_us",
+    "prefix_upper_bound", "purgeable_status_values", "seconds_to_us", "split_sql",
+    "started_event", "status_values", "to_us",
+]

@@ -1,0 +1,440 @@
+"""The embedded task hub: one SQLite file in WAL mode.
+
+All SQL runs on one dedicated thread per store, over one connection, so the
+event loop never blocks on SQLite; each async method hands one synchronous
+transition (see :mod:`perdure.store.sqlite_ops`) to that thread. Several
+processes may open the same file: writes serialize on SQLite's write lock
+(``BEGIN IMMEDIATE`` with a busy timeout) and leases keep claims exclusive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from ..core.errors import InvalidArgumentError
+from ..core.history import HistoryEvent
+from ..core.status import OrchestrationRuntimeStatus
+from . import sqlite_ops as ops
+from .base import (
+    ActivityResult,
+    ActivityWorkItem,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+    StepCommit,
+    WorkKind,
+)
+from .common import (
+    check_page_size,
+    decode_token,
+    from_us,
+    load_migrations,
+    now_us,
+    purgeable_status_values,
+    seconds_to_us,
+    split_sql,
+    to_us,
+)
+from .signals import Signals
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SYNCHRONOUS = ("NORMAL", "FULL")
+_CREATE_SCHEMA_VERSION = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+)
+_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+
+
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split ``sqlite:///relative.db`` / ``sqlite:////abs.db?opt=v`` into (path, options)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/") \
+            or len(parts.path) < 2:
+        raise InvalidArgumentError(
+            f"invalid SQLite store URL {url!r}: expected sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db")
+    return parts.path[1:], dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+class SqliteStore:
+    """The SQLite task hub at ``url`` (created and migrated by :meth:`open`).
+
+    ``url`` is ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``,
+    with optional query parameters:
+
+    * ``synchronous=NORMAL|FULL`` (default ``NORMAL``). In WAL mode ``NORMAL``
+      is durable against process crashes: a commit survives the process dying
+      at any point. Only an OS crash or power loss may roll back the last
+      commits. ``FULL`` syncs the WAL on every commit and survives power loss
+      too, at the cost of an fsync per transaction.
+    * ``busy_timeout=<seconds>`` (default 10): how long a write waits for
+      another process's write lock before failing.
+    * ``poll_interval=<seconds>`` (default 0.1; 0 disables): how often the
+      store checks whether another process committed, to wake this process's
+      waiters. Commits made through this store wake them at once.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path, options = parse_sqlite_url(url)
+        self._path = path
+        unknown = set(options) - {"synchronous", "busy_timeout", "poll_interval"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown SQLite store option(s): {sorted(unknown)}")
+        self._synchronous = options.get("synchronous", "NORMAL").upper()
+        if self._synchronous not in _SYNCHRONOUS:
+            raise InvalidArgumentError(
+                f"synchronous must be NORMAL or FULL, got {self._synchronous!r}")
+        self._busy_timeout = _seconds(options, "busy_timeout", 10.0)
+        self._poll_interval = _seconds(options, "poll_interval", 0.1)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # only ever used on the executor thread
+        self._signals = Signals()
+        self._watcher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+    # --- plumbing -------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the database thread."""
+        if self._executor is None:
+            raise RuntimeError(f"{self!r} is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` outside a transaction (each statement sees a snapshot)."""
+        return await self._run(self._call, fn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` as one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._run(self._transaction, fn, *args)
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._conn is not None
+        return fn(self._conn, *args)
+
+    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._conn
+        assert conn is not None
+        # IMMEDIATE takes the write lock up front: a deferred transaction that
+        # read first could not upgrade to a writer without a busy error.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema (idempotent)."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-sqlite")
+        try:
+            await self._run(self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        if self._poll_interval > 0:
+            self._watcher = asyncio.create_task(self._watch(), name=f"{self!r} watcher")
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None,
+                               cached_statements=256)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # Validated against _SYNCHRONOUS: PRAGMA values cannot be bound.
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -32000")  # 32 MB
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Close the connection and stop the database thread; the store is unusable afterwards."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        if self._executor is None:
+            return
+        try:
+            await self._run(self._close_sync)
+        finally:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _watch(self) -> None:
+        """Wake this process's waiters when another process commits.
+
+        ``PRAGMA data_version`` changes when any other connection commits, and
+        costs no I/O to read, so polling it is cheap.
+        """
+        def data_version(conn: sqlite3.Connection) -> int:
+            value: int = conn.execute("PRAGMA data_version").fetchone()[0]
+            return value
+
+        last = await self._read(data_version)
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                version = await self._read(data_version)
+            except sqlite3.Error:  # e.g. a busy file; the next poll retries
+                logger.warning("polling %s failed", self.url, exc_info=True)
+                continue
+            if version != last:
+                last = version
+                self._signals.notify_all()
+
+    # --- client side ------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> None:
+        """Insert a Pending instance and its ``ExecutionStarted`` message, atomically.
+
+        A finished instance with the same id is replaced (its history, inbox and
+        tasks deleted). An active one raises ``InstanceAlreadyExistsError``
+        (or, with ``new.on_conflict``, gets that message enqueued instead).
+        """
+        created = await self._write(ops.create_instance, new, now_us())
+        self._signals.notify("orchestration")
+        if created:
+            self._signals.notify_instances((new.instance_id,))
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance row, or ``None``."""
+        return await self._read(ops.get_instance, instance_id)
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current execution's history in order (empty when unknown)."""
+        return await self._read(ops.get_history, instance_id)
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """One page of instances ordered by (created_at, instance_id), keyset paged.
+
+        Filters combine with AND; ``created_from`` and ``created_to`` are
+        inclusive. Raises ``InvalidArgumentError`` for ``page_size < 1`` or a
+        malformed continuation token.
+        """
+        check_page_size(query.page_size)
+        if query.continuation_token is not None:
+            decode_token(query.continuation_token)  # fail on the caller's side of the thread
+        rows, token = await self._read(ops.query_instances, query)
+        return InstancePage(rows, token)
+
+    async def send_message(
+        self, message: Message, *, operation: str,
+        allowed: Collection[OrchestrationRuntimeStatus],
+    ) -> None:
+        """Enqueue a client message if the instance's status is in ``allowed``.
+
+        Raises ``InstanceNotFoundError`` for an unknown instance,
+        ``InstanceFinishedError`` when it is finished and finished is not
+        allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
+        one transaction.
+        """
+        await self._write(ops.send_message, message, operation, frozenset(allowed), now_us())
+        self._signals.notify("orchestration")
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """Delete a finished instance with its history, inbox and tasks.
+
+        ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
+        """
+        return await self._write(ops.purge_instance, instance_id)
+
+    async def purge_instances(
+        self, created_from: datetime | None, created_to: datetime | None,
+        statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
+    ) -> int:
+        """Purge matching finished instances in batches of one transaction each.
+
+        Returns how many were purged; a crash mid-way keeps the batches done.
+        Active instances are never purged, whatever ``statuses`` says.
+        """
+        if batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+        wanted = purgeable_status_values(statuses)
+        if not wanted:
+            return 0
+        start = None if created_from is None else to_us(created_from)
+        end = None if created_to is None else to_us(created_to)
+        total = 0
+        while True:
+            # Each batch is its own transaction, so other writers get the lock in between.
+            done = await self._write(ops.purge_batch, start, end, wanted, batch_size)
+            total += done
+            if done < batch_size:
+                return total
+
+    async def register_functions(self, orchestrators: Sequence[str],
+                                 activities: Sequence[str]) -> None:
+        """Record the function names a worker serves (idempotent)."""
+        await self._write(ops.register_functions, list(orchestrators), list(activities),
+                          now_us())
+
+    async def known_orchestrators(self) -> set[str]:
+        """Every orchestrator name any worker has registered in this task hub."""
+        return await self._read(ops.known_orchestrators)
+
+    # --- worker side ------------------------------------------------------------
+
+    async def claim_orchestrations(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[OrchestrationWorkItem]:
+        """Lease up to ``limit`` instances that have visible inbox messages.
+
+        Skips instances leased by others until their lease expires. Each claim
+        takes a fresh ``lock_token`` and increments the instance's attempts.
+        Each item carries the instance's visible messages in arrival order (at
+        most ``MAX_MESSAGES_PER_CLAIM``; the rest wait for the next step).
+        """
+        if limit < 1:
+            return []
+        return await self._write(ops.claim_orchestrations, worker_id, limit,
+                                 seconds_to_us(lease_seconds), now_us())
+
+    async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
+        """Apply each step whose lease still holds; one transaction for all.
+
+        Returns, per step, whether it was applied. A step whose lease was lost
+        changes nothing. Applying resets the instance's attempts, releases its
+        lease, and creates activity tasks, messages and instances; a message to
+        an instance that does not exist is dropped.
+        """
+        if not steps:
+            return []
+        outcome = await self._write(ops.commit_steps, steps, now_us())
+        if outcome.tasks_added:
+            self._signals.notify("activity")
+        # Applied steps release leases: messages that arrived meanwhile become claimable.
+        if outcome.messages_added or any(outcome.applied):
+            self._signals.notify("orchestration")
+        if outcome.changed:
+            self._signals.notify_instances(outcome.changed)
+        return outcome.applied
+
+    async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
+        """Give up a lease without committing; the messages stay for a later claim."""
+        if await self._write(ops.release_orchestration, instance_id, lock_token):
+            self._signals.notify("orchestration")
+
+    async def claim_activities(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[ActivityWorkItem]:
+        """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
+        if limit < 1:
+            return []
+        return await self._write(ops.claim_activities, worker_id, limit,
+                                 seconds_to_us(lease_seconds), now_us())
+
+    async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+        """Delete each task whose lease still holds and deliver its message; one transaction.
+
+        A result whose message targets an instance that no longer exists still
+        completes its task; the message is dropped.
+        """
+        if not results:
+            return []
+        applied = await self._write(ops.complete_activities, results, now_us())
+        if any(applied):
+            self._signals.notify("orchestration")
+        return applied
+
+    async def renew_activity_leases(
+        self, items: Sequence[tuple[int, str]], lease_seconds: float,
+    ) -> None:
+        """Extend the leases ``(id, lock_token)`` still held."""
+        if items:
+            await self._write(ops.renew_activity_leases, items,
+                              now_us() + seconds_to_us(lease_seconds))
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest future ``visible_at`` among inbox messages (durable timers)."""
+        value = await self._read(ops.next_wakeup, now_us())
+        return None if value is None else from_us(value)
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
+        await self._signals.wait(kind, timeout)
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """Return when the instance may have changed status, or after ``timeout``."""
+        await self._signals.wait_instance(instance_id, timeout)
+
+
+def _seconds(options: dict[str, str], name: str, default: float) -> float:
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects NaN
+        raise InvalidArgumentError(f"{name} must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the numbered scripts of ``sql/sqlite`` newer than the database's version.
+
+    All pending scripts run in one write transaction, so two processes opening
+    a new file at once cannot both migrate it.
+    """
+    migrations = load_migrations("sqlite")
+    latest = len(migrations)
+    with contextlib.suppress(sqlite3.OperationalError):  # no table yet: a new file
+        if conn.execute(_SCHEMA_VERSION).fetchone()[0] == latest:
+            return  # the common case, without taking the write lock
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_CREATE_SCHEMA_VERSION)
+        current: int = conn.execute(_SCHEMA_VERSION).fetchone()[0]
+        if current > latest:
+            raise RuntimeError(
+                f"the task hub's schema version {current} is newer than this perdure's "
+                f"({latest}); upgrade perdure")
+        for version, name, script in migrations[current:]:
+            logger.info("applying SQLite migration %s", name, extra={"version": version})
+            for statement in split_sql(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                         (version, name, now_us()))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

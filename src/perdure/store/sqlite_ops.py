@@ -1,0 +1,453 @@
+"""The SQLite task hub's transitions, as synchronous functions of one connection.
+
+:class:`~perdure.store.sqlite.SqliteStore` runs each of these on its private
+database thread, inside ``BEGIN IMMEDIATE`` … ``COMMIT`` for writes. SQL
+strings are constants (or built from a few constant fragments), so sqlite3's
+statement cache keeps them prepared; batches go through ``executemany`` and
+set-based statements over a JSON array of ids (``json_each``) rather than one
+round trip per row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import InstanceAlreadyExistsError, InstanceNotFoundError
+from ..core.history import HistoryEvent
+from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
+from .base import (
+    ActivityResult,
+    ActivityTask,
+    ActivityWorkItem,
+    InboxMessage,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+    StepCommit,
+)
+from .common import (
+    MAX_MESSAGES_PER_CLAIM,
+    check_can_purge,
+    check_can_send,
+    decode_event,
+    decode_failure,
+    decode_token,
+    encode_event,
+    encode_failure,
+    encode_ids,
+    encode_token,
+    from_us,
+    prefix_upper_bound,
+    started_event,
+    status_values,
+    to_us,
+)
+
+_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
+
+_COLUMNS = ("instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
+            "output, custom_status, failure, parent_instance_id, history_len")
+
+_ORDER = "ORDER BY created_at, instance_id"
+
+SELECT_INSTANCE = f"SELECT {_COLUMNS} FROM instances WHERE instance_id = ?"
+SELECT_STATUS = "SELECT runtime_status FROM instances WHERE instance_id = ?"
+SELECT_HISTORY = "SELECT event FROM history WHERE instance_id = ? ORDER BY seq"
+
+INSERT_INSTANCE = (
+    "INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at, "
+    "updated_at, input, parent_instance_id) VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?)"
+)
+INSERT_MESSAGE = (
+    "INSERT INTO inbox (instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?)"
+)
+# A message to an instance that does not exist is dropped, not an error: its
+# sender (an orchestration step, an activity) cannot do anything about it.
+INSERT_MESSAGE_IF_EXISTS = (
+    "INSERT INTO inbox (instance_id, execution_id, visible_at, event) SELECT ?1, ?2, ?3, ?4 "
+    "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)"
+)
+_IDS = "(SELECT value FROM json_each(?))"
+DELETE_INSTANCES = (
+    f"DELETE FROM history WHERE instance_id IN {_IDS}",
+    f"DELETE FROM inbox WHERE instance_id IN {_IDS}",
+    f"DELETE FROM tasks WHERE instance_id IN {_IDS}",
+    f"DELETE FROM instances WHERE instance_id IN {_IDS}",
+)
+
+# Lease instances that have a visible message and no live lease. The scan runs
+# over the covering index inbox(visible_at, instance_id), oldest first, and
+# stops after `limit` distinct instances; the token is random per row. The
+# index is forced: without statistics the planner prefers inbox_instance, a
+# full scan that visits every future timer and favours low instance ids.
+CLAIM_INSTANCES = f"""
+UPDATE instances
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
+       attempts = attempts + 1
+ WHERE instance_id IN (
+       SELECT DISTINCT m.instance_id
+         FROM inbox AS m INDEXED BY inbox_visible
+         JOIN instances AS i ON i.instance_id = m.instance_id
+        WHERE m.visible_at <= ?3 AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+        LIMIT ?4)
+RETURNING {_COLUMNS}, lock_token, attempts
+"""
+# Every visible message of the claimed instances, at most ?3 per instance.
+SELECT_CLAIMED_MESSAGES = f"""
+SELECT id, instance_id, execution_id, event FROM (
+       SELECT id, instance_id, execution_id, event,
+              row_number() OVER (PARTITION BY instance_id ORDER BY id) AS n
+         FROM inbox
+        WHERE instance_id IN {_IDS} AND visible_at <= ?2)
+ WHERE n <= ?3
+ ORDER BY id
+"""
+SELECT_LEASES = (
+    "SELECT instance_id, lock_token, runtime_status, history_len FROM instances "
+    f"WHERE instance_id IN {_IDS}"
+)
+DELETE_HISTORY = "DELETE FROM history WHERE instance_id = ?"
+INSERT_HISTORY = "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)"
+# ?1 is the new execution id, or NULL to keep the current execution and input.
+UPDATE_AFTER_STEP = """
+UPDATE instances
+   SET execution_id = coalesce(?1, execution_id), input = iif(?1 IS NULL, input, ?2),
+       runtime_status = ?3, custom_status = ?4, output = ?5, failure = ?6, updated_at = ?7,
+       history_len = ?8, attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = ?9
+"""
+DELETE_CONSUMED = "DELETE FROM inbox WHERE id = ? AND instance_id = ?"
+INSERT_TASK = (
+    "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+RELEASE_INSTANCE = (
+    "UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL "
+    "WHERE instance_id = ? AND lock_token = ?"
+)
+
+# A task's visible_at doubles as its lease expiry (see the schema).
+CLAIM_TASKS = """
+UPDATE tasks
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), visible_at = ?2,
+       attempts = attempts + 1
+ WHERE id IN (SELECT id FROM tasks WHERE visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
+RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input
+"""
+SELECT_TASK_TOKENS = f"SELECT id, lock_token FROM tasks WHERE id IN {_IDS}"
+DELETE_TASK = "DELETE FROM tasks WHERE id = ?"
+RENEW_TASK = "UPDATE tasks SET visible_at = ? WHERE id = ? AND lock_token = ?"
+
+NEXT_WAKEUP = "SELECT min(visible_at) FROM inbox WHERE visible_at > ?"
+REGISTER_FUNCTION = (
+    "INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at"
+)
+KNOWN_ORCHESTRATORS = "SELECT name FROM functions WHERE kind = 'orchestrator'"
+
+
+def instance_record(row: Sequence[Any]) -> InstanceRecord:
+    """An :class:`InstanceRecord` from a row of ``_COLUMNS``."""
+    return InstanceRecord(
+        instance_id=row[0], name=row[1], execution_id=row[2],
+        runtime_status=OrchestrationRuntimeStatus(row[3]),
+        created_at=from_us(row[4]), updated_at=from_us(row[5]), input=row[6], output=row[7],
+        custom_status=row[8], failure=decode_failure(row[9]), parent_instance_id=row[10],
+        history_len=row[11],
+    )
+
+
+def message_row(message: Message, now: int) -> tuple[str, str | None, int, str]:
+    """Inbox row parameters for ``message``; no ``visible_at`` means visible now."""
+    visible = now if message.visible_at is None else to_us(message.visible_at)
+    return message.instance_id, message.execution_id, visible, encode_event(message.event)
+
+
+# --- client side -------------------------------------------------------------
+
+
+def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
+    """The instance row, or ``None``."""
+    row = conn.execute(SELECT_INSTANCE, (instance_id,)).fetchone()
+    return None if row is None else instance_record(row)
+
+
+def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
+    """The current execution's history, in order."""
+    return [decode_event(text) for (text,) in conn.execute(SELECT_HISTORY, (instance_id,))]
+
+
+def delete_instances(conn: sqlite3.Connection, instance_ids: Collection[str]) -> None:
+    """Delete instances with their history, inbox and tasks (caller holds the transaction)."""
+    ids = encode_ids(instance_ids)
+    for sql in DELETE_INSTANCES:
+        conn.execute(sql, (ids,))
+
+
+def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> bool:
+    """Create ``new`` (replacing a finished instance); ``False`` if ``on_conflict`` was sent.
+
+    Raises ``InstanceAlreadyExistsError`` for an active instance without ``on_conflict``.
+    """
+    row = conn.execute(SELECT_STATUS, (new.instance_id,)).fetchone()
+    if row is not None:
+        if row[0] not in _TERMINAL:
+            if new.on_conflict is None:
+                raise InstanceAlreadyExistsError(new.instance_id, row[0])
+            conn.execute(INSERT_MESSAGE_IF_EXISTS, message_row(new.on_conflict, now))
+            return False
+        delete_instances(conn, (new.instance_id,))
+    created = now if new.created_at is None else to_us(new.created_at)
+    conn.execute(INSERT_INSTANCE, (new.instance_id, new.name, new.execution_id, created, now,
+                                   new.input, new.parent_instance_id))
+    event = encode_event(started_event(new, from_us(created)))
+    conn.execute(INSERT_MESSAGE, (new.instance_id, new.execution_id, now, event))
+    return True
+
+
+def send_message(conn: sqlite3.Connection, message: Message, operation: str,
+                 allowed: Collection[OrchestrationRuntimeStatus], now: int) -> None:
+    """Check the target's status against ``allowed``, then enqueue."""
+    row = conn.execute(SELECT_STATUS, (message.instance_id,)).fetchone()
+    if row is None:
+        raise InstanceNotFoundError(message.instance_id)
+    check_can_send(message.instance_id, row[0], operation, allowed)
+    conn.execute(INSERT_MESSAGE, message_row(message, now))
+
+
+def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
+    """Delete one finished instance; ``False`` when unknown."""
+    row = conn.execute(SELECT_STATUS, (instance_id,)).fetchone()
+    if row is None:
+        return False
+    check_can_purge(instance_id, row[0])
+    delete_instances(conn, (instance_id,))
+    return True
+
+
+def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: int | None,
+                statuses: list[str], batch_size: int) -> int:
+    """Delete up to ``batch_size`` instances matching the filter; how many were deleted."""
+    sql = f"SELECT instance_id FROM instances WHERE runtime_status IN {_IDS}"
+    params: list[Any] = [encode_ids(statuses)]
+    if created_from is not None:
+        sql += " AND created_at >= ?"
+        params.append(created_from)
+    if created_to is not None:
+        sql += " AND created_at <= ?"
+        params.append(created_to)
+    params.append(batch_size)
+    ids = [instance_id for (instance_id,) in conn.execute(sql + " LIMIT ?", params)]
+    if ids:
+        delete_instances(conn, ids)
+    return len(ids)
+
+
+def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
+        list[InstanceRecord], str | None]:
+    """One keyset page of instances and the token of the next one.
+
+    The SQL is assembled from constant fragments, one per filter present, so
+    there are few distinct strings and each stays in the statement cache.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if query.continuation_token is not None:
+        where.append("(created_at, instance_id) > (?, ?)")
+        params.extend(decode_token(query.continuation_token))
+    if query.created_from is not None:
+        where.append("created_at >= ?")
+        params.append(to_us(query.created_from))
+    if query.created_to is not None:
+        where.append("created_at <= ?")
+        params.append(to_us(query.created_to))
+    if query.instance_id_prefix:
+        where.append("instance_id >= ?")
+        params.append(query.instance_id_prefix)
+        upper = prefix_upper_bound(query.instance_id_prefix)
+        if upper is not None:
+            where.append("instance_id < ?")
+            params.append(upper)
+    limit = query.page_size + 1  # one row more than asked says whether a next page exists
+    if query.statuses is None:
+        sql = f"SELECT {_COLUMNS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" {_ORDER} LIMIT ?"
+        args = [*params, limit]
+    else:
+        # One ordered index range per status, merged: a single `IN` would make
+        # SQLite sort every matching row before it could apply the LIMIT.
+        statuses = sorted(set(status_values(query.statuses)))
+        if not statuses:
+            return [], None
+        arm = (f"SELECT * FROM (SELECT {_COLUMNS} FROM instances WHERE "
+               + " AND ".join(["runtime_status = ?", *where]) + f" {_ORDER} LIMIT ?)")
+        sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
+        args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
+    rows = conn.execute(sql, args).fetchall()
+    token = None
+    if len(rows) > query.page_size:
+        rows = rows[:query.page_size]
+        token = encode_token(rows[-1][4], rows[-1][0])
+    return [instance_record(row) for row in rows], token
+
+
+def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
+                       activities: Sequence[str], now: int) -> None:
+    """Upsert the function names a worker serves."""
+    rows = [("orchestrator", name, now) for name in orchestrators]
+    rows += [("activity", name, now) for name in activities]
+    conn.executemany(REGISTER_FUNCTION, rows)
+
+
+def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
+    """Every registered orchestrator name."""
+    return {name for (name,) in conn.execute(KNOWN_ORCHESTRATORS)}
+
+
+# --- worker side -------------------------------------------------------------
+
+
+def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
+                         now: int) -> list[OrchestrationWorkItem]:
+    """Lease up to ``limit`` instances with visible messages and read those messages."""
+    claimed = conn.execute(CLAIM_INSTANCES, (worker_id, now + lease_us, now, limit)).fetchall()
+    if not claimed:
+        return []
+    items = {row[0]: OrchestrationWorkItem(instance_record(row), row[12], row[13], [])
+             for row in claimed}
+    ids = encode_ids(list(items))
+    for msg_id, instance_id, execution_id, event in conn.execute(
+            SELECT_CLAIMED_MESSAGES, (ids, now, MAX_MESSAGES_PER_CLAIM)):
+        items[instance_id].messages.append(
+            InboxMessage(msg_id, decode_event(event), execution_id))
+    # Oldest pending message first, so callers that work in order are fair.
+    return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What a batch of steps did, for the notifications sent after it commits."""
+
+    applied: list[bool]
+    changed: list[str] = field(default_factory=list)
+    tasks_added: bool = False
+    messages_added: bool = False
+
+
+def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> StepOutcome:
+    """Apply every step whose lease holds, as one transaction (the caller's).
+
+    The leases are read once; the writes of all applied steps then go kind by
+    kind through ``executemany``. Steps own distinct instances, so this equals
+    applying them one by one, except that every step's own update precedes
+    every step's side effects (as if those steps had committed first).
+    """
+    leases = {row[0]: row[1:] for row in conn.execute(
+        SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
+    outcome = StepOutcome(applied=[])
+    resets: list[tuple[str]] = []
+    history: list[tuple[str, int, str]] = []
+    updates: list[tuple[Any, ...]] = []
+    consumed: list[tuple[int, str]] = []
+    tasks: list[tuple[Any, ...]] = []
+    messages: list[tuple[str, str | None, int, str]] = []
+    starts: list[NewInstance] = []
+    for step in steps:
+        lease = leases.get(step.instance_id)
+        ok = lease is not None and lease[0] is not None and lease[0] == step.lock_token
+        outcome.applied.append(ok)
+        if not ok or lease is None:
+            continue
+        del leases[step.instance_id]  # a second step for one instance cannot reuse the lease
+        _, old_status, history_len = lease
+        seq = history_len
+        if step.new_execution_id is not None:
+            resets.append((step.instance_id,))
+            seq = 0
+        history.extend((step.instance_id, seq + i, encode_event(event))
+                       for i, event in enumerate(step.history))
+        status = OrchestrationRuntimeStatus(step.runtime_status).value
+        updates.append((step.new_execution_id, step.input, status, step.custom_status,
+                        step.output, encode_failure(step.failure), now,
+                        seq + len(step.history), step.instance_id))
+        consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
+        tasks.extend(_task_row(task, now) for task in step.activities)
+        messages.extend(message_row(message, now) for message in step.messages)
+        starts.extend(step.start_instances)
+        if status != old_status:
+            outcome.changed.append(step.instance_id)
+    if resets:
+        conn.executemany(DELETE_HISTORY, resets)
+    if history:
+        conn.executemany(INSERT_HISTORY, history)
+    if updates:
+        conn.executemany(UPDATE_AFTER_STEP, updates)
+    if consumed:
+        conn.executemany(DELETE_CONSUMED, consumed)
+    if tasks:
+        conn.executemany(INSERT_TASK, tasks)
+        outcome.tasks_added = True
+    for new in starts:  # rare (sub-orchestrations), and each needs its own conflict check
+        if create_instance(conn, new, now):
+            outcome.changed.append(new.instance_id)
+    if messages:
+        conn.executemany(INSERT_MESSAGE_IF_EXISTS, messages)
+    outcome.messages_added = bool(starts or messages)
+    return outcome
+
+
+def _task_row(task: ActivityTask, now: int) -> tuple[Any, ...]:
+    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+
+
+def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token: str) -> bool:
+    """Drop a lease still held; whether it was."""
+    return conn.execute(RELEASE_INSTANCE, (instance_id, lock_token)).rowcount > 0
+
+
+def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
+                     now: int) -> list[ActivityWorkItem]:
+    """Lease up to ``limit`` claimable tasks, oldest first."""
+    rows = conn.execute(CLAIM_TASKS, (worker_id, now + lease_us, now, limit)).fetchall()
+    rows.sort()  # RETURNING order is unspecified; hand tasks out in creation order
+    return [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
+
+
+def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResult],
+                        now: int) -> list[bool]:
+    """Delete each task still leased by its result's token and deliver the result's message."""
+    tokens = dict(conn.execute(SELECT_TASK_TOKENS, (encode_ids([r.id for r in results]),)))
+    applied: list[bool] = []
+    deletes: list[tuple[int]] = []
+    messages: list[tuple[str, str | None, int, str]] = []
+    for result in results:
+        token = tokens.get(result.id)
+        ok = token is not None and token == result.lock_token
+        applied.append(ok)
+        if ok:
+            del tokens[result.id]  # the same result twice in a batch completes once
+            deletes.append((result.id,))
+            messages.append(message_row(result.message, now))
+    if deletes:
+        conn.executemany(DELETE_TASK, deletes)
+        conn.executemany(INSERT_MESSAGE_IF_EXISTS, messages)
+    return applied
+
+
+def renew_activity_leases(conn: sqlite3.Connection, items: Sequence[tuple[int, str]],
+                          expires: int) -> None:
+    """Push back the expiry of each task lease ``(id, token)`` still held."""
+    conn.executemany(RENEW_TASK, [(expires, task_id, token) for task_id, token in items])
+
+
+def next_wakeup(conn: sqlite3.Connection, now: int) -> int | None:
+    """The earliest future ``visible_at`` in any inbox, in microseconds."""
+    value: int | None = conn.execute(NEXT_WAKEUP, (now,)).fetchone()[0]
+    return value

@@ -1,0 +1,58 @@
+"""The store conformance suite's fixtures: every test runs against every backend.
+
+A backend is an entry of ``STORE_FACTORIES``: an async context manager that
+prepares an empty task hub for one test and yields its URL. Adding PostgreSQL
+is one more entry (create a scratch database, yield its URL, drop it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Set
+from pathlib import Path
+
+import pytest
+
+from perdure.store import Store, create_store
+
+
+@contextlib.asynccontextmanager
+async def sqlite_hub(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh SQLite file per test (``tmp_path`` is absolute: ``sqlite:////tmp/...``)."""
+    yield f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+HubFactory = Callable[[Path], contextlib.AbstractAsyncContextManager[str]]
+STORE_FACTORIES: dict[str, HubFactory] = {
+    "sqlite": sqlite_hub,
+}
+BACKENDS: Set[str] = STORE_FACTORIES.keys()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty task hub of each backend."""
+    async with STORE_FACTORIES[request.param](tmp_path) as url:
+        yield url
+
+
+async def _open(url: str) -> Store:
+    store = create_store(url)
+    await store.open()
+    return store
+
+
+@pytest.fixture
+async def store(hub_url: str) -> AsyncIterator[Store]:
+    """An open store on a fresh task hub."""
+    opened = await _open(hub_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def other_store(hub_url: str, store: Store) -> AsyncIterator[Store]:
+    """A second store on the same task hub, as another process would open it."""
+    opened = await _open(hub_url)
+    yield opened
+    await opened.close()

@@ -1,0 +1,156 @@
+"""What only the SQLite task hub has: its URL, pragmas, migrations, thread and file locking."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perdure.core.errors import InvalidArgumentError
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store import create_store
+from perdure.store.common import load_migrations
+from perdure.store.sqlite import SqliteStore, parse_sqlite_url
+
+from .helpers import claim_one, new
+
+
+def url_for(path: Path, query: str = "") -> str:
+    return f"sqlite:///{path}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def pragma(store: SqliteStore, name: str) -> Any:
+    def read(conn: sqlite3.Connection) -> Any:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    return await store._read(read)
+
+
+def test_parse_url() -> None:
+    assert parse_sqlite_url("sqlite:///rel/hub.db") == ("rel/hub.db", {})
+    assert parse_sqlite_url("sqlite:////abs/hub.db?synchronous=FULL") == (
+        "/abs/hub.db", {"synchronous": "FULL"})
+    for bad in ("sqlite://hub.db", "sqlite:/", "sqlite:///", "postgresql:///x", "hub.db"):
+        with pytest.raises(InvalidArgumentError):
+            parse_sqlite_url(bad)
+
+
+@pytest.mark.parametrize("query", ["synchronous=OFF", "busy_timeout=abc", "poll_interval=-1",
+                                   "colour=blue"])
+def test_bad_options(query: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        SqliteStore(f"sqlite:///hub.db?{query}")
+
+
+def test_create_store_builds_sqlite() -> None:
+    store = create_store("sqlite:///x.db")
+    assert isinstance(store, SqliteStore) and store.url == "sqlite:///x.db"
+
+
+async def test_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SqliteStore("sqlite:///sub.db")
+    await store.open()
+    await store.create_instance(new("a"))
+    await store.close()
+    assert (tmp_path / "sub.db").exists()
+
+
+async def test_pragmas(sqlite_store: SqliteStore, tmp_path: Path) -> None:
+    assert await pragma(sqlite_store, "journal_mode") == "wal"
+    assert await pragma(sqlite_store, "synchronous") == 1  # NORMAL
+    assert await pragma(sqlite_store, "busy_timeout") == 10_000
+    full = SqliteStore(url_for(tmp_path / "full.db", "synchronous=full&busy_timeout=2.5"))
+    await full.open()
+    try:
+        assert await pragma(full, "synchronous") == 2  # FULL
+        assert await pragma(full, "busy_timeout") == 2500
+    finally:
+        await full.close()
+
+
+async def test_migrations_are_recorded_and_not_rerun(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    for _ in range(2):
+        store = SqliteStore(url_for(path))
+        await store.open()
+        await store.create_instance(new(f"i{time.monotonic_ns()}"))
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
+        assert versions == [v for v, _, _ in load_migrations("sqlite")]
+        assert conn.execute("SELECT count(*) FROM instances").fetchone()[0] == 2
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(url_for(path))
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (999, 'future', 0)")
+    with pytest.raises(RuntimeError, match="newer"):
+        await SqliteStore(url_for(path)).open()
+
+
+async def test_closed_store(tmp_path: Path) -> None:
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.get_instance("a")
+    await store.open()
+    await store.close()
+    await store.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.get_instance("a")
+
+
+async def test_loop_keeps_running_while_a_write_waits_for_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(url_for(path))
+    await store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.ensure_future(store.create_instance(new("a")))
+        ticks = 0
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert ticks == 10 and not write.done()
+        blocker.execute("COMMIT")
+        await asyncio.wait_for(write, 5)
+        assert (await claim_one(store, "a")).attempts == 1
+    finally:
+        blocker.close()
+        await store.close()
+
+
+async def test_busy_timeout_fails_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(url_for(path, "busy_timeout=0.1"))
+    await store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await store.create_instance(new("a"))
+        blocker.execute("ROLLBACK")
+        await store.create_instance(new("a"))  # the store recovered
+        rec = await store.get_instance("a")
+        assert rec is not None and rec.runtime_status is Status.Pending
+    finally:
+        blocker.close()
+        await store.close()

@@ -1,0 +1,128 @@
+"""Activity tasks: claims, leases, completion and renewal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from perdure.core.history import FailureDetails, TaskCompleted, TaskFailed
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store.base import ActivityResult, ActivityTask, ActivityWorkItem, Message, Store
+
+from .helpers import LONG, SHORT, claim_one, new, start, step
+
+
+async def schedule(store: Store, count: int, instance_id: str = "a") -> str:
+    """Start ``instance_id`` with ``count`` activity tasks; returns its execution id."""
+    await store.create_instance(new(instance_id))
+    item = await claim_one(store, instance_id)
+    exec_id = item.instance.execution_id
+    tasks = [ActivityTask(instance_id, exec_id, i, f"act{i}", f'"{i}"') for i in range(count)]
+    assert await store.commit_steps([step(item, activities=tasks)]) == [True]
+    return exec_id
+
+
+def result(work: ActivityWorkItem, value: str = '"ok"') -> ActivityResult:
+    task = work.task
+    return ActivityResult(work.id, work.lock_token,
+                          Message(task.instance_id,
+                                  TaskCompleted(task_id=task.task_id, result=value),
+                                  execution_id=task.execution_id))
+
+
+async def test_claims_are_exclusive_and_limited(store: Store) -> None:
+    exec_id = await schedule(store, 3)
+    first = await store.claim_activities("w1", 2, LONG)
+    second = await store.claim_activities("w2", 2, LONG)
+    assert [len(first), len(second)] == [2, 1]
+    assert await store.claim_activities("w3", 2, LONG) == []
+    everything = first + second
+    assert sorted(w.task.task_id for w in everything) == [0, 1, 2]
+    assert len({w.id for w in everything}) == 3
+    assert all(w.attempts == 1 and w.lock_token for w in everything)
+    assert [w.task.task_id for w in first] == [0, 1]  # oldest first
+    work = first[0]
+    assert (work.task.instance_id, work.task.execution_id, work.task.name, work.task.input) == (
+        "a", exec_id, "act0", '"0"')
+    assert await store.claim_activities("w", 0, LONG) == []
+
+
+async def test_activity_and_orchestration_queues_are_separate(store: Store) -> None:
+    await schedule(store, 1)
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    assert len(await store.claim_activities("w", 10, LONG)) == 1
+
+
+async def test_completion_delivers_the_message(store: Store) -> None:
+    exec_id = await schedule(store, 2)
+    works = await store.claim_activities("w", 10, LONG)
+    failure = FailureDetails("KeyError", "k")
+    failed = ActivityResult(works[1].id, works[1].lock_token,
+                            Message("a", TaskFailed(task_id=1, failure=failure), exec_id))
+    done = result(works[0])
+    assert await store.complete_activities([done, failed]) == [True, True]
+    assert await store.complete_activities([]) == []
+    item = await claim_one(store, "a")
+    assert [m.event for m in item.messages] == [done.message.event, failed.message.event]
+    assert all(m.execution_id == exec_id for m in item.messages)
+    assert await store.claim_activities("w", 10, LONG) == []  # deleted
+
+
+async def test_expired_lease_reclaimed_and_stale_completion_refused(store: Store) -> None:
+    await schedule(store, 1)
+    [stale] = await store.claim_activities("w1", 10, SHORT)
+    await asyncio.sleep(SHORT + 0.05)
+    [fresh] = await store.claim_activities("w2", 10, LONG)
+    assert fresh.id == stale.id and fresh.attempts == 2 and fresh.lock_token != stale.lock_token
+    assert await store.complete_activities([result(stale, '"stale"')]) == [False]
+    assert await store.claim_orchestrations("w", 10, LONG) == []  # nothing delivered
+    assert await store.complete_activities([result(fresh, '"fresh"')]) == [True]
+    item = await claim_one(store, "a")
+    [msg] = item.messages
+    assert isinstance(msg.event, TaskCompleted) and msg.event.result == '"fresh"'
+
+
+async def test_duplicate_completion_in_a_batch_applies_once(store: Store) -> None:
+    await schedule(store, 1)
+    [work] = await store.claim_activities("w", 10, LONG)
+    assert await store.complete_activities([result(work), result(work)]) == [True, False]
+    assert await store.complete_activities([result(work)]) == [False]
+    item = await claim_one(store, "a")
+    assert len(item.messages) == 1
+
+
+async def test_completion_for_a_purged_instance(store: Store) -> None:
+    await schedule(store, 1)
+    [work] = await store.claim_activities("w", 10, LONG)
+    # The instance finishes (e.g. terminated) and is purged with its tasks.
+    await store.send_message(Message("a", TaskCompleted(task_id=7)), operation="x",
+                             allowed=set(Status))
+    item = await claim_one(store, "a")
+    await store.commit_steps([step(item, Status.Terminated)])
+    assert await store.purge_instance("a")
+    assert await store.complete_activities([result(work)]) == [False]
+    assert await store.get_instance("a") is None
+
+
+async def test_completion_message_to_a_missing_instance_is_dropped(store: Store) -> None:
+    await schedule(store, 1)
+    [work] = await store.claim_activities("w", 10, LONG)
+    orphan = ActivityResult(work.id, work.lock_token, Message("ghost", TaskCompleted(task_id=0)))
+    assert await store.complete_activities([orphan]) == [True]
+    assert await store.get_instance("ghost") is None
+    assert await store.claim_activities("w", 10, LONG) == []
+
+
+async def test_renewal_keeps_the_lease(store: Store) -> None:
+    await schedule(store, 2)
+    kept, lost = await store.claim_activities("w1", 10, SHORT)
+    await store.renew_activity_leases([(kept.id, kept.lock_token), (lost.id, "wrong")], LONG)
+    await store.renew_activity_leases([], LONG)
+    await asyncio.sleep(SHORT + 0.05)
+    reclaimed = await store.claim_activities("w2", 10, LONG)
+    assert [w.id for w in reclaimed] == [lost.id]
+    assert await store.complete_activities([result(kept)]) == [True]
+
+
+async def test_running_instance_with_tasks_is_not_claimable(store: Store) -> None:
+    await start(store, "a", activities=[ActivityTask("a", "e", 0, "act")])
+    assert await store.claim_orchestrations("w", 10, LONG) == []

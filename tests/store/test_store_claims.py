@@ -1,0 +1,128 @@
+"""claim_orchestrations and release_orchestration: leases, attempts, visibility."""
+
+from __future__ import annotations
+
+import asyncio
+
+from perdure.core.history import EventRaised, ExecutionStarted
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store.base import Message, Store
+
+from .helpers import LONG, SHORT, claim_all, claim_one, event_message, new, soon, start, step
+
+
+async def test_nothing_to_claim(store: Store) -> None:
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    await start(store, "a")  # running, inbox empty
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+
+
+async def test_claim_is_exclusive_while_leased(store: Store) -> None:
+    await store.create_instance(new("a"))
+    first = await claim_one(store, "a")
+    assert await store.claim_orchestrations("w2", 10, LONG) == []
+    # A new message does not make a leased instance claimable either.
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    assert await store.claim_orchestrations("w2", 10, LONG) == []
+    assert first.lock_token
+
+
+async def test_limit(store: Store) -> None:
+    for i in range(5):
+        await store.create_instance(new(f"i{i}"))
+    sizes = [len(await store.claim_orchestrations("w", 2, LONG)) for _ in range(4)]
+    assert sizes == [2, 2, 1, 0]
+    assert await store.claim_orchestrations("w", 0, LONG) == []
+
+
+async def test_oldest_work_first(store: Store) -> None:
+    for name in ("c", "a", "b"):
+        await store.create_instance(new(name))
+    claimed = [item.instance.instance_id
+               for _ in range(3) for item in await store.claim_orchestrations("w", 1, LONG)]
+    assert claimed == ["c", "a", "b"]
+
+
+async def test_expired_lease_is_reclaimed_with_fresh_token(store: Store) -> None:
+    await store.create_instance(new("a"))
+    first = await claim_one(store, "a", lease=SHORT)
+    assert first.attempts == 1
+    assert await store.claim_orchestrations("w2", 10, LONG) == []
+    await asyncio.sleep(SHORT + 0.05)
+    second = await claim_one(store, "a")
+    assert second.attempts == 2
+    assert second.lock_token != first.lock_token
+    assert [m.id for m in second.messages] == [m.id for m in first.messages]
+    # The first worker lost its lease: its commit changes nothing.
+    assert await store.commit_steps([step(first, Status.Completed)]) == [False]
+    rec = await store.get_instance("a")
+    assert rec is not None and rec.runtime_status is Status.Pending
+    assert await store.commit_steps([step(second)]) == [True]
+
+
+async def test_commit_resets_attempts(store: Store) -> None:
+    await store.create_instance(new("a"))
+    await claim_one(store, "a", lease=0.05)
+    await asyncio.sleep(0.1)
+    item = await claim_one(store, "a")
+    assert item.attempts == 2
+    await store.commit_steps([step(item)])
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    assert (await claim_one(store, "a")).attempts == 1
+
+
+async def test_release_keeps_messages_and_attempts(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    await store.release_orchestration("a", "not-the-token")
+    assert await store.claim_orchestrations("w", 10, LONG) == []  # still leased
+    await store.release_orchestration("a", item.lock_token)
+    again = await claim_one(store, "a")
+    assert again.attempts == 2
+    assert [m.id for m in again.messages] == [m.id for m in item.messages]
+    assert await store.commit_steps([step(item)]) == [False]
+
+
+async def test_claim_returns_record_and_all_visible_messages(store: Store) -> None:
+    await start(store, "a")
+    for name in ("x", "y"):
+        await store.send_message(event_message("a", name), operation="x", allowed=set(Status))
+    await store.send_message(event_message("a", "later", visible_at=soon(60)),
+                             operation="x", allowed=set(Status))
+    item = await claim_one(store, "a")
+    assert item.instance.runtime_status is Status.Running
+    assert item.instance.history_len == 2  # OrchestratorStarted + ExecutionStarted
+    names = [m.event.name for m in item.messages if isinstance(m.event, EventRaised)]
+    assert names == ["x", "y"]
+
+
+async def test_message_arriving_during_a_step_is_left_for_the_next(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    await store.send_message(event_message("a", "late"), operation="x", allowed=set(Status))
+    assert await store.commit_steps([step(item)]) == [True]
+    nxt = await claim_one(store, "a")
+    assert [type(m.event) for m in nxt.messages] == [EventRaised]
+
+
+async def test_messages_per_claim_are_bounded(store: Store) -> None:
+    await store.create_instance(new("target"))
+    await store.create_instance(new("sender"))
+    items = await claim_all(store)
+    flood = [Message("target", EventRaised(name=f"e{i}")) for i in range(1001)]
+    await store.commit_steps([step(items["sender"], messages=flood)])
+    await store.release_orchestration("target", items["target"].lock_token)
+    first = await claim_one(store, "target")
+    assert len(first.messages) == 1000
+    assert isinstance(first.messages[0].event, ExecutionStarted)
+    await store.commit_steps([step(first)])
+    second = await claim_one(store, "target")
+    assert [m.event.name for m in second.messages if isinstance(m.event, EventRaised)] == [
+        "e999", "e1000"]
+
+
+async def test_finished_instance_with_a_late_message_is_claimable(store: Store) -> None:
+    await start(store, "a", Status.Completed)
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    item = await claim_one(store, "a")
+    assert item.instance.runtime_status is Status.Completed

@@ -1,0 +1,107 @@
+"""The helpers both SQL task hubs share: prefix ranges, tokens, time and event rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perdure.core.errors import (
+    InstanceAlreadyExistsError,
+    InstanceFinishedError,
+    InvalidArgumentError,
+    InvalidInstanceStateError,
+)
+from perdure.core.history import EVENT_TYPES, FailureDetails, TaskFailed, TimerFired
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store.common import (
+    check_can_create,
+    check_can_send,
+    decode_event,
+    decode_failure,
+    decode_token,
+    encode_event,
+    encode_failure,
+    encode_token,
+    from_us,
+    prefix_upper_bound,
+    purgeable_status_values,
+    split_sql,
+    to_us,
+)
+
+texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=6)
+
+
+@given(prefix=texts, candidate=texts)
+def test_prefix_range_is_startswith(prefix: str, candidate: str) -> None:
+    upper = prefix_upper_bound(prefix)
+    in_range = prefix <= candidate and (upper is None or candidate < upper)
+    assert in_range == candidate.startswith(prefix)
+    # SQLite compares UTF-8 bytes: the bound must order the same way there.
+    if upper is not None:
+        assert (candidate.encode() < upper.encode()) == (candidate < upper)
+
+
+def test_prefix_upper_bound_edges() -> None:
+    assert prefix_upper_bound("abc") == "abd"
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert prefix_upper_bound("\U0010ffff") is None
+    assert prefix_upper_bound("\ud7ff") == "\ue000"
+
+
+@given(st.integers(min_value=0, max_value=2**62), st.text())
+def test_token_round_trip(created_at: int, instance_id: str) -> None:
+    token = encode_token(created_at, instance_id)
+    assert token.isascii() and "=" not in token
+    assert decode_token(token) == (created_at, instance_id)
+
+
+@given(st.text())
+def test_garbage_tokens_raise_invalid_argument(token: str) -> None:
+    try:
+        decode_token(token)
+    except InvalidArgumentError:
+        pass
+
+
+def test_time_round_trip() -> None:
+    when = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    assert from_us(to_us(when)) == when
+    assert from_us(to_us(when)).tzinfo is not None
+    other_zone = when.astimezone(timezone(timedelta(hours=5)))
+    assert to_us(other_zone) == to_us(when)
+    assert to_us(when.replace(tzinfo=None)) == to_us(when)  # naive is read as UTC
+
+
+def test_event_rows() -> None:
+    failure = FailureDetails("E", "m", "tb")
+    for event in (TaskFailed(task_id=1, failure=failure),
+                  TimerFired(task_id=2, fire_at=datetime(2030, 1, 1, tzinfo=UTC))):
+        text = encode_event(event)
+        assert ", " not in text and ": " not in text  # compact
+        assert decode_event(text) == event
+    assert decode_failure(encode_failure(failure)) == failure
+    assert encode_failure(None) is None and decode_failure(None) is None
+    assert len(EVENT_TYPES) > 10
+
+
+def test_status_rules() -> None:
+    check_can_create("a", "Completed")
+    with pytest.raises(InstanceAlreadyExistsError):
+        check_can_create("a", "Suspended")
+    check_can_send("a", "Running", "op", {Status.Running})
+    with pytest.raises(InstanceFinishedError):
+        check_can_send("a", "Failed", "op", {Status.Running})
+    with pytest.raises(InvalidInstanceStateError):
+        check_can_send("a", "Pending", "op", {Status.Running})
+    assert purgeable_status_values(None) == ["Completed", "Failed", "Terminated"]
+    assert purgeable_status_values({Status.Running, Status.Failed}) == ["Failed"]
+
+
+def test_split_sql() -> None:
+    script = ("-- a comment; with a semicolon\nCREATE TABLE t (x);\n\n"
+              "-- more\nCREATE INDEX i ON t (x);\n")
+    assert split_sql(script) == ["CREATE TABLE t (x)", "CREATE INDEX i ON t (x)"]

@@ -1,0 +1,104 @@
+"""next_wakeup, wait_for_work, wait_for_instance and the function registry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+
+from perdure.core.history import TaskCompleted
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store.base import ActivityResult, ActivityTask, Message, Store
+
+from .helpers import claim_all, claim_one, event_message, new, soon, start, step
+
+WAIT = 5.0  # a waiter that is not woken takes this long; every test stays far below it
+
+
+async def woken_within(waiter: Awaitable[None], trigger: Awaitable[object]) -> float:
+    """Start ``waiter``, run ``trigger``, and return how long the waiter took to return."""
+    task = asyncio.ensure_future(waiter)
+    await asyncio.sleep(0.02)  # let the waiter block first
+    assert not task.done()
+    started = time.monotonic()
+    await trigger
+    await asyncio.wait_for(task, WAIT)
+    return time.monotonic() - started
+
+
+async def test_next_wakeup(store: Store) -> None:
+    assert await store.next_wakeup() is None
+    await start(store, "a")
+    await store.create_instance(new("visible-now"))
+    assert await store.next_wakeup() is None  # visible messages are not wake-ups
+    late, early = soon(120), soon(60)
+    for when in (late, early):
+        await store.send_message(event_message("a", visible_at=when), operation="timer",
+                                 allowed=set(Status))
+    assert await store.next_wakeup() == early
+
+
+async def test_wait_for_work_times_out(store: Store) -> None:
+    started = time.monotonic()
+    await store.wait_for_work("activity", 0.05)
+    assert 0.04 <= time.monotonic() - started < WAIT
+
+
+async def test_commit_wakes_activity_waiter(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    await store.wait_for_work("activity", 0)  # consume anything pending
+    commit = step(item, activities=[ActivityTask("a", "e", 0, "act")])
+    took = await woken_within(store.wait_for_work("activity", WAIT), store.commit_steps([commit]))
+    assert took < 1.0
+
+
+async def test_create_wakes_orchestration_waiter(store: Store) -> None:
+    await store.wait_for_work("orchestration", 0)
+    took = await woken_within(store.wait_for_work("orchestration", WAIT),
+                              store.create_instance(new("a")))
+    assert took < 1.0
+
+
+async def test_activity_completion_wakes_orchestration_waiter(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    await store.commit_steps([step(item, activities=[ActivityTask("a", "e", 0, "act")])])
+    [work] = await store.claim_activities("w", 1, 30)
+    await store.wait_for_work("orchestration", 0)
+    done = ActivityResult(work.id, work.lock_token, Message("a", TaskCompleted(task_id=0)))
+    took = await woken_within(store.wait_for_work("orchestration", WAIT),
+                              store.complete_activities([done]))
+    assert took < 1.0
+
+
+async def test_notification_before_wait_is_not_lost(store: Store) -> None:
+    await store.wait_for_work("orchestration", 0)
+    await store.create_instance(new("a"))
+    started = time.monotonic()
+    await store.wait_for_work("orchestration", WAIT)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_status_change_wakes_instance_waiter(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    took = await woken_within(store.wait_for_instance("a", WAIT),
+                              store.commit_steps([step(item, Status.Completed)]))
+    assert took < 1.0
+
+
+async def test_instance_waiter_times_out(store: Store) -> None:
+    await start(store, "a")
+    started = time.monotonic()
+    await store.wait_for_instance("a", 0.05)
+    assert time.monotonic() - started < WAIT
+    assert await claim_all(store) == {}
+
+
+async def test_register_functions(store: Store) -> None:
+    assert await store.known_orchestrators() == set()
+    await store.register_functions(["o1", "o2"], ["a1"])
+    await store.register_functions(["o2", "o3"], [])
+    await store.register_functions([], ["a2"])
+    assert await store.known_orchestrators() == {"o1", "o2", "o3"}
