@@ -69,6 +69,13 @@ async def test_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert (tmp_path / "sub.db").exists()
 
 
+async def test_missing_folder_is_created(tmp_path: Path) -> None:
+    store = SqliteStore(url_for(tmp_path / "a" / "b" / "hub.db"))
+    await store.open()
+    await store.close()
+    assert (tmp_path / "a" / "b" / "hub.db").exists()
+
+
 async def test_pragmas(sqlite_store: SqliteStore, tmp_path: Path) -> None:
     assert await pragma(sqlite_store, "journal_mode") == "wal"
     assert await pragma(sqlite_store, "synchronous") == 1  # NORMAL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -65,6 +66,13 @@ def test_garbage_tokens_raise_invalid_argument(token: str) -> None:
         decode_token(token)
     except InvalidArgumentError:
         pass
+
+
+@pytest.mark.parametrize("raw", [b"[1" * 100_000, b'[99999999999999999999999, "a"]',
+                                 b'[1.5, "a"]', b'[true, "a"]', b'[1, 2]', b'{"a": 1}'])
+def test_tokens_that_decode_to_nonsense(raw: bytes) -> None:
+    with pytest.raises(InvalidArgumentError):
+        decode_token(base64.urlsafe_b64encode(raw).decode())
 
 
 def test_time_round_trip() -> None:

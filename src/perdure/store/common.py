@@ -121,10 +121,10 @@ def decode_token(token: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         value = _decode(raw.decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         value = None
     if (isinstance(value, list) and len(value) == 2 and type(value[0]) is int
-            and isinstance(value[1], str)):
+            and -(2**63) <= value[0] < 2**63 and isinstance(value[1], str)):
         return value[0], value[1]
     raise InvalidArgumentError(f"malformed continuation token {token!r}")
 

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -162,6 +163,8 @@ class SqliteStore:
             self._watcher = asyncio.create_task(self._watch(), name=f"{self!r} watcher")
 
     def _open_sync(self) -> None:
+        if self._path != ":memory:":  # "created on first use" includes its folder
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None,
                                cached_statements=256)
         try:
@@ -207,17 +210,17 @@ class SqliteStore:
             value: int = conn.execute("PRAGMA data_version").fetchone()[0]
             return value
 
-        last = await self._read(data_version)
+        last: int | None = None
         while True:
-            await asyncio.sleep(self._poll_interval)
             try:
-                version = await self._read(data_version)
+                version: int | None = await self._read(data_version)
             except sqlite3.Error:  # e.g. a busy file; the next poll retries
                 logger.warning("polling %s failed", self.url, exc_info=True)
-                continue
-            if version != last:
-                last = version
+                version = last
+            if last is not None and version != last:
                 self._signals.notify_all()
+            last = version
+            await asyncio.sleep(self._poll_interval)
 
     # --- client side ------------------------------------------------------------
 
@@ -273,7 +276,10 @@ class SqliteStore:
 
         ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
         """
-        return await self._write(ops.purge_instance, instance_id)
+        purged = await self._write(ops.purge_instance, instance_id)
+        if purged:  # a waiter on a purged instance should find out it is gone
+            self._signals.notify_instances((instance_id,))
+        return purged
 
     async def purge_instances(
         self, created_from: datetime | None, created_to: datetime | None,
@@ -295,8 +301,9 @@ class SqliteStore:
         while True:
             # Each batch is its own transaction, so other writers get the lock in between.
             done = await self._write(ops.purge_batch, start, end, wanted, batch_size)
-            total += done
-            if done < batch_size:
+            self._signals.notify_instances(done)
+            total += len(done)
+            if len(done) < batch_size:
                 return total
 
     async def register_functions(self, orchestrators: Sequence[str],

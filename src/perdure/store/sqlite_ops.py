@@ -231,8 +231,8 @@ def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
 
 
 def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: int | None,
-                statuses: list[str], batch_size: int) -> int:
-    """Delete up to ``batch_size`` instances matching the filter; how many were deleted."""
+                statuses: list[str], batch_size: int) -> list[str]:
+    """Delete up to ``batch_size`` instances matching the filter; returns their ids."""
     sql = f"SELECT instance_id FROM instances WHERE runtime_status IN {_IDS}"
     params: list[Any] = [encode_ids(statuses)]
     if created_from is not None:
@@ -245,7 +245,7 @@ def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: 
     ids = [instance_id for (instance_id,) in conn.execute(sql + " LIMIT ?", params)]
     if ids:
         delete_instances(conn, ids)
-    return len(ids)
+    return ids
 
 
 def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
@@ -332,7 +332,7 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
 
 
 @dataclass(slots=True)
-class StepOutcome:
+class CommitOutcome:
     """What a batch of steps did, for the notifications sent after it commits."""
 
     applied: list[bool]
@@ -341,7 +341,7 @@ class StepOutcome:
     messages_added: bool = False
 
 
-def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> StepOutcome:
+def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> CommitOutcome:
     """Apply every step whose lease holds, as one transaction (the caller's).
 
     The leases are read once; the writes of all applied steps then go kind by
@@ -351,7 +351,7 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
     """
     leases = {row[0]: row[1:] for row in conn.execute(
         SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
-    outcome = StepOutcome(applied=[])
+    outcome = CommitOutcome(applied=[])
     resets: list[tuple[str]] = []
     history: list[tuple[str, int, str]] = []
     updates: list[tuple[Any, ...]] = []
