@@ -120,21 +120,29 @@ def main() -> None:
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=7071, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--auth", is_flag=True, help="Require the system key on management routes.")
+@click.option("--auth/--no-auth", default=None,
+              help="Require keys (default: off on a loopback host, on elsewhere).")
 @click.option("--key", "system_key", envvar="PERDURE_SYSTEM_KEY", default=None,
-              help="The system key (env PERDURE_SYSTEM_KEY); implies --auth.")
+              help="The system key (env PERDURE_SYSTEM_KEY); implies --auth. "
+                   "Default with --auth: a random key, printed.")
+@click.option("--function-key", "function_keys", multiple=True,
+              help="A key accepted by function-level routes (repeatable).")
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only (workers run elsewhere).")
 @LEASE_OPTION
-def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool,
-          system_key: str | None, no_worker: bool, lease_seconds: float) -> None:
+def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
+          system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
+          lease_seconds: float) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     app = _load(app_spec)
     assert app is not None
     from .http.server import run_server
 
+    if auth is False and system_key is not None:
+        raise click.BadParameter("--key contradicts --no-auth")
     try:
         asyncio.run(run_server(app, create_store(store_url), host=host, port=port,
-                               auth=auth or system_key is not None, system_key=system_key,
+                               auth=True if system_key is not None else auth,
+                               system_key=system_key, function_keys=function_keys,
                                worker=not no_worker,
                                worker_options=WorkerOptions(lease_seconds=lease_seconds)))
     except KeyboardInterrupt:

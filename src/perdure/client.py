@@ -40,6 +40,9 @@ from .store import create_store
 from .store.base import InstanceQuery, Message, NewInstance, Store
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from .app import App
 
 T = TypeVar("T")
@@ -331,6 +334,51 @@ class Client:
             "resumePostUri": f"{prefix}/resume?reason={{text}}{amp}",
         }
 
+    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
+        """202 with the management URLs of an instance, built from ``request``'s scheme and host.
+
+        ``request`` is a Starlette (or FastAPI) request; the response carries
+        ``Location`` (the status URL) and ``Retry-After: 10``, as in Durable Functions.
+        """
+        from starlette.responses import JSONResponse
+
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        payload = self.create_http_management_payload(instance_id, origin)
+        return JSONResponse(payload, 202, {"Location": payload["statusQueryGetUri"],
+                                           "Retry-After": "10"},
+                            media_type="application/json; charset=utf-8")
+
+    async def wait_for_completion_or_create_check_status_response(
+        self, request: Request, instance_id: str, timeout: float = 10.0,
+        retry_interval: float = 1.0, return_internal_server_error_on_failure: bool = False,
+    ) -> Response:
+        """Wait up to ``timeout`` seconds: 200 with the output if the instance completed,
+        200 with the status object if it failed or was terminated (500 for a failure when
+        ``return_internal_server_error_on_failure``), else the 202 check-status response.
+
+        Returns as soon as the instance finishes; ``retry_interval`` (which must
+        not exceed ``timeout``) is kept for Durable Functions compatibility.
+        """
+        from starlette.responses import JSONResponse
+
+        for value, what in ((timeout, "timeout"), (retry_interval, "retry_interval")):
+            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                raise InvalidArgumentError(f"{what} must be a non-negative number of seconds, "
+                                           f"got {value!r}")
+        if retry_interval > timeout:
+            raise InvalidArgumentError(f"retry_interval ({retry_interval:g}s) must not exceed "
+                                       f"timeout ({timeout:g}s)")
+        try:
+            status = await self.wait_for_completion(instance_id, timeout)
+        except OrchestrationTimeoutError:
+            return self.create_check_status_response(request, instance_id)
+        media_type = "application/json; charset=utf-8"
+        if status.runtime_status is Status.Completed:
+            return JSONResponse(status.output, 200, media_type=media_type)
+        code = 500 if status.runtime_status is Status.Failed \
+            and return_internal_server_error_on_failure else 200
+        return JSONResponse(status.to_json(), code, media_type=media_type)
+
 
 def _reason(reason: Any) -> str | None:
     if reason is None or isinstance(reason, str):
@@ -383,6 +431,10 @@ class SyncClient:
                                        base_url: str | None = None) -> dict[str, str]:
         """See :meth:`Client.create_http_management_payload`."""
         return self._client.create_http_management_payload(instance_id, base_url)
+
+    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
+        """See :meth:`Client.create_check_status_response`."""
+        return self._client.create_check_status_response(request, instance_id)
 
     def close(self) -> None:
         """Close the store and stop the private loop."""

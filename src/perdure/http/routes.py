@@ -1,0 +1,248 @@
+"""The Durable Functions instance-management API.
+
+Served under three bases, one handler set: ``/runtime/webhooks/durabletask``
+(Functions 2.x+), ``/admin/extensions/DurableTaskExtension`` (Functions 1.x,
+the URLs of the seed article) and ``/durabletask`` (the host's local RPC base,
+which the ``azure-functions-durable`` client calls). Routes, parameters,
+bodies and status codes follow ``reference/df-http-api.md``; the deliberate
+differences are listed in ``docs/http-api.md``.
+
+Every request is validated completely before anything is written, so a
+malformed request never changes stored state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from ..client import Client, validate_instance_id
+from ..core.status import OrchestrationRuntimeStatus as Status
+from .auth import KeyAuth
+from .body import is_json_media_type, optional_json, parse_json, read_body
+from .errors import (
+    INVALID_JSON,
+    HttpError,
+    bad_request,
+    empty_response,
+    error_response,
+    json_response,
+)
+from .params import Query
+
+WEBHOOK_BASE = "/runtime/webhooks/durabletask"
+LEGACY_BASE = "/admin/extensions/DurableTaskExtension"
+RPC_BASE = "/durabletask"
+BASES = (WEBHOOK_BASE, LEGACY_BASE, RPC_BASE)
+
+CONTINUATION_HEADER = "x-ms-continuation-token"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_WAIT_SECONDS = 3600.0
+RUNNING_RETRY_AFTER = "5"
+
+Handler = Callable[[Request, Query], Awaitable[Response]]
+
+
+class ManagementApi:
+    """The management routes, bound to one :class:`Client` and one :class:`KeyAuth`."""
+
+    def __init__(self, client: Client, auth: KeyAuth) -> None:
+        self.client = client
+        self.auth = auth
+
+    def routes(self) -> list[BaseRoute]:
+        """One :class:`Mount` per base, each with the full route table."""
+        return [Mount(base, routes=self._table()) for base in BASES]
+
+    def _table(self) -> list[BaseRoute]:
+        start = {"POST": self.start}
+        collection = {"GET": self.list_instances, "DELETE": self.purge_by_filter}
+        route = self._route
+        return [
+            route("/orchestrators/{function_name}", start, scoped=False),
+            route("/orchestrators/{function_name}/", start, scoped=False),
+            route("/orchestrators/{function_name}/{instance_id}", start, scoped=False),
+            route("/instances", collection, scoped=False),
+            route("/instances/", collection, scoped=False),
+            route("/instances/{instance_id}", {"GET": self.get_status, "DELETE": self.purge}),
+            route("/instances/{instance_id}/{operation}", {"POST": self.operation}),
+            route("/instances/{instance_id}/{operation}/{event_name}",
+                  {"POST": self.raise_event}),
+        ]
+
+    def _route(self, path: str, handlers: Mapping[str, Handler], scoped: bool = True) -> Route:
+        """One route: key check, instance-id validation, method dispatch, error mapping.
+
+        ``scoped`` routes accept the instance's own token besides the system key.
+        """
+        async def endpoint(request: Request) -> Response:
+            instance_id = request.path_params.get("instance_id")
+            method = "GET" if request.method == "HEAD" else request.method
+            try:
+                if not self.auth.allows(request, "system", instance_id if scoped else None):
+                    return unauthorized()
+                if instance_id is not None:
+                    validate_instance_id(instance_id)
+                return await handlers[method](request, Query(request.query_params))
+            except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                return error_response(exc)
+        return Route(path, endpoint, methods=list(handlers))
+
+    # --- starting --------------------------------------------------------
+
+    async def start(self, request: Request, query: Query) -> Response:
+        """``POST orchestrators/{functionName}[/{instanceId}]``: 202 + check-status payload."""
+        name = request.path_params["function_name"]
+        instance_id = request.path_params.get("instance_id") or None
+        wait = _wait_options(query)
+        data = await optional_json(request)
+        new_id = await self.client.start_new(name, instance_id, data)
+        return await self._created(request, new_id, wait)
+
+    async def _created(self, request: Request, instance_id: str,
+                       wait: tuple[float, float] | None) -> Response:
+        if wait is None:
+            return self.client.create_check_status_response(request, instance_id)
+        timeout, interval = wait
+        return await self.client.wait_for_completion_or_create_check_status_response(
+            request, instance_id, timeout=timeout, retry_interval=interval)
+
+    # --- querying --------------------------------------------------------
+
+    async def get_status(self, request: Request, query: Query) -> Response:
+        """``GET instances/{id}``: 202 while active, 200 when finished, 404 when unknown."""
+        instance_id = request.path_params["instance_id"]
+        show_history = query.boolean("showHistory", False)
+        show_output = query.boolean("showHistoryOutput", False)
+        show_input = query.boolean("showInput", True)
+        fail_500 = query.boolean("returnInternalServerErrorOnFailure", False)
+        status = await self.client.get_status(instance_id, show_history=show_history,
+                                              show_history_output=show_output,
+                                              show_input=show_input)
+        if status is None:
+            return empty_response(404)
+        if status.runtime_status is Status.Pending:
+            status.history = None  # the host fetches no history for a Pending instance
+        body = status.to_json()
+        if not status.runtime_status.is_terminal:
+            return json_response(body, 202, {"Location": str(request.url),
+                                             "Retry-After": RUNNING_RETRY_AFTER})
+        if status.runtime_status is Status.Failed and fail_500:
+            return json_response(body, 500)
+        return json_response(body, 200)
+
+    async def list_instances(self, request: Request, query: Query) -> Response:
+        """``GET instances``: one page of matching instances, oldest first."""
+        created_from = query.date("createdTimeFrom")
+        created_to = query.date("createdTimeTo")
+        statuses = query.statuses()
+        prefix = query.get("instanceIdPrefix") or None
+        top = min(query.integer("top", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+        show_input = query.boolean("showInput", True)
+        token = request.headers.get(CONTINUATION_HEADER, "").strip() or None
+        if token is not None and token.lower() == "null":
+            token = None
+        if statuses is not None and not statuses:  # only "Canceled": nothing can match
+            return json_response([], 200, {CONTINUATION_HEADER: ""})
+        page = await self.client.get_status_by(created_from, created_to, statuses, prefix,
+                                               page_size=top, continuation_token=token,
+                                               show_input=show_input)
+        return json_response([s.to_json() for s in page.instances], 200,
+                             {CONTINUATION_HEADER: page.continuation_token or ""})
+
+    # --- purging ---------------------------------------------------------
+
+    async def purge(self, request: Request, query: Query) -> Response:
+        """``DELETE instances/{id}``: 200 ``{"instancesDeleted": 1}`` or 404."""
+        deleted = await self.client.purge_instance_history(request.path_params["instance_id"])
+        if not deleted:
+            return empty_response(404)
+        return json_response({"instancesDeleted": deleted})
+
+    async def purge_by_filter(self, request: Request, query: Query) -> Response:
+        """``DELETE instances?createdTimeFrom=…``: 200 with the count, 404 when none matched."""
+        created_from = query.date("createdTimeFrom")
+        if created_from is None:
+            raise bad_request("Please provide value for 'createdTimeFrom' parameter.")
+        created_to = query.date("createdTimeTo")
+        statuses = query.statuses()
+        if statuses is not None and not statuses:
+            return empty_response(404)
+        deleted = await self.client.purge_instance_history_by(created_from, created_to, statuses)
+        if not deleted:
+            return empty_response(404)
+        return json_response({"instancesDeleted": deleted})
+
+    # --- signalling ------------------------------------------------------
+
+    async def raise_event(self, request: Request, query: Query) -> Response:
+        """``POST instances/{id}/raiseEvent/{eventName}``: 202, 404, 410 or 400."""
+        if request.path_params["operation"].lower() != "raiseevent":
+            return empty_response(404)
+        instance_id = request.path_params["instance_id"]
+        # The host's order: existence, then finished, then the body.
+        status = await self.client.get_status(instance_id, show_input=False)
+        if status is None:
+            return empty_response(404)
+        if status.runtime_status.is_terminal:
+            return empty_response(410)
+        if not is_json_media_type(request.headers.get("content-type")):
+            raise HttpError(400, "Only application/json request content is supported",
+                            f"Content-Type must be application/json, got "
+                            f"{request.headers.get('content-type')!r}")
+        raw = await read_body(request)
+        if not raw.strip():
+            raise bad_request("the request body is empty; send the event data as JSON "
+                              "(null for none)", INVALID_JSON)
+        data = parse_json(raw)
+        await self.client.raise_event(instance_id, request.path_params["event_name"], data)
+        return empty_response(202)
+
+    async def operation(self, request: Request, query: Query) -> Response:
+        """``POST instances/{id}/{terminate|suspend|resume|rewind|restart}``."""
+        operation = request.path_params["operation"].lower()
+        instance_id = request.path_params["instance_id"]
+        if operation == "restart":
+            return await self._restart(request, query, instance_id)
+        method = {"terminate": self.client.terminate, "suspend": self.client.suspend,
+                  "resume": self.client.resume, "rewind": self.client.rewind}.get(operation)
+        if method is None:
+            return empty_response(404)
+        await method(instance_id, query.get("reason"))
+        return empty_response(202)
+
+    async def _restart(self, request: Request, query: Query, instance_id: str) -> Response:
+        new_id_wanted = query.boolean("restartWithNewInstanceId", True)
+        wait = _wait_options(query)
+        new_id = await self.client.restart(instance_id, restart_with_new_instance_id=new_id_wanted)
+        return await self._created(request, new_id, wait)
+
+
+def _wait_options(query: Query) -> tuple[float, float] | None:
+    """``timeout`` (+ ``pollingInterval``) in seconds, validated before anything starts."""
+    timeout = query.number("timeout", maximum=MAX_WAIT_SECONDS)
+    interval = query.number("pollingInterval", maximum=MAX_WAIT_SECONDS)
+    if timeout is None:
+        return None
+    if interval is None:
+        interval = min(1.0, timeout)
+    if interval > timeout:
+        raise bad_request(f"pollingInterval ({interval:g}s) must not exceed timeout "
+                          f"({timeout:g}s)")
+    return timeout, interval
+
+
+def unauthorized() -> Response:
+    """401 with a body naming what is missing."""
+    body: dict[str, Any] = {
+        "Message": "Unauthorized",
+        "ExceptionMessage": "this route requires a key: pass it as the 'code' query parameter "
+                            "or in the 'x-functions-key' header",
+        "ExceptionType": "UnauthorizedAccessException",
+    }
+    return json_response(body, 401)

@@ -1,0 +1,182 @@
+"""The ASGI application and ``perdure serve``'s server: worker and HTTP on one loop.
+
+Running the worker and uvicorn on one event loop, sharing one store and one
+:class:`~perdure.Client`, makes the store's in-process signals reach the HTTP
+handlers: a ``wait…`` request returns the moment the instance completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Collection, Generator, Sequence
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..app import App
+from ..client import Client
+from ..store.base import Store
+from ..worker import Worker, WorkerOptions
+from .auth import KeyAuth, generate_key
+from .errors import error_response, json_response
+from .openapi import openapi_document
+from .routes import ManagementApi
+from .user_routes import user_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
+                    extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
+
+    With keys on, ``client``'s management URLs are given the instance tokens
+    (its ``url_query`` hook is set). ``extra_routes`` (a dashboard, say) are
+    mounted as given, after the management API and before the user routes;
+    protect them with :func:`protect`.
+    """
+    auth = auth or KeyAuth()
+    if auth.enabled:
+        client.url_query = auth.url_query
+    document = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    routes: list[BaseRoute] = [
+        *ManagementApi(client, auth).routes(),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *extra_routes,
+        *user_routes(app, client, auth),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404/405 are plain text; clients of the host expect an
+        # empty body or JSON.
+        assert isinstance(exc, HTTPException)
+        return Response(None, exc.status_code, exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(exc)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                        Exception: server_error})
+
+
+def protect(endpoint: Any, auth: KeyAuth, level: str) -> Any:
+    """Wrap a Starlette endpoint so that it requires ``level`` (anonymous/function/admin)."""
+    from .routes import unauthorized
+
+    async def guarded(request: Request) -> Response:
+        if not auth.allows(request, level):
+            return unauthorized()
+        response: Response = await endpoint(request)
+        return response
+    guarded.__name__ = getattr(endpoint, "__name__", "guarded")
+    return guarded
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::") or _is_loopback(host):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising the stop signal after shutdown.
+
+    uvicorn re-raises SIGTERM/SIGINT once it has stopped, which would kill the
+    process before the worker below it has stopped and released its leases.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        # Listen now: connections made before uvicorn starts wait in the backlog.
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: int = 7071,
+                     auth: bool | None = None, system_key: str | None = None,
+                     worker: bool = True, function_keys: Collection[str] = (),
+                     worker_options: WorkerOptions | None = None,
+                     log_level: str = "warning") -> None:
+    """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
+
+    Keys: ``auth=None`` turns them on unless ``host`` is a loopback address;
+    ``system_key`` implies them; with keys on and no key given, a random one
+    is generated and printed. Port 0 picks a free port. Prints one line,
+    ``perdure serving http://HOST:PORT``, once it accepts connections.
+    """
+    if auth is None:
+        auth = system_key is not None or not _is_loopback(host)
+    generated = auth and system_key is None
+    key_auth = KeyAuth((system_key or generate_key()) if auth else None, function_keys)
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    base_url = f"http://{_public_host(host)}:{port}"
+    await store.open()
+    client = Client(store, app=app, base_url=base_url, url_query=key_auth.url_query)
+    asgi = create_asgi_app(app, client, auth=key_auth)
+    config = uvicorn.Config(asgi, lifespan="off", log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=5)
+    server = _Server(config)
+    runner = Worker(app, store, client=client, options=worker_options) if worker else None
+    try:
+        if runner is not None:
+            await runner.start()
+        if generated:
+            print(f"perdure system key (pass as ?code= or x-functions-key): "
+                  f"{key_auth.system_key}", file=sys.stderr, flush=True)
+        shown = f"[{host}]" if ":" in host else host
+        print(f"perdure serving http://{shown}:{port}"
+              + (" (keys required)" if key_auth.enabled else ""), flush=True)
+        await server.serve(sockets=[sock])
+    finally:
+        if runner is not None:
+            await runner.stop()
+        await client.close()
+        sock.close()
