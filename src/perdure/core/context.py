@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
@@ -94,7 +94,7 @@ class OrchestrationContext:
         """The orchestrator's registered name."""
         self.is_replaying = False
         """True while the code re-executes steps already in history."""
-        self.current_utc_datetime = datetime.fromtimestamp(0).astimezone()
+        self.current_utc_datetime = datetime.fromtimestamp(0, UTC)
         """The time this step started, from history (never the wall clock)."""
         self.logger: logging.LoggerAdapter = _ReplaySafeLogger(  # type: ignore[type-arg]
             logging.getLogger("perdure.orchestration"), self)
@@ -141,7 +141,8 @@ class OrchestrationContext:
     def call_activity(self, name: str, input: Any = None) -> Task[Any]:
         """Schedule activity ``name`` with a JSON ``input``; the task completes with its result."""
         _check_name(name, "activity")
-        return self._schedule(ScheduleActivity(self._next_id(), name, dumps(input, "input")))
+        encoded = dumps(input, "input")  # before taking an id: a refused call uses none
+        return self._schedule(ScheduleActivity(self._next_id(), name, encoded))
 
     def call_activity_with_retry(self, name: str, retry_options: RetryOptions,
                                  input: Any = None) -> Task[Any]:
@@ -155,10 +156,10 @@ class OrchestrationContext:
                               instance_id: str | None = None) -> Task[Any]:
         """Start orchestrator ``name`` as a child; the task completes with its output."""
         _check_name(name, "orchestrator")
+        encoded = dumps(input, "input")
         task_id = self._next_id()
         child_id = instance_id or f"{self.instance_id}:{task_id}"
-        task = self._schedule(ScheduleSubOrchestration(task_id, name, child_id,
-                                                       dumps(input, "input")))
+        task = self._schedule(ScheduleSubOrchestration(task_id, name, child_id, encoded))
         self._open_children[task_id] = child_id
         return task
 
@@ -210,7 +211,8 @@ class OrchestrationContext:
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise event ``name`` on another instance (fire and forget, recorded in history)."""
         _check_name(name, "event")
-        self._schedule(SendEvent(self._next_id(), instance_id, name, dumps(data, "event data")))
+        encoded = dumps(data, "event data")
+        self._schedule(SendEvent(self._next_id(), instance_id, name, encoded))
         # Nothing completes a sent event: drop it from the open tasks at once.
         self._open_tasks.pop(self._sequence - 1)
 
@@ -232,7 +234,7 @@ class OrchestrationContext:
         encoded = dumps(input, "input")
         carry = [e for q in self._received.values() for e in q] if preserve_unprocessed_events \
             else []
-        self._executor.continue_as_new(encoded, carry)
+        self._executor.continue_as_new(encoded, carry, preserve_unprocessed_events)
 
     # --- driven by the executor -----------------------------------------
 

@@ -40,8 +40,11 @@ from .task import Task
 
 Orchestrator = Callable[[OrchestrationContext], Any]
 
-# Events that still act on a suspended instance; all others wait for resume.
-_WHILE_SUSPENDED = (ExecutionResumed, ExecutionTerminated, ExecutionSuspended)
+# Events that still act on a suspended instance; all others wait for resume. The step's
+# clock and the records of actions decided before the suspension are not held: holding
+# them would run resumed code at a stale time and, on replay, re-schedule those actions.
+_WHILE_SUSPENDED = (ExecutionResumed, ExecutionTerminated, ExecutionSuspended,
+                    OrchestratorStarted, *RECORDING_EVENTS)
 
 
 @dataclass(slots=True)
@@ -77,6 +80,7 @@ class OrchestrationExecutor:
         self._started = False
         self._suspended = False
         self._held: list[HistoryEvent] = []
+        self._preserve_unprocessed = False
         self.completion: Completion | None = None
         self.started: ExecutionStarted | None = None
         """The event that started this execution (name, input, parent)."""
@@ -112,9 +116,13 @@ class OrchestrationExecutor:
 
     def process(self, events: Iterable[HistoryEvent], *, replaying: bool) -> None:
         """Apply ``events`` in order; stops early once the execution completes."""
+        if self.completion is not None:
+            return  # a finished execution takes no more events (and carries none over)
         ctx = self.ctx
-        for event in events:
+        pending = iter(events)
+        for event in pending:
             if self.completion is not None:
+                self._carry_over([event, *pending])
                 return
             ctx.is_replaying = replaying
             if self._suspended and not isinstance(event, _WHILE_SUSPENDED):
@@ -154,9 +162,23 @@ class OrchestrationExecutor:
         """Instance ids of sub-orchestrations started and not yet finished."""
         return list(self.ctx._open_children.values())
 
-    def continue_as_new(self, input: str | None, carryover: list[EventRaised]) -> None:
-        """Called by the context: end this execution and start anew with ``input``."""
+    def continue_as_new(self, input: str | None, carryover: list[EventRaised],
+                        preserve_unprocessed_events: bool = False) -> None:
+        """Called by the context: end this execution and start anew with ``input``.
+
+        With ``preserve_unprocessed_events``, events of this step that were not
+        processed yet are carried over too (after ``carryover``).
+        """
+        self._preserve_unprocessed = preserve_unprocessed_events
         self._finish(Status.ContinuedAsNew, output=input, carryover=carryover)
+
+    def _carry_over(self, unprocessed: list[HistoryEvent]) -> None:
+        # The worker consumes the whole batch: raised events after the one that ended the
+        # execution would be lost if continue_as_new asked to preserve them.
+        done = self.completion
+        if done is not None and done.status is Status.ContinuedAsNew \
+                and self._preserve_unprocessed:
+            done.carryover.extend(e for e in unprocessed if isinstance(e, EventRaised))
 
     # --- event handlers -------------------------------------------------
 
@@ -177,7 +199,7 @@ class OrchestrationExecutor:
         if inspect.isgenerator(body) or inspect.iscoroutine(body):
             self._body = body
             self._advance(None, None)
-        else:
+        elif self.completion is None:  # a plain function may have called continue_as_new
             self._finish_with(body)
 
     def _on_terminated(self, event: ExecutionTerminated) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from enum import Enum
 
 
-class OrchestrationRuntimeStatus(str, Enum):
+# Not StrEnum: that would change what str() and f-strings give for a member.
+class OrchestrationRuntimeStatus(str, Enum):  # noqa: UP042
     """The runtime status of an instance, named as in Durable Functions."""
 
     Pending = "Pending"
