@@ -36,7 +36,7 @@ async def pragma(store: SqliteStore, name: str) -> Any:
     def read(conn: sqlite3.Connection) -> Any:
         return conn.execute(f"PRAGMA {name}").fetchone()[0]
 
-    return await store._read(read)
+    return await store._run(store._call, read)  # the waiting (database-thread) connection
 
 
 def test_parse_url() -> None:
@@ -80,6 +80,10 @@ async def test_pragmas(sqlite_store: SqliteStore, tmp_path: Path) -> None:
     assert await pragma(sqlite_store, "journal_mode") == "wal"
     assert await pragma(sqlite_store, "synchronous") == 1  # NORMAL
     assert await pragma(sqlite_store, "busy_timeout") == 10_000
+    # The event loop's own connection never waits: a busy write goes to the thread.
+    assert sqlite_store._inline is not None
+    assert sqlite_store._inline.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    assert sqlite_store._inline.execute("PRAGMA synchronous").fetchone()[0] == 1
     full = SqliteStore(url_for(tmp_path / "full.db", "synchronous=full&busy_timeout=2.5"))
     await full.open()
     try:
