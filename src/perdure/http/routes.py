@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from ..client import Client, validate_instance_id
 from ..core.status import OrchestrationRuntimeStatus as Status
@@ -56,13 +56,18 @@ class ManagementApi:
         self.auth = auth
 
     def routes(self) -> list[BaseRoute]:
-        """One :class:`Mount` per base, each with the full route table."""
-        return [Mount(base, routes=self._table()) for base in BASES]
+        """The full route table under each base.
 
-    def _table(self) -> list[BaseRoute]:
+        Flat routes rather than a ``Mount`` per base: a mount's catch-all does not
+        match a path holding a newline, which must reach the id check (400).
+        """
+        return [route for base in BASES for route in self._table(base)]
+
+    def _table(self, base: str) -> list[BaseRoute]:
         start = {"POST": self.start}
         collection = {"GET": self.list_instances, "DELETE": self.purge_by_filter}
-        route = self._route
+        def route(path: str, handlers: Mapping[str, Handler], scoped: bool = True) -> Route:
+            return self._route(base, path, handlers, scoped)
         return [
             route("/orchestrators/{function_name}", start, scoped=False),
             route("/orchestrators/{function_name}/", start, scoped=False),
@@ -75,7 +80,8 @@ class ManagementApi:
                   {"POST": self.raise_event}),
         ]
 
-    def _route(self, path: str, handlers: Mapping[str, Handler], scoped: bool = True) -> Route:
+    def _route(self, base: str, path: str, handlers: Mapping[str, Handler],
+               scoped: bool = True) -> Route:
         """One route: key check, instance-id validation, method dispatch, error mapping.
 
         ``scoped`` routes accept the instance's own token besides the system key.
@@ -91,7 +97,7 @@ class ManagementApi:
                 return await handlers[method](request, Query(request.query_params))
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 return error_response(exc)
-        return Route(path, endpoint, methods=list(handlers))
+        return Route(base + path, endpoint, methods=list(handlers))
 
     # --- starting --------------------------------------------------------
 
