@@ -65,3 +65,26 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:
     while not predicate():
         assert loop.time() < deadline, "no progress"
         await asyncio.sleep(0.02)
+
+
+async def test_two_worker_processes_share_one_sqlite_file(tmp_path: Path):
+    """Two workers cooperate on one file; one is SIGKILLed and the other finishes its work."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    log = tmp_path / "activities.log"
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.05"}
+    client = perdure.Client(url, app=app)
+    ids = [await client.start_new("multi_step", f"pair-{i:02d}") for i in range(INSTANCES)]
+    first, second = start_worker(url, env), start_worker(url, env)
+    try:
+        await _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 30)
+        kill(first)
+        for iid in ids:
+            done = await client.wait_for_completion(iid, timeout=60)
+            assert done.output == [f"{iid}:{step}" for step in range(STEPS)]
+    finally:
+        stop(first)
+        stop(second)
+    for iid in ids:
+        kinds = Counter(type(e).__name__ for e in await client.store.get_history(iid))
+        assert kinds["TaskScheduled"] == STEPS and kinds["TaskCompleted"] == STEPS, kinds
+    await client.close()
