@@ -111,7 +111,8 @@ def wait_activity(ctx: perdure.OrchestrationContext):
 
 @app.orchestrator
 def parent(ctx: perdure.OrchestrationContext):
-    return (yield ctx.call_sub_orchestrator(ctx.get_input(), instance_id=f"{ctx.instance_id}-child"))
+    child = f"{ctx.instance_id}-child"
+    return (yield ctx.call_sub_orchestrator(ctx.get_input(), instance_id=child))
 
 
 @app.orchestrator

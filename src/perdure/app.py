@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from .core.errors import InvalidArgumentError, UnknownFunctionError
 
@@ -48,25 +48,21 @@ class App:
             raise InvalidArgumentError(f"{kind} {key!r} is already registered")
         table[key] = fn
 
-    @overload
-    def orchestrator(self, fn: F, /) -> F: ...
-    @overload
-    def orchestrator(self, *, name: str | None = None) -> Callable[[F], F]: ...
-
     def orchestrator(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register an orchestrator: a generator function (``yield``) or ``async def`` (``await``)."""
+        """Register an orchestrator: a generator function (``yield``) or ``async def``.
+
+        Use bare (``@app.orchestrator``) or with a name (``@app.orchestrator(name="x")``).
+        """
         def register(f: F) -> F:
             self._register(self.orchestrators, "orchestrator", f, name)
             return f
         return register(fn) if fn is not None else register
 
-    @overload
-    def activity(self, fn: F, /) -> F: ...
-    @overload
-    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
-
     def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register an activity: a plain function (run in a thread pool) or ``async def``."""
+        """Register an activity: a plain function (run in a thread pool) or ``async def``.
+
+        Use bare (``@app.activity``) or with a name (``@app.activity(name="x")``).
+        """
         def register(f: F) -> F:
             if inspect.isgeneratorfunction(f):
                 raise InvalidArgumentError(f"activity {f.__name__!r} must not be a generator")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
@@ -44,7 +44,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _command(fn: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
+def _command(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., None]:
     """Run an async command body, turning perdure errors into one line and exit 1."""
     @wraps(fn)
     def run(*args: Any, **kwargs: Any) -> None:

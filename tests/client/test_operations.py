@@ -6,13 +6,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-import perdure
-from perdure import OrchestrationRuntimeStatus as S
-
 import scenarios
 from scenarios import app, eventually
 
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
 
 
 @pytest.fixture

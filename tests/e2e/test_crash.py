@@ -6,11 +6,11 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-import perdure
-from perdure import OrchestrationRuntimeStatus as S
-
 from crash_app import STEPS, app
 from workers import kill, start_worker, stop
+
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
 
 INSTANCES = 50
 

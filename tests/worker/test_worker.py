@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
+import scenarios
+from scenarios import app, eventually
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
 from perdure.store.base import ActivityTask, Message, StepCommit
-
-import scenarios
-from scenarios import app, eventually
 
 
 async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
@@ -106,8 +104,8 @@ async def test_poison_activity_fails_the_instance(hub_factory, db_url):
     # Play the first step by hand, then claim the activity repeatedly as crashed workers would.
     [item] = await store.claim_orchestrations("test", 1, 5)
     executor = perdure.core.OrchestrationExecutor(app.get_orchestrator("catches_failure"), iid)
-    from perdure.worker.step import build_step, current_events
     from perdure.core.history import utcnow
+    from perdure.worker.step import build_step, current_events
     outcome = build_step(item, executor, current_events(item), utcnow(), lambda _n: True)
     assert await store.commit_steps([outcome.commit]) == [True]
     for _ in range(3):

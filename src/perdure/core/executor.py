@@ -40,6 +40,10 @@ from .task import Task
 
 Orchestrator = Callable[[OrchestrationContext], Any]
 
+# Client requests addressed to the instance rather than to one execution of it.
+_INSTANCE_REQUESTS: tuple[type[HistoryEvent], ...] = (
+    ExecutionTerminated, ExecutionSuspended, ExecutionResumed)
+
 # Events that still act on a suspended instance; all others wait for resume. The step's
 # clock and the records of actions decided before the suspension are not held: holding
 # them would run resumed code at a stale time and, on replay, re-schedule those actions.
@@ -54,7 +58,7 @@ class Completion:
     status: Status
     output: str | None = None
     failure: FailureDetails | None = None
-    carryover: list[EventRaised] = field(default_factory=list)
+    carryover: list[HistoryEvent] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -66,7 +70,7 @@ class ReplayResult:
     output: str | None = None
     custom_status: str | None = None
     failure: FailureDetails | None = None
-    carryover: list[EventRaised] = field(default_factory=list)
+    carryover: list[HistoryEvent] = field(default_factory=list)
 
 
 class OrchestrationExecutor:
@@ -162,7 +166,7 @@ class OrchestrationExecutor:
         """Instance ids of sub-orchestrations started and not yet finished."""
         return list(self.ctx._open_children.values())
 
-    def continue_as_new(self, input: str | None, carryover: list[EventRaised],
+    def continue_as_new(self, input: str | None, carryover: Sequence[HistoryEvent],
                         preserve_unprocessed_events: bool = False) -> None:
         """Called by the context: end this execution and start anew with ``input``.
 
@@ -170,15 +174,17 @@ class OrchestrationExecutor:
         processed yet are carried over too (after ``carryover``).
         """
         self._preserve_unprocessed = preserve_unprocessed_events
-        self._finish(Status.ContinuedAsNew, output=input, carryover=carryover)
+        self._finish(Status.ContinuedAsNew, output=input, carryover=list(carryover))
 
     def _carry_over(self, unprocessed: list[HistoryEvent]) -> None:
-        # The worker consumes the whole batch: raised events after the one that ended the
-        # execution would be lost if continue_as_new asked to preserve them.
+        # The worker consumes the whole batch. Requests addressed to the instance
+        # (terminate, suspend, resume) always move on to the new execution; raised
+        # events do when continue_as_new asked to preserve them.
         done = self.completion
-        if done is not None and done.status is Status.ContinuedAsNew \
-                and self._preserve_unprocessed:
-            done.carryover.extend(e for e in unprocessed if isinstance(e, EventRaised))
+        if done is None or done.status is not Status.ContinuedAsNew:
+            return
+        kept = _INSTANCE_REQUESTS + ((EventRaised,) if self._preserve_unprocessed else ())
+        done.carryover.extend(e for e in unprocessed if isinstance(e, kept))
 
     # --- event handlers -------------------------------------------------
 
@@ -274,7 +280,7 @@ class OrchestrationExecutor:
 
     def _finish(self, status: Status, output: str | None = None,
                 failure: FailureDetails | None = None,
-                carryover: list[EventRaised] | None = None) -> None:
+                carryover: list[HistoryEvent] | None = None) -> None:
         if failure is not None:
             output = dumps(f"Orchestrator function '{self.ctx.name}' failed: {failure.summary()}")
         self.completion = Completion(status, output, failure, carryover or [])

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..app import App
 from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
-from ..core.history import ExecutionRewound, FailureDetails, TaskFailed, utcnow
+from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed, utcnow
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store.base import (
     ActivityResult,
@@ -232,7 +232,7 @@ class Worker:
             if rewind is None or inst.runtime_status is not Status.Failed:
                 return StepOutcome(keep_state(item, consumed), inst.history_len, False)
             history = await self.store.get_history(inst.instance_id)
-            return rewind_step(item, history, now, rewind.reason)  # type: ignore[attr-defined]
+            return rewind_step(item, history, now, rewind.reason)
         try:
             executor = await self._executor_for(item)
         except UnknownFunctionError as exc:
@@ -272,6 +272,7 @@ class Worker:
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         task = item.task
         try:
+            event: HistoryEvent
             if item.attempts > self.options.max_attempts:
                 event = TaskFailed(task_id=task.task_id, failure=FailureDetails(
                     "PoisonMessageError",
