@@ -7,16 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import http_apps
 import httpx
 import pytest
+from http_apps import BASE, ORIGIN
 
 import perdure
 from perdure.http import KeyAuth, create_asgi_app
-
-import http_apps
-
-BASE = "/runtime/webhooks/durabletask"
-ORIGIN = "http://localhost:7071"
 
 
 @dataclass

@@ -11,6 +11,9 @@ from starlette.responses import JSONResponse, Response
 
 import perdure
 
+BASE = "/runtime/webhooks/durabletask"
+ORIGIN = "http://localhost:7071"
+
 app = perdure.App()
 
 calls: dict[str, int] = {}

@@ -6,8 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from conftest import BASE, ORIGIN
+from http_apps import BASE, ORIGIN
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 STATUS_KEYS = ["name", "instanceId", "runtimeStatus", "input", "customStatus", "output",
@@ -413,7 +412,8 @@ async def test_restart(api):
     assert (await api.http.post(f"{BASE}/instances/nope/restart")).status_code == 404
     await api.start("approval", "rs-run")
     await api.until("rs-run", "Running")
-    conflict = await api.http.post(f"{BASE}/instances/rs-run/restart?restartWithNewInstanceId=false")
+    conflict = await api.http.post(f"{BASE}/instances/rs-run/restart",
+                                   params={"restartWithNewInstanceId": "false"})
     assert_error(conflict, 409)
 
 

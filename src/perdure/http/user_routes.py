@@ -87,13 +87,14 @@ def translate_template(template: str) -> list[str]:
     for index, segment in enumerate(segments):
         parts: list[str] = []
         last = 0
-        for match in _PARAM.finditer(segment):
-            star, name, constraint, optional = match.groups()
-            if optional and optional_from is None:
-                optional_from = index
-            elif not optional and optional_from is not None:
-                raise InvalidArgumentError(f"route {template!r}: only the last segments may be "
-                                           "optional")
+        matches = list(_PARAM.finditer(segment))
+        if any(m.group(4) for m in matches):
+            optional_from = index if optional_from is None else optional_from
+        elif optional_from is not None:
+            raise InvalidArgumentError(f"route {template!r}: only the last segments may be "
+                                       "optional")
+        for match in matches:
+            star, name, constraint, _ = match.groups()
             if star and index != len(segments) - 1:
                 raise InvalidArgumentError(f"route {template!r}: a catch-all parameter must "
                                            "be the last segment")
