@@ -20,7 +20,7 @@ import click
 
 from .app import App, load_app
 from .client import Client
-from .core.errors import PerdureError
+from .core.errors import InvalidArgumentError, PerdureError
 from .status import OrchestrationStatus, format_time
 from .store import create_store, store_url_from_env
 from .worker import Worker, WorkerOptions
@@ -63,16 +63,19 @@ def _parse_json(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from None
+        raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
 
 
 def _load(app_spec: str | None) -> App | None:
-    if app_spec is None:
-        return None
+    return None if app_spec is None else load_app(app_spec)
+
+
+def _load_or_exit(app_spec: str) -> App:
     try:
         return load_app(app_spec)
     except PerdureError as exc:
-        raise click.BadParameter(str(exc)) from None
+        _fail(str(exc))
+        raise
 
 
 async def _with_client(store_url: str | None, app_spec: str | None,
@@ -133,8 +136,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           lease_seconds: float) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
-    app = _load(app_spec)
-    assert app is not None
+    app = _load_or_exit(app_spec)
     from .http.server import run_server
 
     if auth is False and system_key is not None:
@@ -157,8 +159,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @LEASE_OPTION
 def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
     """Run APP's orchestrators and activities (no HTTP)."""
-    app = _load(app_spec)
-    assert app is not None
+    app = _load_or_exit(app_spec)
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = WorkerOptions(lease_seconds=lease_seconds)
     try:
@@ -184,7 +185,7 @@ async def start(name: str | None, input_json: str | None, instance_id: str | Non
                 as_json: bool) -> None:
     """Start orchestrator NAME (or --payload) and print the instance id."""
     if (name is None) == (payload is None):
-        raise click.UsageError("give either NAME or --payload")
+        raise InvalidArgumentError("give either NAME or --payload")
     data = _parse_json(input_json, "--input")
     body = _parse_json(payload, "--payload")
 
@@ -221,7 +222,7 @@ def _datetime(value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date/time") from None
+        raise InvalidArgumentError(f"{value!r} is not an ISO 8601 date/time") from None
 
 
 @main.command("list")
@@ -301,7 +302,7 @@ async def purge(instance_id: str | None, created_from: str | None, created_to: s
             _fail(f"no orchestration instance with id {instance_id!r}")
     else:
         if created_from is None and not statuses:
-            raise click.UsageError("give INSTANCE_ID, or filters (--from/--to/--status)")
+            raise InvalidArgumentError("give INSTANCE_ID, or filters (--from/--to/--status)")
         count = await _with_client(store_url, None, lambda c: c.purge_instance_history_by(
             _datetime(created_from), _datetime(created_to), list(statuses) or None))
     click.echo(json.dumps({"instancesDeleted": count}) if as_json else f"purged {count}")

@@ -1,0 +1,64 @@
+"""Every example app runs its scenario end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+async def run(tmp_path: Path, example: str, scenario):  # type: ignore[no-untyped-def]
+    app = perdure.load_app(str(EXAMPLES / example))
+    store = perdure.create_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    async with perdure.Worker(app, store):
+        return await scenario(perdure.Client(store, app=app))
+
+
+async def test_hello(tmp_path):
+    async def scenario(client):
+        iid = await client.start_new("hello_sequence")
+        return await client.wait_for_completion(iid, 10)
+    done = await run(tmp_path, "hello.py", scenario)
+    assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+async def test_fan_out_fan_in(tmp_path):
+    async def scenario(client):
+        return await client.wait_for_completion(
+            await client.start_new("fan_out_fan_in", input=100), 10)
+    assert (await run(tmp_path, "fan_out_fan_in.py", scenario)).output == \
+        sum(i * i for i in range(100))
+
+
+async def test_human_interaction_approved_and_escalated(tmp_path):
+    async def scenario(client):
+        await client.start_new("approval_workflow", "yes", {"order": 1})
+        await client.raise_event("yes", "Approval", True)
+        await client.start_new("approval_workflow", "late", {"order": 2, "timeout_seconds": 0.1})
+        return [await client.wait_for_completion(i, 10) for i in ("yes", "late")]
+    approved, late = await run(tmp_path, "human_interaction.py", scenario)
+    assert approved.output == "approved"
+    assert late.output == "order 2 escalated to a manager"
+
+
+async def test_monitor_continues_as_new(tmp_path):
+    async def scenario(client):
+        iid = await client.start_new("job_monitor",
+                                     input={"job": "j1", "checks_left": 3, "interval": 0.05})
+        return await client.wait_for_completion(iid, 10)
+    done = await run(tmp_path, "monitor.py", scenario)
+    assert done.output == {"job": "j1", "last_status": "running"}
+    assert done.custom_status == {"job": "j1", "status": "running", "checks_left": 1}
+
+
+async def test_send_instance_info_publishes_the_payload(tmp_path):
+    async def scenario(client):
+        await client.start_new("publish_and_wait", "pub")
+        await client.raise_event("pub", "Done", "thanks")
+        return await client.wait_for_completion("pub", 10)
+    done = await run(tmp_path, "send_instance_info.py", scenario)
+    assert done.runtime_status is S.Completed and done.output["answer"] == "thanks"
+    assert done.output["statusQueryGetUri"].endswith("/runtime/webhooks/durabletask/instances/pub")

@@ -1,0 +1,27 @@
+"""The curated public API: what ``import perdure`` offers is a deliberate choice."""
+
+import perdure
+
+EXPECTED = {
+    "ActivityContext", "App", "Client", "EventTimeoutError", "FailureDetails",
+    "InstanceAlreadyExistsError", "InstanceError", "InstanceFinishedError",
+    "InstanceNotFoundError", "InvalidArgumentError", "InvalidInstanceStateError",
+    "LeaseLostError", "NonDeterminismError", "OrchestrationContext",
+    "OrchestrationRuntimeStatus", "OrchestrationStatus", "OrchestrationTimeoutError",
+    "PerdureError", "RetryOptions", "SerializationError", "StatusPage", "Store", "SyncClient",
+    "Task", "TaskFailedError", "UnknownFunctionError", "Worker", "WorkerOptions",
+    "create_store", "load_app",
+}
+
+
+def test_all_is_pinned():
+    assert set(perdure.__all__) == EXPECTED
+    for name in perdure.__all__:
+        assert getattr(perdure, name).__doc__, f"{name} has no docstring"
+
+
+def test_every_error_derives_from_the_root():
+    for name in perdure.__all__:
+        obj = getattr(perdure, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, perdure.PerdureError), name
