@@ -29,7 +29,8 @@ def cli(tmp_path: Path):
     return run
 
 
-def run_worker_until_done(url: str, app_path: Path, instance_id: str) -> perdure.OrchestrationStatus:
+def run_worker_until_done(url: str, app_path: Path,
+                          instance_id: str) -> perdure.OrchestrationStatus:
     async def go() -> perdure.OrchestrationStatus:
         app = perdure.load_app(str(app_path))
         store = perdure.create_store(url)
