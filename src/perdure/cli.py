@@ -9,7 +9,9 @@ stderr and a non-zero exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
@@ -55,6 +57,16 @@ def _command(fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., None]
         except (OSError, ValueError) as exc:
             _fail(str(exc))
     return run
+
+
+async def _until_signal(body: Coroutine[Any, Any, None]) -> None:
+    """Run ``body`` until SIGINT or SIGTERM, then let it clean up (finish in-flight work)."""
+    task = asyncio.ensure_future(body)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _parse_json(text: str | None, what: str) -> Any:
@@ -163,9 +175,8 @@ def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = WorkerOptions(lease_seconds=lease_seconds)
     try:
-        asyncio.run(Worker(app, create_store(store_url), options=options).run_forever())
-    except KeyboardInterrupt:
-        pass
+        asyncio.run(_until_signal(Worker(app, create_store(store_url), options=options)
+                                  .run_forever()))
     except PerdureError as exc:
         _fail(str(exc))
 

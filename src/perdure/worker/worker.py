@@ -62,6 +62,7 @@ class WorkerOptions:
     poll_interval: float = 0.05
     max_attempts: int = 10
     cache_size: int = 20_000
+    shutdown_grace: float = 5.0
 
 
 @dataclass(slots=True)
@@ -69,6 +70,14 @@ class _Cached:
     executor: OrchestrationExecutor
     execution_id: str
     history_len: int
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class Worker:
@@ -121,15 +130,21 @@ class Worker:
         log.info("worker %s started", self.worker_id)
 
     async def stop(self) -> None:
-        """Stop claiming work, let running activities finish, deliver their results."""
+        """Stop claiming work; give running activities ``shutdown_grace`` seconds to finish.
+
+        Results that arrive in time are delivered; activities still running
+        after that keep their leases, which expire so that another worker
+        runs them again.
+        """
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        claimers = [t for t in self._tasks if t.get_name() in ("_orchestration_loop",
+                                                                 "_activity_loop")]
+        await _cancel(claimers)
+        if self._activity_tasks and self.options.shutdown_grace > 0:
+            await asyncio.wait(set(self._activity_tasks), timeout=self.options.shutdown_grace)
+        await _cancel(list(self._activity_tasks))
+        await _cancel(self._tasks)
         self._tasks.clear()
-        # Running activities keep their leases; whatever finished is delivered now.
         if self._results:
             await self._flush_results()
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -233,6 +248,9 @@ class Worker:
                 return StepOutcome(keep_state(item, consumed), inst.history_len, False)
             history = await self.store.get_history(inst.instance_id)
             return rewind_step(item, history, now, rewind.reason)
+        events = current_events(item)
+        if not events:  # only stale messages for an earlier execution: drop them
+            return StepOutcome(keep_state(item, consumed), inst.history_len, True)
         try:
             executor = await self._executor_for(item)
         except UnknownFunctionError as exc:
@@ -245,7 +263,7 @@ class Worker:
                 f"instance {inst.instance_id!r} was claimed {item.attempts} times without "
                 "committing a step; giving up")
             return fail_step(item, executor, now, failure)
-        return build_step(item, executor, current_events(item), now,
+        return build_step(item, executor, events, now,
                           self.app.orchestrators.__contains__)
 
     # --- activities ------------------------------------------------------
