@@ -1,0 +1,58 @@
+"""Run ``perdure serve`` in a child process on a free port."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+
+
+@contextmanager
+def serve(app: str | Path, store_url: str, *args: str,
+          startup_timeout: float = 20.0) -> Iterator[str]:
+    """Start ``perdure serve APP --port 0``; yield ``http://127.0.0.1:PORT``; stop it (SIGTERM)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "perdure.cli", "serve", str(app), "--store", store_url,
+         "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=HERE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield _wait_for_banner(process, startup_timeout)
+    finally:
+        stop(process)
+
+
+def _wait_for_banner(process: subprocess.Popen[bytes], timeout: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if ready:
+            line = process.stdout.readline().decode()
+            if line.startswith("perdure serving "):
+                return line.split()[2]
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"perdure serve exited with {process.returncode}: {err}")
+    raise RuntimeError("perdure serve did not start in time")
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, wait (then SIGKILL); returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
