@@ -15,9 +15,11 @@ import json
 import re
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 from ..core.errors import (
     InstanceAlreadyExistsError,
@@ -33,7 +35,7 @@ from ..core.history import (
     event_to_dict,
 )
 from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
-from .base import NewInstance
+from .base import ActivityTask, InstanceRecord, Message, NewInstance, StepCommit
 
 #: How many inbox messages one claim hands over per instance; the rest stay
 #: for the next step, so one flooded instance cannot produce a giant step.
@@ -105,6 +107,124 @@ def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
         parent_instance_id=new.parent_instance_id,
         parent_execution_id=new.parent_execution_id, parent_task_id=new.parent_task_id,
     )
+
+
+# --- rows ------------------------------------------------------------------
+
+#: The instance columns every SQL task hub selects, in the order
+#: :func:`instance_record` reads them.
+INSTANCE_COLUMNS = (
+    "instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
+    "output, custom_status, failure, parent_instance_id, history_len")
+
+TERMINAL_STATUS_VALUES = frozenset(s.value for s in TERMINAL_STATUSES)
+
+
+def instance_record(row: Sequence[Any]) -> InstanceRecord:
+    """An :class:`InstanceRecord` from a row of :data:`INSTANCE_COLUMNS`."""
+    return InstanceRecord(
+        instance_id=row[0], name=row[1], execution_id=row[2],
+        runtime_status=OrchestrationRuntimeStatus(row[3]),
+        created_at=from_us(row[4]), updated_at=from_us(row[5]), input=row[6], output=row[7],
+        custom_status=row[8], failure=decode_failure(row[9]), parent_instance_id=row[10],
+        history_len=row[11],
+    )
+
+
+MessageRow = tuple[str, str | None, int | None, str]
+
+
+def message_row(message: Message, now: int | None) -> MessageRow:
+    """Inbox row values ``(instance_id, execution_id, visible_at, event)``.
+
+    No ``visible_at`` means visible ``now``; a store that reads the clock in SQL
+    passes ``now=None`` and fills the gap there.
+    """
+    visible = now if message.visible_at is None else to_us(message.visible_at)
+    return message.instance_id, message.execution_id, visible, encode_event(message.event)
+
+
+def task_row(task: ActivityTask, now: int | None) -> tuple[Any, ...]:
+    """Activity task row values ``(instance_id, execution_id, task_id, name, input)``
+    followed by ``now`` twice (``created_at``, ``visible_at``)."""
+    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+
+
+@dataclass(slots=True)
+class CommitPlan:
+    """The rows a batch of :class:`StepCommit` writes, decided from the leases read first.
+
+    Steps own distinct instances, so writing kind by kind equals applying them
+    one by one, except that every step's own update precedes every step's side
+    effects (as if those steps had committed first). ``changed`` lists the
+    instances whose status changed, for wake-ups after the commit; a store
+    appends the sub-orchestrations it creates.
+    """
+
+    applied: list[bool] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    resets: list[str] = field(default_factory=list)
+    #: ``(instance_id, seq, event)``
+    history: list[tuple[str, int, str]] = field(default_factory=list)
+    #: ``(new_execution_id, input, status, custom_status, output, failure, updated_at,
+    #: history_len, instance_id)``
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    #: ``(message id, instance_id)``
+    consumed: list[tuple[int, str]] = field(default_factory=list)
+    tasks: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
+    starts: list[NewInstance] = field(default_factory=list)
+
+    @property
+    def tasks_added(self) -> bool:
+        """Whether the batch creates activity tasks."""
+        return bool(self.tasks)
+
+    @property
+    def messages_added(self) -> bool:
+        """Whether the batch sends messages or starts instances."""
+        return bool(self.messages or self.starts)
+
+
+def plan_commit(steps: Sequence[StepCommit],
+                leases: Mapping[str, tuple[str | None, str, int]],
+                now: int | None) -> CommitPlan:
+    """Decide which steps apply and the rows they write.
+
+    ``leases`` maps each instance id to ``(lock_token, runtime_status,
+    history_len)`` as read (and locked) in the committing transaction. A step
+    applies when its token is the current lease; a second step for the same
+    lease in one batch does not. ``now`` fills the ``updated_at``, task and
+    message timestamps (``None``: the store fills them in SQL).
+    """
+    plan = CommitPlan()
+    used: set[str] = set()
+    for step in steps:
+        lease = leases.get(step.instance_id)
+        ok = (lease is not None and lease[0] is not None and lease[0] == step.lock_token
+              and step.instance_id not in used)
+        plan.applied.append(ok)
+        if not ok or lease is None:
+            continue
+        used.add(step.instance_id)  # a second step for one instance cannot reuse the lease
+        _, old_status, history_len = lease
+        seq = history_len
+        if step.new_execution_id is not None:
+            plan.resets.append(step.instance_id)
+            seq = 0
+        plan.history.extend((step.instance_id, seq + i, encode_event(event))
+                            for i, event in enumerate(step.history))
+        status = OrchestrationRuntimeStatus(step.runtime_status).value
+        plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
+                             step.output, encode_failure(step.failure), now,
+                             seq + len(step.history), step.instance_id))
+        plan.consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
+        plan.tasks.extend(task_row(task, now) for task in step.activities)
+        plan.messages.extend(message_row(message, now) for message in step.messages)
+        plan.starts.extend(step.start_instances)
+        if status != old_status:
+            plan.changed.append(step.instance_id)
+    return plan
 
 
 # --- queries ---------------------------------------------------------------
@@ -230,9 +350,10 @@ def split_sql(script: str) -> list[str]:
 
 
 __all__ = [
-    "EPOCH", "MAX_MESSAGES_PER_CLAIM", "check_can_create", "check_can_purge", "check_can_send",
-    "check_page_size", "decode_event", "decode_failure", "decode_token", "encode_event",
-    "encode_failure", "encode_ids", "encode_token", "from_us", "load_migrations", "now_us",
-    "prefix_upper_bound", "purgeable_status_values", "seconds_to_us", "split_sql",
-    "started_event", "status_values", "to_us",
+    "EPOCH", "INSTANCE_COLUMNS", "MAX_MESSAGES_PER_CLAIM", "TERMINAL_STATUS_VALUES", "CommitPlan",
+    "MessageRow", "check_can_create", "check_can_purge", "check_can_send", "check_page_size",
+    "decode_event", "decode_failure", "decode_token", "encode_event", "encode_failure",
+    "encode_ids", "encode_token", "from_us", "instance_record", "load_migrations",
+    "message_row", "now_us", "plan_commit", "prefix_upper_bound", "purgeable_status_values",
+    "seconds_to_us", "split_sql", "started_event", "status_values", "task_row", "to_us",
 ]

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import InstanceAlreadyExistsError, InstanceNotFoundError
 from ..core.history import HistoryEvent
-from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
+from ..core.status import OrchestrationRuntimeStatus
 from .base import (
     ActivityResult,
     ActivityTask,
@@ -31,27 +30,30 @@ from .base import (
     StepCommit,
 )
 from .common import (
+    INSTANCE_COLUMNS,
     MAX_MESSAGES_PER_CLAIM,
+    TERMINAL_STATUS_VALUES,
+    CommitPlan,
+    MessageRow,
     check_can_purge,
     check_can_send,
     decode_event,
-    decode_failure,
     decode_token,
     encode_event,
-    encode_failure,
     encode_ids,
     encode_token,
     from_us,
+    instance_record,
+    message_row,
+    plan_commit,
     prefix_upper_bound,
     started_event,
     status_values,
     to_us,
 )
 
-_TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
-
-_COLUMNS = ("instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
-            "output, custom_status, failure, parent_instance_id, history_len")
+_TERMINAL = TERMINAL_STATUS_VALUES
+_COLUMNS = INSTANCE_COLUMNS
 
 _ORDER = "ORDER BY created_at, instance_id"
 
@@ -149,23 +151,6 @@ REGISTER_FUNCTION = (
     "ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at"
 )
 KNOWN_ORCHESTRATORS = "SELECT name FROM functions WHERE kind = 'orchestrator'"
-
-
-def instance_record(row: Sequence[Any]) -> InstanceRecord:
-    """An :class:`InstanceRecord` from a row of ``_COLUMNS``."""
-    return InstanceRecord(
-        instance_id=row[0], name=row[1], execution_id=row[2],
-        runtime_status=OrchestrationRuntimeStatus(row[3]),
-        created_at=from_us(row[4]), updated_at=from_us(row[5]), input=row[6], output=row[7],
-        custom_status=row[8], failure=decode_failure(row[9]), parent_instance_id=row[10],
-        history_len=row[11],
-    )
-
-
-def message_row(message: Message, now: int) -> tuple[str, str | None, int, str]:
-    """Inbox row parameters for ``message``; no ``visible_at`` means visible now."""
-    visible = now if message.visible_at is None else to_us(message.visible_at)
-    return message.instance_id, message.execution_id, visible, encode_event(message.event)
 
 
 # --- client side -------------------------------------------------------------
@@ -331,80 +316,31 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
     return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
 
 
-@dataclass(slots=True)
-class CommitOutcome:
-    """What a batch of steps did, for the notifications sent after it commits."""
-
-    applied: list[bool]
-    changed: list[str] = field(default_factory=list)
-    tasks_added: bool = False
-    messages_added: bool = False
-
-
-def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> CommitOutcome:
+def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> CommitPlan:
     """Apply every step whose lease holds, as one transaction (the caller's).
 
-    The leases are read once; the writes of all applied steps then go kind by
-    kind through ``executemany``. Steps own distinct instances, so this equals
-    applying them one by one, except that every step's own update precedes
-    every step's side effects (as if those steps had committed first).
+    The leases are read once; :func:`~perdure.store.common.plan_commit` decides
+    the rows, which then go kind by kind through ``executemany``.
     """
-    leases = {row[0]: row[1:] for row in conn.execute(
+    leases = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
         SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
-    outcome = CommitOutcome(applied=[])
-    resets: list[tuple[str]] = []
-    history: list[tuple[str, int, str]] = []
-    updates: list[tuple[Any, ...]] = []
-    consumed: list[tuple[int, str]] = []
-    tasks: list[tuple[Any, ...]] = []
-    messages: list[tuple[str, str | None, int, str]] = []
-    starts: list[NewInstance] = []
-    for step in steps:
-        lease = leases.get(step.instance_id)
-        ok = lease is not None and lease[0] is not None and lease[0] == step.lock_token
-        outcome.applied.append(ok)
-        if not ok or lease is None:
-            continue
-        del leases[step.instance_id]  # a second step for one instance cannot reuse the lease
-        _, old_status, history_len = lease
-        seq = history_len
-        if step.new_execution_id is not None:
-            resets.append((step.instance_id,))
-            seq = 0
-        history.extend((step.instance_id, seq + i, encode_event(event))
-                       for i, event in enumerate(step.history))
-        status = OrchestrationRuntimeStatus(step.runtime_status).value
-        updates.append((step.new_execution_id, step.input, status, step.custom_status,
-                        step.output, encode_failure(step.failure), now,
-                        seq + len(step.history), step.instance_id))
-        consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
-        tasks.extend(_task_row(task, now) for task in step.activities)
-        messages.extend(message_row(message, now) for message in step.messages)
-        starts.extend(step.start_instances)
-        if status != old_status:
-            outcome.changed.append(step.instance_id)
-    if resets:
-        conn.executemany(DELETE_HISTORY, resets)
-    if history:
-        conn.executemany(INSERT_HISTORY, history)
-    if updates:
-        conn.executemany(UPDATE_AFTER_STEP, updates)
-    if consumed:
-        conn.executemany(DELETE_CONSUMED, consumed)
-    if tasks:
-        conn.executemany(INSERT_TASK, tasks)
-        outcome.tasks_added = True
-    for new in starts:  # rare (sub-orchestrations), and each needs its own conflict check
+    plan = plan_commit(steps, leases, now)
+    if plan.resets:
+        conn.executemany(DELETE_HISTORY, [(instance_id,) for instance_id in plan.resets])
+    if plan.history:
+        conn.executemany(INSERT_HISTORY, plan.history)
+    if plan.updates:
+        conn.executemany(UPDATE_AFTER_STEP, plan.updates)
+    if plan.consumed:
+        conn.executemany(DELETE_CONSUMED, plan.consumed)
+    if plan.tasks:
+        conn.executemany(INSERT_TASK, plan.tasks)
+    for new in plan.starts:  # rare (sub-orchestrations), and each needs its own conflict check
         if create_instance(conn, new, now):
-            outcome.changed.append(new.instance_id)
-    if messages:
-        conn.executemany(INSERT_MESSAGE_IF_EXISTS, messages)
-    outcome.messages_added = bool(starts or messages)
-    return outcome
-
-
-def _task_row(task: ActivityTask, now: int) -> tuple[Any, ...]:
-    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+            plan.changed.append(new.instance_id)
+    if plan.messages:
+        conn.executemany(INSERT_MESSAGE_IF_EXISTS, plan.messages)
+    return plan
 
 
 def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token: str) -> bool:
@@ -426,7 +362,7 @@ def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResu
     tokens = dict(conn.execute(SELECT_TASK_TOKENS, (encode_ids([r.id for r in results]),)))
     applied: list[bool] = []
     deletes: list[tuple[int]] = []
-    messages: list[tuple[str, str | None, int, str]] = []
+    messages: list[MessageRow] = []
     for result in results:
         token = tokens.get(result.id)
         ok = token is not None and token == result.lock_token
