@@ -2,7 +2,7 @@
 
 A backend is an entry of ``STORE_FACTORIES``: an async context manager that
 prepares an empty task hub for one test and yields its URL. Adding PostgreSQL
-is one more entry (create a scratch database, yield its URL, drop it).
+is one more entry: a scratch schema in the test database (see ``pg.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import pytest
 
 from perdure.store import Store, create_store
 
+from .pg import scratch_hub
+
 
 @contextlib.asynccontextmanager
 async def sqlite_hub(tmp_path: Path) -> AsyncIterator[str]:
@@ -22,9 +24,17 @@ async def sqlite_hub(tmp_path: Path) -> AsyncIterator[str]:
     yield f"sqlite:///{tmp_path / 'hub.db'}"
 
 
+@contextlib.asynccontextmanager
+async def postgres_hub(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh schema per test in the PostgreSQL test database, dropped afterwards."""
+    async with scratch_hub() as url:
+        yield url
+
+
 HubFactory = Callable[[Path], contextlib.AbstractAsyncContextManager[str]]
 STORE_FACTORIES: dict[str, HubFactory] = {
     "sqlite": sqlite_hub,
+    "postgres": postgres_hub,
 }
 BACKENDS: Set[str] = STORE_FACTORIES.keys()
 

@@ -1,0 +1,668 @@
+"""The scale-out task hub: PostgreSQL, shared by any number of processes and machines.
+
+Every ``perdure worker`` and ``perdure serve`` process opens a
+:class:`PostgresStore` on the same database and schema. Connections come from
+an async ``psycopg_pool`` pool (no thread hop); each transition is one
+statement or one short transaction (see :mod:`perdure.store.postgres_ops`).
+Work is claimed with ``FOR UPDATE SKIP LOCKED`` under leases, so workers never
+wait on each other's rows. Commits send ``NOTIFY`` inside their transaction;
+one dedicated connection per store ``LISTEN``-s and feeds the in-process
+:class:`~perdure.store.signals.Signals`, with polling as the fallback.
+
+Failures and retries. After a server restart every pooled connection is dead:
+a connection is checked (without a round trip) each time it leaves the pool,
+and a method whose statement fails because its connection broke is retried
+once on a fresh one when that is safe:
+
+* reads and claims always (a claim whose result was lost only delays that
+  work until its lease expires);
+* ``commit_steps``, ``complete_activities``, ``release_orchestration``,
+  ``renew_activity_leases`` and ``register_functions``: the lease check makes
+  them idempotent, so a retry after a commit whose acknowledgement was lost
+  reports the step as not applied (it was, once) instead of applying it twice;
+* ``create_instance``: a retry recognises its own execution id;
+* ``purge_instance`` / ``purge_instances``: a retry may report as absent an
+  instance the lost commit did purge;
+* ``send_message`` is not idempotent (an event would arrive twice), so it is
+  retried only when the server certainly rolled it back (a deadlock or
+  serialization failure); otherwise the error reaches the caller, who was
+  never told the message was accepted.
+
+Deadlocks and serialization failures roll the whole transaction back, so
+every method retries them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import select
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..core.errors import InvalidArgumentError
+from ..core.history import HistoryEvent
+from ..core.status import OrchestrationRuntimeStatus
+from . import postgres_ops as ops
+from .base import (
+    ActivityResult,
+    ActivityWorkItem,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+    StepCommit,
+    WorkKind,
+)
+from .common import (
+    check_page_size,
+    decode_token,
+    from_us,
+    load_migrations,
+    now_us,
+    purgeable_status_values,
+    seconds_to_us,
+    split_sql,
+    to_us,
+)
+from .signals import Signals
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Conn = AsyncConnection[Any]
+
+DEFAULT_SCHEMA = "perdure"
+#: First key of the advisory lock that serializes migrations (the second is the schema).
+_MIGRATION_LOCK = 0x70657264  # "perd"
+#: SQLSTATEs after which the server has certainly rolled the transaction back.
+_ROLLED_BACK = frozenset({"40P01", "40001"})
+_KINDS: tuple[WorkKind, ...] = ("orchestration", "activity")
+_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "poll_interval", "listen"}
+# libpq settings perdure supplies unless the URL gives its own: fail fast on an
+# unreachable host, notice a silently dropped peer, and name the sessions.
+_LIBPQ_DEFAULTS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30",
+                   "keepalives_interval": "10", "keepalives_count": "3",
+                   "application_name": "perdure"}
+
+
+def parse_postgres_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split a ``postgresql://`` URL into a libpq URL and perdure's own options.
+
+    perdure's options (``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``,
+    ``poll_interval``, ``listen``) are removed from the query string; any other
+    parameter (``sslmode``, ``connect_timeout``...) is left for libpq.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidArgumentError(
+            f"invalid PostgreSQL store URL {url!r}: expected postgresql://user@host/db")
+    ours: dict[str, str] = {}
+    rest: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            ours[key] = value
+        else:
+            rest.append((key, value))
+    present = {key for key, _ in rest}
+    rest += [(k, v) for k, v in _LIBPQ_DEFAULTS.items() if k not in present]
+    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (any text but NUL is allowed)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def channel_names(schema: str) -> tuple[str, str, str]:
+    """The NOTIFY channels of a task hub schema: orchestrations, activities, instances.
+
+    Channel names are identifiers of at most 63 bytes; a long or unusual
+    schema name is replaced by a digest of it.
+    """
+    tag = schema
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", schema):
+        tag = "h" + hashlib.sha1(schema.encode()).hexdigest()[:16]
+    return f"perdure_{tag}_orch", f"perdure_{tag}_act", f"perdure_{tag}_inst"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore:
+    """The PostgreSQL task hub at ``url`` (schema created and migrated by :meth:`open`).
+
+    ``url`` is a libpq URL, ``postgresql://user[:password]@host[:port]/db``,
+    with optional query parameters of its own:
+
+    * ``schema`` (default ``perdure``): the schema holding this task hub, so
+      several hubs can share one database. Created on first use.
+    * ``pool_min`` / ``pool_max`` (default 1 / 10): connections kept open /
+      at most opened by this process, plus one for ``LISTEN``.
+    * ``pool_timeout`` (default 30): seconds a call waits for a connection
+      (e.g. while the server restarts) before failing.
+    * ``poll_interval`` (default 1.0): while ``LISTEN`` works, how often an
+      idle worker still looks for work no notification announced (leases
+      that expired when a worker died). 0 means look on every call.
+    * ``listen`` (default 1): 0 turns ``LISTEN/NOTIFY`` wake-ups off (for
+      poolers in transaction mode); workers then poll.
+
+    Other parameters go to libpq (``sslmode=require``, ``connect_timeout=5``...).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, options = parse_postgres_url(url)
+        self._schema = options.get("schema", DEFAULT_SCHEMA)
+        if not self._schema or "\x00" in self._schema or len(self._schema.encode()) > 63:
+            raise InvalidArgumentError(
+                f"schema must be 1 to 63 bytes without NUL, got {self._schema!r}")
+        self._pool_min = _integer(options, "pool_min", 1, 0)
+        self._pool_max = _integer(options, "pool_max", 10, 1)
+        if self._pool_max < self._pool_min:
+            raise InvalidArgumentError("pool_max must be at least pool_min")
+        self._pool_timeout = _seconds(options, "pool_timeout", 30.0, positive=True)
+        self._poll_interval = _seconds(options, "poll_interval", 1.0)
+        self._listen_enabled = options.get("listen", "1") not in ("0", "false", "off", "no")
+        self._q = ops.Queries(quote_ident(self._schema))
+        orch, act, inst = channel_names(self._schema)
+        self._channels = ops.Channels(orch, act, inst, uuid.uuid4().hex[:16])
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._signals = Signals()
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        # Claim gates (see _gated): a claim that found nothing while LISTEN
+        # works skips the database until a wake-up or poll_interval passes.
+        self._gate_until = dict.fromkeys(_KINDS, 0.0)
+        self._wakes = dict.fromkeys(_KINDS, 0)
+        self._wakeup_cache: tuple[int, float, int | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.url)!r})"
+
+    @property
+    def schema(self) -> str:
+        """The schema holding this task hub."""
+        return self._schema
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema, start listening (idempotent)."""
+        if self._pool is not None:
+            return
+        await migrate(self._conninfo, self._schema)
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self._conninfo, min_size=self._pool_min, max_size=self._pool_max, open=False,
+            kwargs={"autocommit": True}, configure=_configure, timeout=self._pool_timeout,
+            name=f"perdure:{self._schema}")
+        await pool.open(wait=self._pool_min > 0, timeout=self._pool_timeout)
+        self._pool = pool
+        if self._listen_enabled:
+            ready = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(ready),
+                                                 name=f"{self!r} listener")
+            # Wait for LISTEN, so no commit after open() goes unnoticed; a
+            # server that refuses leaves the store polling while it retries.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), self._pool_timeout)
+
+    async def close(self) -> None:
+        """Stop listening and close every connection; the store is unusable afterwards."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._listening = False
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    # --- plumbing -------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A pooled connection, skipping any the server has closed while it sat idle."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError(f"{self!r} is not open")
+        conn = await pool.getconn()
+        while _is_dead(conn):
+            await conn.close()
+            await pool.putconn(conn)  # discarded; the pool opens a replacement
+            conn = await pool.getconn()
+        try:
+            yield conn
+        finally:
+            await pool.putconn(conn)
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any,
+                   idempotent: bool = True) -> T:
+        """``fn(conn, queries, *args)`` on a pooled connection, retried once if safe."""
+        for attempt in (1, 2):
+            conn: Conn | None = None
+            try:
+                async with self._connection() as conn:
+                    return await fn(conn, self._q, *args)
+            except PoolTimeout:
+                raise
+            except psycopg.OperationalError as exc:
+                rolled_back = exc.sqlstate in _ROLLED_BACK
+                broken = conn is not None and (conn.broken or conn.closed)
+                if attempt == 2 or not (rolled_back or (broken and idempotent)):
+                    raise
+                logger.warning("%s failed (%s); retrying once", getattr(fn, "__name__", fn),
+                               exc, extra={"store": _redact(self.url)})
+        raise AssertionError("unreachable")
+
+    def _wake(self, kind: WorkKind) -> None:
+        """Work of ``kind`` may be ready: open its claim gate and wake its waiters."""
+        self._wakes[kind] += 1
+        self._gate_until[kind] = 0.0
+        if kind == "orchestration":
+            self._wakeup_cache = None
+        self._signals.notify(kind)
+
+    def _wake_everything(self) -> None:
+        for kind in _KINDS:
+            self._wake(kind)
+        self._signals.notify_all()
+
+    def _gated(self, kind: WorkKind) -> bool:
+        """Whether a claim of ``kind`` may skip the database.
+
+        Every commit that creates work sends NOTIFY, so while LISTEN works a
+        claim that found nothing stays right until a notification arrives, a
+        durable timer falls due or a lease expires. The empty claim measured
+        the last two (its horizon), so the gate opens on time; ``poll_interval``
+        caps it, in case a notification was lost all the same.
+        """
+        return self._listening and time.monotonic() < self._gate_until[kind]
+
+    def _gating(self) -> bool:
+        return self._listening and self._poll_interval > 0
+
+    def _close_gate(self, kind: WorkKind, wakes_before: int, horizon: float | None) -> None:
+        # A notification that arrived while the claim ran may be about work
+        # the claim did not see: then the gate stays open.
+        if self._gating() and self._wakes[kind] == wakes_before:
+            wait = self._poll_interval if horizon is None else min(horizon, self._poll_interval)
+            self._gate_until[kind] = time.monotonic() + wait
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        """LISTEN on the hub's channels forever, reconnecting with backoff."""
+        ch = self._channels
+        delay = 0.1
+        reconnecting = False
+        while True:
+            try:
+                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    for channel in (ch.orchestration, ch.activity, ch.instances):
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    self._listening = True
+                    delay = 0.1
+                    if reconnecting:  # what was committed meanwhile went unheard
+                        self._wake_everything()
+                    ready.set()
+                    async for note in conn.notifies():
+                        self._on_notify(note.channel, note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a listener must outlive its server
+                logger.warning("LISTEN connection of %s lost (%s); reconnecting in %.1fs",
+                               self, exc, delay)
+            finally:
+                self._listening = False
+            reconnecting = True
+            ready.set()
+            self._wake_everything()  # waiters fall back to polling meanwhile
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        origin, _, rest = payload.partition("|")
+        if origin == self._channels.origin:
+            return  # our own commit: its waiters were woken when it returned
+        if channel == self._channels.orchestration:
+            self._wake("orchestration")
+        elif channel == self._channels.activity:
+            self._wake("activity")
+        elif channel == self._channels.instances:
+            try:
+                ids = json.loads(rest)
+            except ValueError:
+                self._signals.notify_all()
+            else:
+                self._signals.notify_instances(ids)
+
+    async def _notify_instances(self, instance_ids: Sequence[str]) -> None:
+        """Tell other processes' waiters about instances this process changed."""
+        self._signals.notify_instances(instance_ids)
+        if instance_ids:
+            notes = [(self._channels.instances, p)
+                     for p in self._channels.instance_payloads(instance_ids)]
+            with contextlib.suppress(psycopg.Error):  # a wake-up only: waiters also poll
+                await self._run(ops.notify, notes)
+
+    # --- client side ------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> None:
+        """Insert a Pending instance and its ``ExecutionStarted`` message, atomically.
+
+        A finished instance with the same id is replaced (its history, inbox and
+        tasks deleted). An active one raises ``InstanceAlreadyExistsError``
+        (or, with ``new.on_conflict``, gets that message enqueued instead).
+        Retrying after a lost acknowledgement is safe: the instance running
+        ``new.execution_id`` is recognised as this very start.
+        """
+        created_at = now_us() if new.created_at is None else to_us(new.created_at)
+        created = await self._run(ops.create_instance, self._channels, new, created_at)
+        self._wake("orchestration")
+        if created:
+            self._signals.notify_instances((new.instance_id,))
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance row, or ``None``."""
+        return await self._run(ops.get_instance, instance_id)
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current execution's history in order (empty when unknown)."""
+        return await self._run(ops.get_history, instance_id)
+
+    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+        """One page of instances ordered by (created_at, instance_id), keyset paged.
+
+        Filters combine with AND; ``created_from`` and ``created_to`` are
+        inclusive; the id prefix compares code points. Raises
+        ``InvalidArgumentError`` for ``page_size < 1`` or a malformed token.
+        """
+        check_page_size(query.page_size)
+        if query.continuation_token is not None:
+            decode_token(query.continuation_token)
+        rows, token = await self._run(ops.query_instances, query)
+        return InstancePage(rows, token)
+
+    async def send_message(
+        self, message: Message, *, operation: str,
+        allowed: Collection[OrchestrationRuntimeStatus],
+    ) -> None:
+        """Enqueue a client message if the instance's status is in ``allowed``.
+
+        Raises ``InstanceNotFoundError`` for an unknown instance,
+        ``InstanceFinishedError`` when it is finished and finished is not
+        allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
+        one statement. Not retried after a connection loss (see the module doc).
+        """
+        await self._run(ops.send_message, self._channels, message, operation,
+                        frozenset(allowed), idempotent=False)
+        self._wake("orchestration")
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """Delete a finished instance with its history, inbox and tasks.
+
+        ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
+        """
+        purged = await self._run(ops.purge_instance, instance_id)
+        if purged:  # a waiter on a purged instance should find out it is gone
+            await self._notify_instances([instance_id])
+        return purged
+
+    async def purge_instances(
+        self, created_from: datetime | None, created_to: datetime | None,
+        statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
+    ) -> int:
+        """Purge matching finished instances in batches of one transaction each.
+
+        Returns how many were purged; a crash mid-way keeps the batches done.
+        Active instances are never purged, whatever ``statuses`` says.
+        """
+        if batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+        wanted = purgeable_status_values(statuses)
+        if not wanted:
+            return 0
+        start = None if created_from is None else to_us(created_from)
+        end = None if created_to is None else to_us(created_to)
+        total = 0
+        while True:
+            done = await self._run(ops.purge_batch, start, end, wanted, batch_size)
+            await self._notify_instances(done)
+            total += len(done)
+            if len(done) < batch_size:
+                return total
+
+    async def register_functions(self, orchestrators: Sequence[str],
+                                 activities: Sequence[str]) -> None:
+        """Record the function names a worker serves (idempotent)."""
+        await self._run(ops.register_functions, list(orchestrators), list(activities))
+
+    async def known_orchestrators(self) -> set[str]:
+        """Every orchestrator name any worker has registered in this task hub."""
+        return await self._run(ops.known_orchestrators)
+
+    # --- worker side ------------------------------------------------------------
+
+    async def claim_orchestrations(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[OrchestrationWorkItem]:
+        """Lease up to ``limit`` instances that have visible inbox messages.
+
+        Skips instances leased or locked by others (``SKIP LOCKED``): a claim
+        never waits. Each claim takes a fresh ``lock_token`` and increments the
+        instance's attempts. Each item carries the instance's visible messages
+        in arrival order (at most ``MAX_MESSAGES_PER_CLAIM``).
+        """
+        if limit < 1 or self._gated("orchestration"):
+            return []
+        wakes = self._wakes["orchestration"]
+        items, horizon = await self._run(ops.claim_orchestrations, worker_id, limit,
+                                         seconds_to_us(lease_seconds), self._gating())
+        if not items:
+            self._close_gate("orchestration", wakes, horizon)
+        return items
+
+    async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
+        """Apply each step whose lease still holds; one transaction for all.
+
+        Returns, per step, whether it was applied. A step whose lease was lost
+        changes nothing. Applying resets the instance's attempts, releases its
+        lease, and creates activity tasks, messages and instances; a message to
+        an instance that does not exist is dropped.
+        """
+        if not steps:
+            return []
+        plan = await self._run(ops.commit_steps, self._channels, steps)
+        if plan.tasks_added:
+            self._wake("activity")
+        if plan.messages_added or any(plan.applied):
+            self._wake("orchestration")
+        if plan.changed:
+            self._signals.notify_instances(plan.changed)
+        return plan.applied
+
+    async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
+        """Give up a lease without committing; the messages stay for a later claim."""
+        if await self._run(ops.release_orchestration, self._channels, instance_id, lock_token):
+            self._wake("orchestration")
+
+    async def claim_activities(
+        self, worker_id: str, limit: int, lease_seconds: float,
+    ) -> list[ActivityWorkItem]:
+        """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
+        if limit < 1 or self._gated("activity"):
+            return []
+        wakes = self._wakes["activity"]
+        items, horizon = await self._run(ops.claim_activities, worker_id, limit,
+                                         seconds_to_us(lease_seconds), self._gating())
+        if not items:
+            self._close_gate("activity", wakes, horizon)
+        return items
+
+    async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+        """Delete each task whose lease still holds and deliver its message; one statement.
+
+        A result whose message targets an instance that no longer exists still
+        completes its task; the message is dropped.
+        """
+        if not results:
+            return []
+        applied = await self._run(ops.complete_activities, self._channels, results)
+        if any(applied):
+            self._wake("orchestration")
+        return applied
+
+    async def renew_activity_leases(
+        self, items: Sequence[tuple[int, str]], lease_seconds: float,
+    ) -> None:
+        """Extend the leases ``(id, lock_token)`` still held."""
+        if items:
+            await self._run(ops.renew_activity_leases, items, seconds_to_us(lease_seconds))
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest future ``visible_at`` among inbox messages (durable timers).
+
+        While LISTEN works the answer is cached until a wake-up (every inbox
+        insert notifies) or ``poll_interval``, so an idle worker asks nothing.
+        """
+        wakes = self._wakes["orchestration"]
+        mono = time.monotonic()
+        cached = self._wakeup_cache
+        value: int | None
+        if (cached is not None and self._listening and cached[0] == wakes and mono < cached[1]
+                and (cached[2] is None or cached[2] > now_us())):
+            value = cached[2]
+        else:
+            value = await self._run(ops.next_wakeup)
+            if self._listening and self._wakes["orchestration"] == wakes:
+                self._wakeup_cache = (wakes, mono + self._poll_interval, value)
+        if value is not None:  # the claim gate must open when the timer falls due
+            due = mono + max(0.0, (value - now_us()) / 1e6)
+            self._gate_until["orchestration"] = min(self._gate_until["orchestration"], due)
+        return None if value is None else from_us(value)
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
+        await self._signals.wait(kind, timeout)
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """Return when the instance may have changed status, or after ``timeout``."""
+        await self._signals.wait_instance(instance_id, timeout)
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+async def _configure(conn: Conn) -> None:
+    # A session stuck inside a transaction (its process paused or hung) would
+    # hold row locks that claims skip forever; the server ends it instead.
+    await conn.execute("SET idle_in_transaction_session_timeout = '60s'")
+
+
+def _is_dead(conn: Conn) -> bool:
+    """Whether an idle pooled connection is unusable, without a round trip.
+
+    An idle session receives nothing unless the server is closing it (a
+    restart sends ``57P01 admin_shutdown`` and hangs up), so a readable socket
+    means the connection is gone.
+    """
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
+async def migrate(conninfo: str, schema: str) -> int:
+    """Create ``schema`` and apply the numbered scripts of ``sql/postgres`` it lacks.
+
+    Returns the schema version. Concurrent first starts are serialized by a
+    transaction-scoped advisory lock; all pending scripts commit together.
+    """
+    migrations = load_migrations("postgres")
+    latest = len(migrations)
+    qs = quote_ident(schema)
+    async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        with contextlib.suppress(psycopg.errors.UndefinedTable,
+                                 psycopg.errors.InvalidSchemaName):
+            row = await (await conn.execute(
+                f"SELECT coalesce(max(version), 0) FROM {qs}.schema_version")).fetchone()
+            if row is not None and row[0] == latest:
+                return latest  # the common case, without taking the lock
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                               (_MIGRATION_LOCK, schema))
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {qs}")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {qs}.schema_version (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+            row = await (await conn.execute(
+                f"SELECT coalesce(max(version), 0) FROM {qs}.schema_version")).fetchone()
+            current: int = 0 if row is None else row[0]
+            if current > latest:
+                raise RuntimeError(
+                    f"the task hub's schema version {current} is newer than this perdure's "
+                    f"({latest}); upgrade perdure")
+            await conn.execute(f"SET LOCAL search_path TO {qs}")
+            for version, name, script in migrations[current:]:
+                logger.info("applying PostgreSQL migration %s to schema %s", name, schema,
+                            extra={"version": version})
+                for statement in split_sql(script):
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO {qs}.schema_version (version, name) VALUES (%s, %s)",
+                    (version, name))
+    return latest
+
+
+def _integer(options: dict[str, str], name: str, default: int, minimum: int) -> int:
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {text!r}")
+    return value
+
+
+def _seconds(options: dict[str, str], name: str, default: float,
+             positive: bool = False) -> float:
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 if positive else value >= 0):  # also rejects NaN
+        raise InvalidArgumentError(f"{name} must be a number of seconds, got {text!r}")
+    return value
+
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "channel_names", "migrate", "parse_postgres_url",
+           "quote_ident"]

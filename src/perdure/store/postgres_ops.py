@@ -1,0 +1,656 @@
+"""The PostgreSQL task hub's transitions, as async functions of one connection.
+
+:class:`~perdure.store.postgres.PostgresStore` takes a pooled connection (in
+autocommit mode) and hands it to one of these. Most transitions are a single
+statement, so they cost one round trip and one commit: data-modifying CTEs do
+the check and the write together, batches travel as arrays (``unnest``) rather
+than one row per round trip, and ``pg_notify`` runs inside the same statement,
+so a wake-up is delivered only if the change commits. ``commit_steps`` is the
+one multi-statement transaction: it locks the leases, then pipelines every
+write and the ``COMMIT`` in one more round trip.
+
+Times are bigint microseconds; "now" is the server's clock (:data:`NOW`), so
+leases and visibility mean the same on every machine sharing the hub.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from ..core.errors import InstanceAlreadyExistsError, InstanceNotFoundError
+from ..core.history import HistoryEvent
+from ..core.status import OrchestrationRuntimeStatus
+from .base import (
+    ActivityResult,
+    ActivityTask,
+    ActivityWorkItem,
+    InboxMessage,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+    StepCommit,
+)
+from .common import (
+    INSTANCE_COLUMNS,
+    MAX_MESSAGES_PER_CLAIM,
+    TERMINAL_STATUS_VALUES,
+    CommitPlan,
+    check_can_purge,
+    check_can_send,
+    decode_event,
+    decode_token,
+    encode_event,
+    encode_token,
+    from_us,
+    instance_record,
+    message_row,
+    now_us,
+    plan_commit,
+    prefix_upper_bound,
+    started_event,
+    status_values,
+    to_us,
+)
+
+Conn = AsyncConnection[Any]
+
+#: The server's clock in microseconds since the epoch (one value per statement).
+NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
+_TERMINAL = sorted(TERMINAL_STATUS_VALUES)
+_COLS = INSTANCE_COLUMNS
+#: A NOTIFY payload must stay under 8000 bytes.
+_PAYLOAD_LIMIT = 7000
+
+# Templates: "{s}" is the quoted schema and "{now}" the clock expression.
+_SQL = {
+    "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
+    "select_history": "SELECT event FROM {s}.history WHERE instance_id = %s ORDER BY seq",
+    # The common case of a start: one statement, one commit. Nothing is
+    # inserted when the id exists; the caller then takes the locked path.
+    "create_fast": """
+WITH ins AS (
+    INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
+                               updated_at, input, parent_instance_id)
+    VALUES (%(id)s, %(name)s, %(exec)s, 'Pending', %(created)s::bigint, {now}, %(input)s,
+            %(parent)s)
+    ON CONFLICT (instance_id) DO NOTHING
+    RETURNING instance_id
+), msg AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT instance_id, %(exec)s, {now}, %(event)s FROM ins
+)
+SELECT pg_notify(n.channel, n.payload)
+  FROM ins, unnest(%(channels)s::text[], %(payloads)s::text[]) AS n(channel, payload)
+""",
+    "lock_status": (
+        "SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s "
+        "FOR UPDATE"),
+    "insert_instance": """
+INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
+                           updated_at, input, parent_instance_id)
+VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s)
+ON CONFLICT (instance_id) DO NOTHING
+RETURNING instance_id
+""",
+    "insert_message": (
+        "INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event) "
+        "VALUES (%s, %s, coalesce(%s::bigint, {now}), %s)"),
+    # A message to an instance that does not exist is dropped, not an error:
+    # its sender (a step, an activity) cannot do anything about it. KEY SHARE
+    # keeps a concurrent purge from deleting the instance under the message;
+    # it does not conflict with a step or a claim updating the row.
+    "insert_messages_if_exist": """
+INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+SELECT r.instance_id, r.execution_id, coalesce(r.visible_at, {now}), r.event
+  FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) WITH ORDINALITY
+       AS r(instance_id, execution_id, visible_at, event, ord)
+ WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id
+               FOR KEY SHARE)
+ ORDER BY r.ord
+""",
+    "delete_instances": """
+WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)s::text[])),
+     m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)s::text[])),
+     t AS (DELETE FROM {s}.tasks WHERE instance_id = ANY(%(ids)s::text[]))
+DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)s::text[])
+""",
+    "send_message": """
+WITH cur AS (
+    SELECT runtime_status FROM {s}.instances WHERE instance_id = %(id)s FOR KEY SHARE
+), ins AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT %(id)s, %(exec)s, coalesce(%(visible)s::bigint, {now}), %(event)s
+      FROM cur WHERE cur.runtime_status = ANY(%(allowed)s::text[])
+    RETURNING 1
+)
+SELECT runtime_status, (SELECT count(pg_notify(%(channel)s, %(payload)s)) FROM ins) FROM cur
+""",
+    # Purges lock the victims in id order (as commit_steps locks its leases),
+    # so two transactions locking several instances cannot deadlock.
+    "purge": """
+WITH cur AS (
+    SELECT instance_id, runtime_status FROM {s}.instances
+     WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
+), v AS (
+    SELECT instance_id FROM cur WHERE runtime_status = ANY(%(terminal)s::text[])
+), h AS (DELETE FROM {s}.history WHERE instance_id IN (SELECT instance_id FROM v)),
+   m AS (DELETE FROM {s}.inbox WHERE instance_id IN (SELECT instance_id FROM v)),
+   t AS (DELETE FROM {s}.tasks WHERE instance_id IN (SELECT instance_id FROM v)),
+   d AS (DELETE FROM {s}.instances WHERE instance_id IN (SELECT instance_id FROM v)
+         RETURNING instance_id)
+SELECT cur.instance_id, cur.runtime_status, d.instance_id IS NOT NULL
+  FROM cur LEFT JOIN d USING (instance_id)
+""",
+    "register": """
+INSERT INTO {s}.functions (kind, name, updated_at)
+SELECT kind, name, {now} FROM unnest(%s::text[], %s::text[]) AS f(kind, name)
+ ORDER BY kind, name
+ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
+""",
+    "known_orchestrators": "SELECT name FROM {s}.functions WHERE kind = 'orchestrator'",
+    # Lease instances that have a visible message and no live lease: scan the
+    # visible messages oldest first, skip instances another transaction holds
+    # locked, stop after `limit` rows; then return each claimed instance with
+    # its visible messages (at most `max_messages`, in arrival order).
+    "claim_orchestrations": f"""
+WITH picked AS MATERIALIZED (
+    SELECT i.instance_id
+      FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
+     WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
+     ORDER BY m.visible_at
+     LIMIT %(limit)s
+       FOR NO KEY UPDATE OF i SKIP LOCKED
+), claimed AS (
+    UPDATE {{s}}.instances
+       SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
+           lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
+     WHERE instance_id IN (SELECT instance_id FROM picked)
+    RETURNING {_COLS}, lock_token, attempts
+)
+SELECT c.*, msg.ids, msg.execs, msg.events
+  FROM claimed AS c
+ CROSS JOIN LATERAL (
+       SELECT array_agg(x.id ORDER BY x.id) AS ids,
+              array_agg(x.execution_id ORDER BY x.id) AS execs,
+              array_agg(x.event ORDER BY x.id) AS events
+         FROM (SELECT id, execution_id, event FROM {{s}}.inbox AS m
+                WHERE m.instance_id = c.instance_id AND m.visible_at <= {{now}}
+                ORDER BY id LIMIT %(max_messages)s) AS x) AS msg
+""",
+    # Leases are locked in id order so that two committing transactions never
+    # wait on each other in a cycle.
+    "lock_leases": """
+SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
+ WHERE instance_id = ANY(%s::text[]) ORDER BY instance_id FOR NO KEY UPDATE
+""",
+    "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%s::text[])",
+    "insert_history": """
+INSERT INTO {s}.history (instance_id, seq, event)
+SELECT * FROM unnest(%s::text[], %s::int[], %s::text[])
+""",
+    # A NULL new execution id keeps the current execution and input.
+    "update_after_step": """
+UPDATE {s}.instances AS i
+   SET execution_id = coalesce(u.new_exec, i.execution_id),
+       input = CASE WHEN u.new_exec IS NULL THEN i.input ELSE u.input END,
+       runtime_status = u.status, custom_status = u.custom_status, output = u.output,
+       failure = u.failure, updated_at = {now}, history_len = u.history_len, attempts = 0,
+       locked_by = NULL, lock_token = NULL, lock_expires = NULL
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+              %s::int[], %s::text[])
+       AS u(new_exec, input, status, custom_status, output, failure, history_len, instance_id)
+ WHERE i.instance_id = u.instance_id
+""",
+    "delete_consumed": """
+DELETE FROM {s}.inbox AS m USING unnest(%s::bigint[], %s::text[]) AS c(id, instance_id)
+ WHERE m.id = c.id AND m.instance_id = c.instance_id
+""",
+    "insert_tasks": """
+INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
+SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
+  FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[]) WITH ORDINALITY
+       AS t(instance_id, execution_id, task_id, name, input, ord)
+ ORDER BY t.ord
+""",
+    "notify": "SELECT pg_notify(n.c, n.p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
+    "release": """
+WITH u AS (
+    UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+     WHERE instance_id = %s AND lock_token = %s
+    RETURNING 1
+)
+SELECT count(pg_notify(%s, %s)) FROM u
+""",
+    # A task's visible_at doubles as its lease expiry (see the schema).
+    "claim_activities": """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM {s}.tasks WHERE visible_at <= {now} ORDER BY visible_at, id
+     LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.tasks AS t
+   SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
+       visible_at = {now} + %(lease)s::bigint, attempts = t.attempts + 1
+ WHERE t.id IN (SELECT id FROM picked)
+RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id, t.name,
+          t.input
+""",
+    # Delete each task whose lease holds (a result twice in the batch counts
+    # once) and deliver its message, in batch order; one statement.
+    "complete_activities": """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[], %(instances)s::text[],
+                         %(execs)s::text[], %(events)s::text[]) WITH ORDINALITY
+           AS r(id, token, instance_id, execution_id, event, ord)
+), done AS (
+    DELETE FROM {s}.tasks AS t USING r WHERE t.id = r.id AND t.lock_token = r.token
+    RETURNING t.id
+), firsts AS (
+    SELECT DISTINCT ON (r.id) r.* FROM r JOIN done ON done.id = r.id ORDER BY r.id, r.ord
+), sent AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT f.instance_id, f.execution_id, {now}, f.event FROM firsts AS f
+     WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = f.instance_id
+                   FOR KEY SHARE)
+     ORDER BY f.ord
+    RETURNING 1
+)
+SELECT id, (SELECT count(pg_notify(%(channel)s, %(payload)s)) FROM sent) FROM done
+""",
+    "renew": """
+UPDATE {s}.tasks AS t SET visible_at = {now} + %s::bigint
+  FROM unnest(%s::bigint[], %s::text[]) AS r(id, token)
+ WHERE t.id = r.id AND t.lock_token = r.token
+""",
+    "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
+    # After an empty claim: how long until a claim could find something no
+    # NOTIFY announces (a lease expiring, a timer falling due), by the server's clock.
+    "orchestration_horizon": """
+SELECT least(
+    (SELECT min(i.lock_expires)
+       FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
+      WHERE m.visible_at <= {now} AND i.lock_token IS NOT NULL),
+    (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now}
+""",
+    "activity_horizon": "SELECT min(visible_at) - {now} FROM {s}.tasks WHERE visible_at > {now}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The NOTIFY channels of one task hub, and this store's origin tag.
+
+    Payloads start with the origin, so a store skips its own notifications
+    (it woke its own waiters when it committed).
+    """
+
+    orchestration: str
+    activity: str
+    instances: str
+    origin: str
+
+    def instance_payloads(self, instance_ids: Iterable[str]) -> list[str]:
+        """``origin|["id", ...]`` payloads, each under the NOTIFY size limit."""
+        payloads: list[str] = []
+        batch: list[str] = []
+        size = 0
+        for instance_id in instance_ids:
+            cost = len(instance_id.encode()) * 2 + 8
+            if batch and size + cost > _PAYLOAD_LIMIT:
+                payloads.append(self._encode(batch))
+                batch, size = [], 0
+            batch.append(instance_id)
+            size += cost
+        if batch:
+            payloads.append(self._encode(batch))
+        return payloads
+
+    def _encode(self, ids: list[str]) -> str:
+        return f"{self.origin}|{json.dumps(ids, separators=(',', ':'))}"
+
+
+class Queries:
+    """The SQL of one task hub, with its schema name and clock expression filled in."""
+
+    def __init__(self, quoted_schema: str) -> None:
+        self.schema = quoted_schema
+        for name, template in _SQL.items():
+            setattr(self, name, self.sql(template))
+
+    def sql(self, template: str, **parts: str) -> str:
+        """``template`` with ``{s}``, ``{now}`` and any extra ``parts`` substituted."""
+        text = template.replace("{s}", self.schema).replace("{now}", NOW)
+        for key, value in parts.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def __getattr__(self, name: str) -> str:  # for mypy: attributes are set in __init__
+        raise AttributeError(name)
+
+
+# --- client side -------------------------------------------------------------
+
+
+async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceRecord | None:
+    """The instance row, or ``None``."""
+    row = await (await conn.execute(q.select_instance, (instance_id,))).fetchone()
+    return None if row is None else instance_record(row)
+
+
+async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryEvent]:
+    """The current execution's history, in order."""
+    cur = await conn.execute(q.select_history, (instance_id,))
+    return [decode_event(text) for (text,) in await cur.fetchall()]
+
+
+async def create_instance(conn: Conn, q: Queries, ch: Channels, new: NewInstance,
+                          created: int) -> bool:
+    """Create ``new``; ``False`` if ``on_conflict`` was sent instead (or it already existed).
+
+    The common case is one statement. When the id is taken, the locked path
+    decides in a transaction: replace a finished instance, refuse an active one.
+    """
+    event = encode_event(started_event(new, from_us(created)))
+    cur = await conn.execute(q.create_fast, {
+        "id": new.instance_id, "name": new.name, "exec": new.execution_id, "created": created,
+        "input": new.input, "parent": new.parent_instance_id, "event": event,
+        "channels": [ch.orchestration, ch.instances],
+        "payloads": [ch.origin, *ch.instance_payloads([new.instance_id])]})
+    if await cur.fetchone() is not None:
+        return True
+    async with conn.transaction():
+        created_now = await create_locked(conn, q, new, created, event)
+        await notify(conn, q, [(ch.orchestration, ch.origin)] + (
+            [(ch.instances, p) for p in ch.instance_payloads([new.instance_id])]
+            if created_now else []))
+    return created_now
+
+
+async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,
+                        event: str | None = None) -> bool:
+    """Create ``new`` inside the caller's transaction, locking any instance holding the id.
+
+    A finished instance is replaced; an active one raises
+    ``InstanceAlreadyExistsError`` or gets ``new.on_conflict``. An instance
+    that already runs ``new.execution_id`` is this very start, retried after
+    an ambiguous commit: nothing more to do. Returns whether it was created.
+    """
+    if event is None:
+        event = encode_event(started_event(new, from_us(created)))
+    for _ in range(3):  # a concurrent start or purge can move the ground twice at most
+        row = await (await conn.execute(q.lock_status, (new.instance_id,))).fetchone()
+        if row is not None:
+            status, execution_id = row
+            if execution_id == new.execution_id:
+                return False
+            if status not in TERMINAL_STATUS_VALUES:
+                if new.on_conflict is None:
+                    raise InstanceAlreadyExistsError(new.instance_id, status)
+                await insert_messages(conn, q, [message_row(new.on_conflict, None)])
+                return False
+            await delete_instances(conn, q, [new.instance_id])
+        inserted = await (await conn.execute(q.insert_instance, (
+            new.instance_id, new.name, new.execution_id, created, new.input,
+            new.parent_instance_id))).fetchone()
+        if inserted is not None:
+            await conn.execute(q.insert_message, (new.instance_id, new.execution_id, None, event))
+            return True
+    raise InstanceAlreadyExistsError(new.instance_id, "Pending")
+
+
+async def delete_instances(conn: Conn, q: Queries, instance_ids: Collection[str]) -> None:
+    """Delete instances with their history, inbox and tasks (caller holds the transaction)."""
+    await conn.execute(q.delete_instances, {"ids": list(instance_ids)})
+
+
+async def insert_messages(conn: Conn, q: Queries, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert inbox rows ``(instance_id, execution_id, visible_at|None, event)`` whose
+    instance exists, in order."""
+    if rows:
+        await conn.execute(q.insert_messages_if_exist, _columns(rows))
+
+
+async def notify(conn: Conn, q: Queries, notes: Sequence[tuple[str, str]]) -> None:
+    """Queue ``(channel, payload)`` notifications in the current transaction."""
+    if notes:
+        await conn.execute(q.notify, ([c for c, _ in notes], [p for _, p in notes]))
+
+
+async def send_message(conn: Conn, q: Queries, ch: Channels, message: Message, operation: str,
+                       allowed: Collection[OrchestrationRuntimeStatus]) -> None:
+    """Check the target's status against ``allowed`` and enqueue, in one statement."""
+    instance_id, execution_id, visible, event = message_row(message, None)
+    cur = await conn.execute(q.send_message, {
+        "id": instance_id, "exec": execution_id, "visible": visible, "event": event,
+        "allowed": status_values(allowed), "channel": ch.orchestration, "payload": ch.origin})
+    row = await cur.fetchone()
+    if row is None:
+        raise InstanceNotFoundError(message.instance_id)
+    check_can_send(message.instance_id, row[0], operation, allowed)
+
+
+async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
+                limit: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Delete up to ``limit`` finished instances matching ``where`` (SQL over the
+    ``params``): returns the purged ids and the ``(id, status)`` of those kept."""
+    sql = q.sql(_SQL["purge"], where=where)
+    cur = await conn.execute(sql, {**params, "limit": limit, "terminal": _TERMINAL})
+    purged: list[str] = []
+    kept: list[tuple[str, str]] = []
+    for instance_id, status, deleted in await cur.fetchall():
+        if deleted:
+            purged.append(instance_id)
+        else:
+            kept.append((instance_id, status))
+    return purged, kept
+
+
+async def purge_instance(conn: Conn, q: Queries, instance_id: str) -> bool:
+    """Delete one finished instance; ``False`` when unknown."""
+    purged, kept = await purge(conn, q, "instance_id = %(id)s", {"id": instance_id}, 1)
+    for _, status in kept:
+        check_can_purge(instance_id, status)
+    return bool(purged)
+
+
+async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_to: int | None,
+                      statuses: list[str], batch_size: int) -> list[str]:
+    """Delete up to ``batch_size`` finished instances matching the filter; returns their ids."""
+    where = ["runtime_status = ANY(%(statuses)s::text[])"]
+    params: dict[str, Any] = {"statuses": statuses}
+    if created_from is not None:
+        where.append("created_at >= %(start)s::bigint")
+        params["start"] = created_from
+    if created_to is not None:
+        where.append("created_at <= %(end)s::bigint")
+        params["end"] = created_to
+    purged, _ = await purge(conn, q, " AND ".join(where), params, batch_size)
+    return purged
+
+
+async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple[
+        list[InstanceRecord], str | None]:
+    """One keyset page of instances and the token of the next one."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.continuation_token is not None:
+        where.append("(created_at, instance_id) > (%s::bigint, %s)")
+        params.extend(decode_token(query.continuation_token))
+    if query.created_from is not None:
+        where.append("created_at >= %s::bigint")
+        params.append(to_us(query.created_from))
+    if query.created_to is not None:
+        where.append("created_at <= %s::bigint")
+        params.append(to_us(query.created_to))
+    if query.instance_id_prefix:
+        # The column is COLLATE "C": a code-point range, served by the primary key.
+        where.append("instance_id >= %s")
+        params.append(query.instance_id_prefix)
+        upper = prefix_upper_bound(query.instance_id_prefix)
+        if upper is not None:
+            where.append("instance_id < %s")
+            params.append(upper)
+    if query.statuses is not None:
+        statuses = sorted(set(status_values(query.statuses)))
+        if not statuses:
+            return [], None
+        where.append("runtime_status = ANY(%s::text[])")
+        params.append(statuses)
+    sql = f"SELECT {_COLS} FROM {q.schema}.instances"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at, instance_id LIMIT %s"
+    params.append(query.page_size + 1)  # one row more says whether a next page exists
+    rows = await (await conn.execute(sql, params)).fetchall()
+    token = None
+    if len(rows) > query.page_size:
+        rows = rows[:query.page_size]
+        token = encode_token(rows[-1][4], rows[-1][0])
+    return [instance_record(row) for row in rows], token
+
+
+async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],
+                             activities: Sequence[str]) -> None:
+    """Upsert the function names a worker serves (sorted: concurrent upserts lock in order)."""
+    rows = sorted({("orchestrator", n) for n in orchestrators} | {("activity", n)
+                                                                  for n in activities})
+    if rows:
+        await conn.execute(q.register, ([k for k, _ in rows], [n for _, n in rows]))
+
+
+async def known_orchestrators(conn: Conn, q: Queries) -> set[str]:
+    """Every registered orchestrator name."""
+    return {name for (name,) in await (await conn.execute(q.known_orchestrators)).fetchall()}
+
+
+# --- worker side -------------------------------------------------------------
+
+
+async def horizon(conn: Conn, sql: str) -> float | None:
+    """Seconds until work of a kind may appear unannounced (``None``: never)."""
+    row = await (await conn.execute(sql)).fetchone()
+    return None if row is None or row[0] is None else max(0.0, row[0] / 1e6)
+
+
+async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
+                               lease_us: int, with_horizon: bool = False,
+                               ) -> tuple[list[OrchestrationWorkItem], float | None]:
+    """Lease up to ``limit`` instances with visible messages, with those messages.
+
+    When nothing was claimed and ``with_horizon`` is set, also returns the
+    :func:`horizon` of orchestration work.
+    """
+    cur = await conn.execute(q.claim_orchestrations, {
+        "worker": worker_id, "limit": limit, "lease": lease_us,
+        "max_messages": MAX_MESSAGES_PER_CLAIM})
+    items: list[OrchestrationWorkItem] = []
+    for row in await cur.fetchall():
+        ids, execs, events = row[14] or [], row[15] or [], row[16] or []
+        messages = [InboxMessage(msg_id, decode_event(event), execution_id)
+                    for msg_id, execution_id, event in zip(ids, execs, events, strict=True)]
+        items.append(OrchestrationWorkItem(instance_record(row), row[12], row[13], messages))
+    # Oldest pending message first, so callers that work in order are fair.
+    items.sort(key=lambda item: item.messages[0].id if item.messages else 0)
+    if items or not with_horizon:
+        return items, None
+    return items, await horizon(conn, q.orchestration_horizon)
+
+
+async def commit_steps(conn: Conn, q: Queries, ch: Channels,
+                       steps: Sequence[StepCommit]) -> CommitPlan:
+    """Apply every step whose lease holds, as one transaction.
+
+    Round trip 1 locks the leases (in id order) and reads them; round trip 2
+    pipelines the writes of all applied steps, kind by kind as arrays, their
+    notifications and the ``COMMIT``. Sub-orchestration starts (rare) need a
+    conflict check each and go in between.
+    """
+    async with conn.pipeline(), conn.transaction():
+        cur = await conn.execute(q.lock_leases, ([step.instance_id for step in steps],))
+        leases = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
+        plan = plan_commit(steps, leases, None)
+        if plan.resets:
+            await conn.execute(q.delete_history, (plan.resets,))
+        if plan.history:
+            await conn.execute(q.insert_history, _columns(plan.history))
+        if plan.updates:
+            # plan rows: (new_exec, input, status, custom, output, failure, now, len, id)
+            await conn.execute(q.update_after_step, _columns(
+                [row[:6] + row[7:] for row in plan.updates]))
+        if plan.consumed:
+            await conn.execute(q.delete_consumed, _columns(plan.consumed))
+        if plan.tasks:
+            await conn.execute(q.insert_tasks, _columns([row[:5] for row in plan.tasks]))
+        for new in plan.starts:
+            created = now_us() if new.created_at is None else to_us(new.created_at)
+            if await create_locked(conn, q, new, created):
+                plan.changed.append(new.instance_id)
+        await insert_messages(conn, q, plan.messages)
+        notes: list[tuple[str, str]] = []
+        if plan.tasks_added:
+            notes.append((ch.activity, ch.origin))
+        if plan.messages_added or any(plan.applied):
+            notes.append((ch.orchestration, ch.origin))
+        notes.extend((ch.instances, p) for p in ch.instance_payloads(plan.changed))
+        await notify(conn, q, notes)
+    return plan
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column, for ``unnest`` over array parameters."""
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+async def release_orchestration(conn: Conn, q: Queries, ch: Channels, instance_id: str,
+                                lock_token: str) -> bool:
+    """Drop a lease still held; whether it was."""
+    cur = await conn.execute(q.release, (instance_id, lock_token, ch.orchestration, ch.origin))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
+                           lease_us: int, with_horizon: bool = False,
+                           ) -> tuple[list[ActivityWorkItem], float | None]:
+    """Lease up to ``limit`` claimable tasks, oldest first (and the horizon, as above)."""
+    cur = await conn.execute(q.claim_activities,
+                             {"worker": worker_id, "limit": limit, "lease": lease_us})
+    rows = sorted(await cur.fetchall())  # RETURNING order is unspecified; creation order
+    items = [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
+    if items or not with_horizon:
+        return items, None
+    return items, await horizon(conn, q.activity_horizon)
+
+
+async def complete_activities(conn: Conn, q: Queries, ch: Channels,
+                              results: Sequence[ActivityResult]) -> list[bool]:
+    """Delete each task still leased by its result's token and deliver its message."""
+    rows = [message_row(r.message, None) for r in results]
+    cur = await conn.execute(q.complete_activities, {
+        "ids": [r.id for r in results], "tokens": [r.lock_token for r in results],
+        "instances": [row[0] for row in rows], "execs": [row[1] for row in rows],
+        "events": [row[3] for row in rows], "channel": ch.orchestration, "payload": ch.origin})
+    done = {task_id for task_id, _ in await cur.fetchall()}
+    applied: list[bool] = []
+    for result in results:
+        applied.append(result.id in done)
+        done.discard(result.id)  # the same result twice in a batch completes once
+    return applied
+
+
+async def renew_activity_leases(conn: Conn, q: Queries, items: Sequence[tuple[int, str]],
+                                lease_us: int) -> None:
+    """Push back the expiry of each task lease ``(id, token)`` still held."""
+    await conn.execute(q.renew, (lease_us, [i for i, _ in items], [t for _, t in items]))
+
+
+async def next_wakeup(conn: Conn, q: Queries) -> int | None:
+    """The earliest future ``visible_at`` in any inbox, in microseconds."""
+    row = await (await conn.execute(q.next_wakeup)).fetchone()
+    return None if row is None else row[0]
