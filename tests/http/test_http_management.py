@@ -122,7 +122,7 @@ async def test_start_and_wait_returns_the_status_of_a_failed_instance(api):
 
 
 @pytest.mark.parametrize("params", [{"timeout": "soon"}, {"timeout": -1},
-                                    {"timeout": 1, "pollingInterval": 2},
+                                    {"timeout": 1, "pollingInterval": "often"},
                                     {"timeout": "inf"}, {"timeout": 10**9}])
 async def test_bad_wait_parameters_are_400_and_start_nothing(api, params):
     assert_error(await api.start("echo", "w4", **params), 400)

@@ -7,6 +7,7 @@ generator could infer. The test suite runs schemathesis against it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.status import OrchestrationRuntimeStatus
@@ -38,19 +39,36 @@ def _query(name: str, schema: dict[str, Any], description: str,
             "description": description}
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
+def _path(name: str, description: str, schema: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True,
-            "schema": {"type": "string", "minLength": 1}, "description": description}
+            "schema": schema or {"type": "string", "minLength": 1}, "description": description}
+
+
+# Durable Functions' rule: no leading '@', no / \ # ?, no control characters, <= 256.
+_ID_CHARS = r"/\\#?\u0000-\u001f\u007f-\u009f"
+_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 256,
+              "pattern": f"^[^@{_ID_CHARS}][^{_ID_CHARS}]*$"}
 
 
 _BOOL = {"type": "boolean"}
 _DATE = {"type": "string", "format": "date-time"}
 _SECONDS = {"type": "number", "minimum": 0, "maximum": 3600}
 _REASON = _query("reason", {"type": "string"}, "Free text recorded with the operation.")
-_INSTANCE = _path("instanceId", "The instance id (at most 256 characters; no / \\ # ?).")
-_STATUS_FILTER = _query("runtimeStatus", {"type": "string"},
-                        "Comma-separated runtime statuses (names in any casing, or Durable "
-                        "Task numbers); may be repeated.")
+_INSTANCE = _path("instanceId", "The instance id (at most 256 characters; no / \\ # ?, "
+                  "control characters or leading @).", _ID_SCHEMA)
+_STATUS_NAMES = [s.value for s in OrchestrationRuntimeStatus] + ["Canceled"]
+_STATUS_FILTER = {**_query("runtimeStatus",
+                           {"type": "array", "items": {"type": "string", "enum": _STATUS_NAMES}},
+                           "Runtime statuses, comma-separated (the parameter may also be "
+                           "repeated; names are matched in any casing, and Durable Task's "
+                           "numbers 0-7 are accepted)."),
+                  "style": "form", "explode": False}
+_PURGE_STATUS_FILTER = {**_STATUS_FILTER, "schema": {
+    "type": "array", "items": {"type": "string",
+                               "enum": ["Completed", "Failed", "Terminated", "Canceled"]}},
+    "description": "Finished statuses only (active instances are never purged); "
+                   "comma-separated."}
 
 _ERRORS = {
     "400": _json(_ref("schemas", "Error"), "Malformed request: bad id, unknown orchestrator, "
@@ -63,11 +81,19 @@ _GONE = {"410": _empty("The instance has already finished (no body).")}
 _CONFLICT = {"409": _json(_ref("schemas", "Error"),
                           "The instance's current state does not allow this.")}
 
+_INSTANCE_LINKS = {
+    name: {"operationId": target, "parameters": {"instanceId": "$response.body#/id"}}
+    for name, target in (("GetStatus", "getStatus"), ("RaiseEvent", "raiseEvent"),
+                         ("Terminate", "terminate"), ("Suspend", "suspend"),
+                         ("Resume", "resume"), ("Rewind", "rewind"), ("Restart", "restart"),
+                         ("Purge", "purgeInstance"))
+}
 _CREATED = {
-    "202": _json(_ref("schemas", "CheckStatus"), "Started; the instance's management URLs.",
-                 {"Location": {"schema": {"type": "string"},
-                               "description": "The statusQueryGetUri."},
-                  "Retry-After": {"schema": {"type": "integer"}}}),
+    "202": {**_json(_ref("schemas", "CheckStatus"), "Started; the instance's management URLs.",
+                    {"Location": {"schema": {"type": "string"},
+                                  "description": "The statusQueryGetUri."},
+                     "Retry-After": {"schema": {"type": "integer"}}}),
+            "links": _INSTANCE_LINKS},
     "200": _json({}, "With timeout: the output of an instance that completed in time, or the "
                      "status object of one that failed or was terminated."),
 }
@@ -125,25 +151,33 @@ def _schemas() -> dict[str, Any]:
     }
 
 
-def openapi_document(base: str = WEBHOOK_BASE) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document of the management API under ``base``."""
+def openapi_document(orchestrators: Sequence[str] | None = None,
+                     base: str = WEBHOOK_BASE) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of the management API under ``base``.
+
+    ``orchestrators`` (the app's) become the enum of ``functionName``.
+    """
+    function_schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if orchestrators:
+        function_schema = {"type": "string", "enum": sorted(orchestrators)}
+    function_name = _path("functionName", "A registered orchestrator.", function_schema)
     wait_params = [
         _query("timeout", _SECONDS, "Seconds to wait for the instance to finish."),
-        _query("pollingInterval", _SECONDS, "Accepted for compatibility (the wait is woken by "
-               "the completion itself); must not exceed timeout."),
+        _query("pollingInterval", _SECONDS, "Accepted for compatibility; the wait is woken by "
+               "the completion itself."),
     ]
     status_list = {"type": "array", "items": _ref("schemas", "Status")}
     paths: dict[str, Any] = {
         "/orchestrators/{functionName}": {"post": {
             "operationId": "startNew", "summary": "Start an instance with a random id.",
-            "parameters": [_path("functionName", "A registered orchestrator."), *wait_params],
+            "parameters": [function_name, *wait_params],
             "requestBody": {"required": False, "description": "The input (any JSON).",
                             "content": {"application/json": {"schema": {}}}},
             "responses": {**_CREATED, **_CONFLICT, **_ERRORS},
         }},
         "/orchestrators/{functionName}/{instanceId}": {"post": {
             "operationId": "startNewWithId", "summary": "Start an instance with this id.",
-            "parameters": [_path("functionName", "A registered orchestrator."), _INSTANCE,
+            "parameters": [function_name, _INSTANCE,
                            *wait_params],
             "requestBody": {"required": False, "description": "The input (any JSON).",
                             "content": {"application/json": {"schema": {}}}},
@@ -177,7 +211,7 @@ def openapi_document(base: str = WEBHOOK_BASE) -> dict[str, Any]:
                 "parameters": [
                     _query("createdTimeFrom", _DATE, "Required.", required=True),
                     _query("createdTimeTo", _DATE, "Created at or before."),
-                    _STATUS_FILTER,
+                    _PURGE_STATUS_FILTER,
                 ],
                 "responses": {"200": _json(_ref("schemas", "Purge"), "How many were purged."),
                               "404": _empty("Nothing matched (no body)."), **_ERRORS},

@@ -39,15 +39,10 @@ class Query:
         """Every value of ``name`` (any casing), in order."""
         return list(self._values.get(name.lower(), ()))
 
-    def has(self, name: str) -> bool:
-        """Whether ``name`` was given with a non-blank value."""
-        value = self.get(name)
-        return value is not None and value.strip() != ""
-
     def boolean(self, name: str, default: bool) -> bool:
-        """``true``/``false`` in any casing; blank means ``default``."""
+        """``true``/``false`` in any casing; ``default`` when absent."""
         value = self.get(name)
-        if value is None or not value.strip():
+        if value is None:
             return default
         lowered = value.strip().lower()
         if lowered in ("true", "false"):
@@ -58,7 +53,7 @@ class Query:
                maximum: float | None = None) -> float | None:
         """A finite decimal number of at least ``minimum``, or ``None`` when absent."""
         value = self.get(name)
-        if value is None or not value.strip():
+        if value is None:
             return None
         try:
             number = float(value)
@@ -75,7 +70,7 @@ class Query:
                 maximum: int | None = None) -> int:
         """A decimal integer in range, ``default`` when absent."""
         value = self.get(name)
-        if value is None or not value.strip():
+        if value is None:
             return default
         try:
             number = int(value.strip())
@@ -91,7 +86,7 @@ class Query:
     def date(self, name: str) -> datetime | None:
         """An ISO 8601 date-time (UTC when it has no offset), or ``None`` when absent."""
         value = self.get(name)
-        if value is None or not value.strip():
+        if value is None:
             return None
         try:
             parsed = parse_datetime(value)
@@ -107,9 +102,13 @@ class Query:
         perdure never produces it) and matches nothing, so a filter of only
         ``Canceled`` is an empty set.
         """
-        tokens = [t.strip() for v in self.get_all(name) for t in v.split(",") if t.strip()]
-        if not tokens:
+        values = [v for v in self.get_all(name) if v.strip()]
+        if not values:  # absent, or an empty list
             return None
+        tokens = [t.strip() for v in values for t in v.split(",")]
+        if not all(tokens):
+            raise bad_request(f"query parameter '{name}' has an empty runtime status; "
+                              "give names separated by commas")
         return parse_statuses(tokens, name)
 
 
@@ -129,22 +128,28 @@ def parse_statuses(tokens: Iterable[str], name: str = "runtimeStatus") -> frozen
     return frozenset(out)
 
 
+_DATETIME = re.compile(
+    r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:?\d\d)?)?")
+
+
 def parse_datetime(value: str) -> datetime:
-    """Parse ISO 8601 with ``Z``, offsets and up to 7 fractional digits (.NET writes 7)."""
+    """Parse ``yyyy-MM-dd[THH:mm:ss[.fffffff][Z|±hh:mm]]``; no offset means UTC.
+
+    Up to 9 fractional digits (.NET writes 7; Python keeps 6).
+    """
     text = value.strip()
     # An unencoded "+01:00" offset arrives as " 01:00" once the query is decoded.
-    text = re.sub(r"(\d) (\d\d:?\d\d)$", r"\1+\2", text)
+    text = re.sub(r"(:\d\d(?:\.\d+)?) (\d\d:?\d\d)$", r"\1+\2", text)
+    if not _DATETIME.fullmatch(text):
+        raise ValueError(value)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     head, dot, rest = text.partition(".")
     if dot:
         digits = len(rest) - len(rest.lstrip("0123456789"))
-        # Python takes at most 6 fractional digits; .NET's 7th is a tenth of a microsecond.
         if digits > 6:
             rest = rest[:6] + rest[digits:]
         text = f"{head}.{rest}"
-    if "T" not in text and " " not in text and len(text) > 10:
-        raise ValueError(value)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)

@@ -230,17 +230,17 @@ class ManagementApi:
 
 
 def _wait_options(query: Query) -> tuple[float, float] | None:
-    """``timeout`` (+ ``pollingInterval``) in seconds, validated before anything starts."""
+    """``timeout`` (+ ``pollingInterval``) in seconds, validated before anything starts.
+
+    The wait is woken by the completion itself, so ``pollingInterval`` only has
+    to be a valid number; unlike the host, one longer than ``timeout`` is not
+    an error (it is capped).
+    """
     timeout = query.number("timeout", maximum=MAX_WAIT_SECONDS)
     interval = query.number("pollingInterval", maximum=MAX_WAIT_SECONDS)
     if timeout is None:
         return None
-    if interval is None:
-        interval = min(1.0, timeout)
-    if interval > timeout:
-        raise bad_request(f"pollingInterval ({interval:g}s) must not exceed timeout "
-                          f"({timeout:g}s)")
-    return timeout, interval
+    return timeout, min(timeout, 1.0 if interval is None else interval)
 
 
 def unauthorized() -> Response:

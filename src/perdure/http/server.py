@@ -48,7 +48,7 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     auth = auth or KeyAuth()
     if auth.enabled:
         client.url_query = auth.url_query
-    document = openapi_document()
+    document = openapi_document(list(app.orchestrators))
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
