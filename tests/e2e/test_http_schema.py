@@ -25,7 +25,8 @@ def test_management_api_conforms_to_its_openapi_document(tmp_path: Path):
     with serve(HERE / "schema_app.py", f"sqlite:///{tmp_path / 'hub.db'}") as url:
         run = subprocess.run(
             [cli, "--config-file", str(HERE / "schemathesis.toml"), "run",
-             f"{url}/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--mode", "all",
+             f"{url}/openapi.json", "--checks", "all",
+             "--phases", "examples,coverage,fuzzing,stateful", "--mode", "all",
              "--max-examples", MAX_EXAMPLES, "--seed", "20261126",
              # One worker: hypothesis' source inspection is not thread-safe on 3.11.
              "--workers", "1", "--request-timeout", "15", "--no-color"],
