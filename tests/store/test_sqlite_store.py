@@ -165,3 +165,18 @@ async def test_busy_timeout_fails_cleanly(tmp_path: Path) -> None:
     finally:
         blocker.close()
         await store.close()
+
+
+async def test_lease_writes_skip_the_fsync_but_keep_full_durability(tmp_path: Path) -> None:
+    """With synchronous=FULL, claims commit at NORMAL and FULL is restored afterwards."""
+    store = SqliteStore(url_for(tmp_path / "full.db", "synchronous=FULL"))
+    await store.open()
+    try:
+        await store.create_instance(new("a"))
+        item = await claim_one(store)
+        assert item.instance.instance_id == "a"
+        assert store._inline is not None
+        assert store._inline.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        assert not store._inline.in_transaction
+    finally:
+        await store.close()

@@ -145,6 +145,17 @@ class SqliteStore:
                 # Another process holds the write lock: wait for it off the loop.
         return await self._run(self._transaction, fn, *args)
 
+    async def _lease_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write that only takes or gives up leases: it needs no fsync of its own.
+
+        Losing it to a power cut is harmless (the work is simply unleased), and
+        the next durable commit syncs the log up to and including it. So with
+        ``synchronous=FULL`` it commits at ``NORMAL``.
+        """
+        if self._synchronous == "NORMAL":
+            return await self._write(fn, *args)
+        return await self._write(_RELAXED, fn, *args)
+
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._conn is not None
         return fn(self._conn, *args)
@@ -350,7 +361,7 @@ class SqliteStore:
         """
         if limit < 1:
             return []
-        return await self._write(ops.claim_orchestrations, worker_id, limit,
+        return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
@@ -375,7 +386,7 @@ class SqliteStore:
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""
-        if await self._write(ops.release_orchestration, instance_id, lock_token):
+        if await self._lease_write(ops.release_orchestration, instance_id, lock_token):
             self._signals.notify("orchestration")
 
     async def claim_activities(
@@ -384,7 +395,7 @@ class SqliteStore:
         """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
         if limit < 1:
             return []
-        return await self._write(ops.claim_activities, worker_id, limit,
+        return await self._lease_write(ops.claim_activities, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
@@ -405,7 +416,7 @@ class SqliteStore:
     ) -> None:
         """Extend the leases ``(id, lock_token)`` still held."""
         if items:
-            await self._write(ops.renew_activity_leases, items,
+            await self._lease_write(ops.renew_activity_leases, items,
                               now_us() + seconds_to_us(lease_seconds))
 
     async def next_wakeup(self) -> datetime | None:
@@ -428,8 +439,21 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         or "locked" in str(exc)
 
 
-def _transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(conn, *args)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error."""
+_RELAXED = object()  # marks a lease-only write for _transaction
+
+
+def _transaction(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
+    """``fn(conn, *args)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error.
+
+    Called as ``_transaction(conn, _RELAXED, fn, *args)`` the commit skips its
+    fsync (``synchronous`` can only change between transactions).
+    """
+    if fn is _RELAXED:
+        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            return _transaction(conn, *args)
+        finally:
+            conn.execute("PRAGMA synchronous = FULL")
     # IMMEDIATE takes the write lock up front: a deferred transaction that
     # read first could not upgrade to a writer without a busy error.
     conn.execute("BEGIN IMMEDIATE")
