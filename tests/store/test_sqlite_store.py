@@ -173,8 +173,7 @@ async def test_lease_writes_skip_the_fsync_but_keep_full_durability(tmp_path: Pa
     await store.open()
     try:
         await store.create_instance(new("a"))
-        item = await claim_one(store)
-        assert item.instance.instance_id == "a"
+        assert (await claim_one(store, "a")).instance.instance_id == "a"
         assert store._inline is not None
         assert store._inline.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
         assert not store._inline.in_transaction

@@ -134,16 +134,19 @@ class SqliteStore:
                     raise
         return await self._run(self._call, fn, *args)
 
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` as one ``BEGIN IMMEDIATE`` transaction."""
+    async def _write(self, fn: Callable[..., T], *args: Any, relaxed: bool = False) -> T:
+        """Run ``fn(conn, *args)`` as one ``BEGIN IMMEDIATE`` transaction.
+
+        ``relaxed`` commits without an fsync (see :meth:`_lease_write`).
+        """
         if self._inline is not None:
             try:
-                return _transaction(self._inline, fn, *args)
+                return _transaction(self._inline, relaxed, fn, *args)
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc):
                     raise
                 # Another process holds the write lock: wait for it off the loop.
-        return await self._run(self._transaction, fn, *args)
+        return await self._run(self._transaction, relaxed, fn, *args)
 
     async def _lease_write(self, fn: Callable[..., T], *args: Any) -> T:
         """A write that only takes or gives up leases: it needs no fsync of its own.
@@ -152,17 +155,15 @@ class SqliteStore:
         the next durable commit syncs the log up to and including it. So with
         ``synchronous=FULL`` it commits at ``NORMAL``.
         """
-        if self._synchronous == "NORMAL":
-            return await self._write(fn, *args)
-        return await self._write(_RELAXED, fn, *args)
+        return await self._write(fn, *args, relaxed=self._synchronous == "FULL")
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._conn is not None
         return fn(self._conn, *args)
 
-    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
+    def _transaction(self, relaxed: bool, fn: Callable[..., T], *args: Any) -> T:
         assert self._conn is not None
-        return _transaction(self._conn, fn, *args)
+        return _transaction(self._conn, relaxed, fn, *args)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -439,19 +440,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         or "locked" in str(exc)
 
 
-_RELAXED = object()  # marks a lease-only write for _transaction
-
-
-def _transaction(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
+def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
+                 *args: Any) -> T:
     """``fn(conn, *args)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error.
 
-    Called as ``_transaction(conn, _RELAXED, fn, *args)`` the commit skips its
-    fsync (``synchronous`` can only change between transactions).
+    ``relaxed`` commits at ``synchronous=NORMAL`` on a ``FULL`` connection (the
+    level can only change between transactions).
     """
-    if fn is _RELAXED:
+    if relaxed:
         conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            return _transaction(conn, *args)
+            return _transaction(conn, False, fn, *args)
         finally:
             conn.execute("PRAGMA synchronous = FULL")
     # IMMEDIATE takes the write lock up front: a deferred transaction that
