@@ -20,7 +20,12 @@ def dumps(value: Any, what: str = "value") -> str | None:
     if value is None:
         return None
     try:
-        return _encoder.encode(value)
+        text = _encoder.encode(value)
+        if not text.isascii():
+            # A lone surrogate ("\ud800") encodes to JSON but not to UTF-8, so no
+            # store could keep it: refuse it here, where the caller can see why.
+            text.encode("utf-8")
+        return text
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"{what} must be JSON-serializable, got {type(value).__name__}: {exc}"
