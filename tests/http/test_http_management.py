@@ -84,13 +84,26 @@ async def test_start_of_an_unknown_orchestrator_is_400_naming_it(api):
     assert await instance_ids(api) == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2", b"NaN", b"\xff\xfe", b"'single'"])
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2", b"NaN", b"\xff\xfe", b"'single'",
+                                  b"[" * 5000 + b"]" * 5000])
 async def test_start_with_invalid_json_is_400_and_creates_nothing(api, body):
     response = await api.http.post(f"{BASE}/orchestrators/echo/bad-json", content=body,
                                    headers={"content-type": "application/json"})
     assert_error(response, 400)
     assert response.json()["Message"] == "Invalid JSON content"
     assert await instance_ids(api) == []
+
+
+async def test_a_lone_surrogate_is_400_not_500(api):
+    """JSON may escape a lone surrogate; no store can keep one."""
+    response = await api.http.post(f"{BASE}/orchestrators/echo/sur", content=b'"\\ud800"')
+    assert_error(response, 400, "surrogate")
+    await api.start("approval", "sur2")
+    response = await api.http.post(f"{BASE}/instances/sur2/raiseEvent/Approval",
+                                   content=b'{"a": "\\udfff"}',
+                                   headers={"content-type": "application/json"})
+    assert_error(response, 400, "surrogate")
+    assert await instance_ids(api) == ["sur2"]
 
 
 async def test_starting_a_running_id_is_409_and_a_finished_one_is_replaced(api):
