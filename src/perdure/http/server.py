@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Collection, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,13 +25,15 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import App
 from ..client import Client
-from ..store.base import Store
-from ..worker import Worker, WorkerOptions
 from .auth import KeyAuth, generate_key
 from .errors import error_response, json_response
 from .openapi import openapi_document
 from .routes import ManagementApi
 from .user_routes import user_routes
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+    from ..worker import WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,9 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
     is generated and printed. Port 0 picks a free port. Prints one line,
     ``perdure serving http://HOST:PORT``, once it accepts connections.
     """
+    # The one place http reaches the worker layer: serve = worker + HTTP on one loop.
+    from ..worker import Worker
+
     if auth is None:
         auth = system_key is not None or not _is_loopback(host)
     generated = auth and system_key is None
