@@ -462,3 +462,19 @@ async def test_openapi_document_is_served(api):
     document = response.json()
     assert document["openapi"].startswith("3.")
     assert f"{BASE}/instances/{{instanceId}}" in document["paths"]
+
+
+async def test_a_body_over_the_limit_is_413_and_starts_nothing(api):
+    from perdure.http.body import MAX_BODY_BYTES
+
+    big = b'"' + b"x" * MAX_BODY_BYTES + b'"'
+    response = await api.http.post(f"{BASE}/orchestrators/echo/big", content=big)
+    assert_error(response, 413)
+
+    async def chunks():  # no Content-Length: the limit holds while streaming too
+        for _ in range(17):
+            yield b" " * (1024 * 1024)
+
+    response = await api.http.post(f"{BASE}/orchestrators/echo/big", content=chunks())
+    assert_error(response, 413)
+    assert await instance_ids(api) == []
