@@ -128,6 +128,7 @@ def _df_event(event: HistoryEvent, scheduled: dict[int, Any], show_output: bool,
         raw.pop(key, None)
     if isinstance(event, ExecutionStarted):
         item["FunctionName"] = raw.pop("name")
+        raw.setdefault("input", None)  # Durable Functions always shows the input, even null
     elif isinstance(event, ExecutionTerminated):
         raw["input"] = raw.pop("reason", None)
     elif isinstance(event, _COMPLETIONS) and task_id in scheduled:
