@@ -34,3 +34,19 @@ def test_terminate_after_continue_as_new_in_the_same_batch_is_carried_over():
     assert result.status is S.ContinuedAsNew and result.output == "1"
     # Terminate and suspend move on to the new execution; the event is not preserved.
     assert [type(e) for e in result.carryover] == [ExecutionTerminated, ExecutionSuspended]
+
+
+def test_code_that_now_returns_early_fails_with_nondeterminism():
+    from perdure.core.history import TaskCompleted, TaskScheduled
+
+    def shortened(ctx):  # used to call "b" after "a"
+        yield ctx.call_activity("a")
+        return "done early"
+
+    past = [OrchestratorStarted(timestamp=T0), ExecutionStarted(name="short"),
+            TaskScheduled(task_id=0, name="a"), OrchestratorStarted(timestamp=T0),
+            TaskCompleted(task_id=0, result="1"), TaskScheduled(task_id=1, name="b")]
+    result = replay(shortened, past, [OrchestratorStarted(timestamp=T0)])
+    assert result.status is S.Failed
+    assert result.failure.error_type == "NonDeterminismError"
+    assert "position 1" in result.failure.message and "'b'" in result.failure.message

@@ -126,7 +126,10 @@ class OrchestrationExecutor:
         pending = iter(events)
         for event in pending:
             if self.completion is not None:
-                self._carry_over([event, *pending])
+                rest = [event, *pending]
+                if replaying:
+                    self._check_ended_early(rest)
+                self._carry_over(rest)
                 return
             ctx.is_replaying = replaying
             if self._suspended and not isinstance(event, _WHILE_SUSPENDED):
@@ -175,6 +178,22 @@ class OrchestrationExecutor:
         """
         self._preserve_unprocessed = preserve_unprocessed_events
         self._finish(Status.ContinuedAsNew, output=input, carryover=list(carryover))
+
+    def _check_ended_early(self, rest: list[HistoryEvent]) -> None:
+        # History recorded actions past the point where the code now returns:
+        # the code changed, and its new result must not be committed.
+        done = self.completion
+        recorded = next((e for e in rest if isinstance(e, RECORDING_EVENTS)), None)
+        if done is None or recorded is None or done.status not in (
+                Status.Completed, Status.ContinuedAsNew):
+            return
+        action = recorded_action(recorded)
+        assert action is not None
+        error = NonDeterminismError(
+            f"non-deterministic orchestrator {self.ctx.name!r}: at position "
+            f"{action.task_id} history expected {describe(action)}, but the code "
+            "returned before scheduling it")
+        self._finish(Status.Failed, failure=FailureDetails.from_exception(error))
 
     def _carry_over(self, unprocessed: list[HistoryEvent]) -> None:
         # The worker consumes the whole batch. Requests addressed to the instance
