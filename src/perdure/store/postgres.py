@@ -5,9 +5,10 @@ Every ``perdure worker`` and ``perdure serve`` process opens a
 an async ``psycopg_pool`` pool (no thread hop); each transition is one
 statement or one short transaction (see :mod:`perdure.store.postgres_ops`).
 Work is claimed with ``FOR UPDATE SKIP LOCKED`` under leases, so workers never
-wait on each other's rows. Commits send ``NOTIFY`` inside their transaction;
-one dedicated connection per store ``LISTEN``-s and feeds the in-process
-:class:`~perdure.store.signals.Signals`, with polling as the fallback.
+wait on each other's rows. After each commit the store sends ``NOTIFY``
+(batched, off the commit path); one dedicated connection per store
+``LISTEN``-s and feeds the in-process :class:`~perdure.store.signals.Signals`,
+with polling as the fallback.
 
 Failures and retries. After a server restart every pooled connection is dead:
 a connection is checked (without a round trip) each time it leaves the pool,
@@ -34,10 +35,8 @@ every method retries them once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import re
 import select
@@ -49,7 +48,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core.errors import InvalidArgumentError
@@ -79,7 +78,7 @@ from .common import (
     split_sql,
     to_us,
 )
-from .signals import Signals
+from .postgres_wakeups import Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +90,8 @@ DEFAULT_SCHEMA = "perdure"
 _MIGRATION_LOCK = 0x70657264  # "perd"
 #: SQLSTATEs after which the server has certainly rolled the transaction back.
 _ROLLED_BACK = frozenset({"40P01", "40001"})
-_KINDS: tuple[WorkKind, ...] = ("orchestration", "activity")
-_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "poll_interval", "listen"}
+_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "poll_interval", "listen",
+            "affinity", "coalesce"}
 # libpq settings perdure supplies unless the URL gives its own: fail fast on an
 # unreachable host, notice a silently dropped peer, and name the sessions.
 _LIBPQ_DEFAULTS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30",
@@ -165,6 +164,9 @@ class PostgresStore:
       that expired when a worker died). 0 means look on every call.
     * ``listen`` (default 1): 0 turns ``LISTEN/NOTIFY`` wake-ups off (for
       poolers in transaction mode); workers then poll.
+    * ``affinity`` (default 0.5): seconds an instance with new messages waits
+      for the worker that ran its last step (which holds its state in memory)
+      before any other worker takes it. 0: any worker, at once.
 
     Other parameters go to libpq (``sslmode=require``, ``connect_timeout=5``...).
     """
@@ -181,19 +183,17 @@ class PostgresStore:
         if self._pool_max < self._pool_min:
             raise InvalidArgumentError("pool_max must be at least pool_min")
         self._pool_timeout = _seconds(options, "pool_timeout", 30.0, positive=True)
-        self._poll_interval = _seconds(options, "poll_interval", 1.0)
-        self._listen_enabled = options.get("listen", "1") not in ("0", "false", "off", "no")
+        poll_interval = _seconds(options, "poll_interval", 2.0)
+        self._poll_interval = poll_interval
+        listen = options.get("listen", "1") not in ("0", "false", "off", "no")
+        self._affinity_us = seconds_to_us(_seconds(options, "affinity", 0.5))
+        coalesce = _seconds(options, "coalesce", 0.002)
         self._q = ops.Queries(quote_ident(self._schema))
         orch, act, inst = channel_names(self._schema)
         self._channels = ops.Channels(orch, act, inst, uuid.uuid4().hex[:16])
         self._pool: AsyncConnectionPool[Conn] | None = None
-        self._signals = Signals()
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = False
-        # Claim gates (see _gated): a claim that found nothing while LISTEN
-        # works skips the database until a wake-up or poll_interval passes.
-        self._gate_until = dict.fromkeys(_KINDS, 0.0)
-        self._wakes = dict.fromkeys(_KINDS, 0)
+        self._wakeups = Wakeups(self._conninfo, self._channels, self._run,
+                                listen=listen, poll_interval=poll_interval, coalesce=coalesce)
         self._wakeup_cache: tuple[int, float, int | None] | None = None
 
     def __repr__(self) -> str:
@@ -217,26 +217,15 @@ class PostgresStore:
             name=f"perdure:{self._schema}")
         await pool.open(wait=self._pool_min > 0, timeout=self._pool_timeout)
         self._pool = pool
-        if self._listen_enabled:
-            ready = asyncio.Event()
-            self._listener = asyncio.create_task(self._listen(ready),
-                                                 name=f"{self!r} listener")
-            # Wait for LISTEN, so no commit after open() goes unnoticed; a
-            # server that refuses leaves the store polling while it retries.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), self._pool_timeout)
+        await self._wakeups.start(self._pool_timeout)
 
     async def close(self) -> None:
         """Stop listening and close every connection; the store is unusable afterwards."""
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        self._listening = False
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        if self._pool is None:
+            return
+        await self._wakeups.stop()
+        pool, self._pool = self._pool, None
+        await pool.close()
 
     # --- plumbing -------------------------------------------------------------
 
@@ -275,96 +264,6 @@ class PostgresStore:
                                exc, extra={"store": _redact(self.url)})
         raise AssertionError("unreachable")
 
-    def _wake(self, kind: WorkKind) -> None:
-        """Work of ``kind`` may be ready: open its claim gate and wake its waiters."""
-        self._wakes[kind] += 1
-        self._gate_until[kind] = 0.0
-        if kind == "orchestration":
-            self._wakeup_cache = None
-        self._signals.notify(kind)
-
-    def _wake_everything(self) -> None:
-        for kind in _KINDS:
-            self._wake(kind)
-        self._signals.notify_all()
-
-    def _gated(self, kind: WorkKind) -> bool:
-        """Whether a claim of ``kind`` may skip the database.
-
-        Every commit that creates work sends NOTIFY, so while LISTEN works a
-        claim that found nothing stays right until a notification arrives, a
-        durable timer falls due or a lease expires. The empty claim measured
-        the last two (its horizon), so the gate opens on time; ``poll_interval``
-        caps it, in case a notification was lost all the same.
-        """
-        return self._listening and time.monotonic() < self._gate_until[kind]
-
-    def _gating(self) -> bool:
-        return self._listening and self._poll_interval > 0
-
-    def _close_gate(self, kind: WorkKind, wakes_before: int, horizon: float | None) -> None:
-        # A notification that arrived while the claim ran may be about work
-        # the claim did not see: then the gate stays open.
-        if self._gating() and self._wakes[kind] == wakes_before:
-            wait = self._poll_interval if horizon is None else min(horizon, self._poll_interval)
-            self._gate_until[kind] = time.monotonic() + wait
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        """LISTEN on the hub's channels forever, reconnecting with backoff."""
-        ch = self._channels
-        delay = 0.1
-        reconnecting = False
-        while True:
-            try:
-                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
-                async with conn:
-                    for channel in (ch.orchestration, ch.activity, ch.instances):
-                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    self._listening = True
-                    delay = 0.1
-                    if reconnecting:  # what was committed meanwhile went unheard
-                        self._wake_everything()
-                    ready.set()
-                    async for note in conn.notifies():
-                        self._on_notify(note.channel, note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a listener must outlive its server
-                logger.warning("LISTEN connection of %s lost (%s); reconnecting in %.1fs",
-                               self, exc, delay)
-            finally:
-                self._listening = False
-            reconnecting = True
-            ready.set()
-            self._wake_everything()  # waiters fall back to polling meanwhile
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    def _on_notify(self, channel: str, payload: str) -> None:
-        origin, _, rest = payload.partition("|")
-        if origin == self._channels.origin:
-            return  # our own commit: its waiters were woken when it returned
-        if channel == self._channels.orchestration:
-            self._wake("orchestration")
-        elif channel == self._channels.activity:
-            self._wake("activity")
-        elif channel == self._channels.instances:
-            try:
-                ids = json.loads(rest)
-            except ValueError:
-                self._signals.notify_all()
-            else:
-                self._signals.notify_instances(ids)
-
-    async def _notify_instances(self, instance_ids: Sequence[str]) -> None:
-        """Tell other processes' waiters about instances this process changed."""
-        self._signals.notify_instances(instance_ids)
-        if instance_ids:
-            notes = [(self._channels.instances, p)
-                     for p in self._channels.instance_payloads(instance_ids)]
-            with contextlib.suppress(psycopg.Error):  # a wake-up only: waiters also poll
-                await self._run(ops.notify, notes)
-
     # --- client side ------------------------------------------------------------
 
     async def create_instance(self, new: NewInstance) -> None:
@@ -377,10 +276,14 @@ class PostgresStore:
         ``new.execution_id`` is recognised as this very start.
         """
         created_at = now_us() if new.created_at is None else to_us(new.created_at)
-        created = await self._run(ops.create_instance, self._channels, new, created_at)
-        self._wake("orchestration")
-        if created:
-            self._signals.notify_instances((new.instance_id,))
+        created = await self._run(ops.create_instance, new, created_at)
+        # Wake one live worker's process (at random), not every worker to race
+        # for one instance; any worker may still claim it. With no worker
+        # known, wake them all.
+        worker = self._wakeups.pick_worker()
+        target = None if worker is None else self._wakeups.origins([worker])
+        self._wakeups.announce(["orchestration"], [new.instance_id] if created else [],
+                               targets={"orchestration": target})
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance row, or ``None``."""
@@ -414,9 +317,10 @@ class PostgresStore:
         allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
         one statement. Not retried after a connection loss (see the module doc).
         """
-        await self._run(ops.send_message, self._channels, message, operation,
-                        frozenset(allowed), idempotent=False)
-        self._wake("orchestration")
+        owner = await self._run(ops.send_message, message, operation, frozenset(allowed),
+                                idempotent=False)
+        self._wakeups.announce(["orchestration"],
+                               targets={"orchestration": self._wakeups.origins([owner])})
 
     async def purge_instance(self, instance_id: str) -> bool:
         """Delete a finished instance with its history, inbox and tasks.
@@ -425,7 +329,7 @@ class PostgresStore:
         """
         purged = await self._run(ops.purge_instance, instance_id)
         if purged:  # a waiter on a purged instance should find out it is gone
-            await self._notify_instances([instance_id])
+            self._wakeups.announce(instance_ids=[instance_id])
         return purged
 
     async def purge_instances(
@@ -447,7 +351,7 @@ class PostgresStore:
         total = 0
         while True:
             done = await self._run(ops.purge_batch, start, end, wanted, batch_size)
-            await self._notify_instances(done)
+            self._wakeups.announce(instance_ids=done)
             total += len(done)
             if len(done) < batch_size:
                 return total
@@ -469,17 +373,22 @@ class PostgresStore:
         """Lease up to ``limit`` instances that have visible inbox messages.
 
         Skips instances leased or locked by others (``SKIP LOCKED``): a claim
-        never waits. Each claim takes a fresh ``lock_token`` and increments the
-        instance's attempts. Each item carries the instance's visible messages
+        never waits. An instance whose last step ran on another worker is left
+        to that worker for ``affinity`` seconds (its executor is cached there).
+        Each claim takes a fresh ``lock_token`` and increments the instance's
+        attempts. Each item carries the instance's visible messages
         in arrival order (at most ``MAX_MESSAGES_PER_CLAIM``).
         """
-        if limit < 1 or self._gated("orchestration"):
+        wakeups = self._wakeups
+        await wakeups.worker_seen(worker_id)
+        if limit < 1 or wakeups.gated("orchestration"):
             return []
-        wakes = self._wakes["orchestration"]
+        wakes = wakeups.wakes("orchestration")
         items, horizon = await self._run(ops.claim_orchestrations, worker_id, limit,
-                                         seconds_to_us(lease_seconds), self._gating())
-        if not items:
-            self._close_gate("orchestration", wakes, horizon)
+                                         seconds_to_us(lease_seconds), self._affinity_us,
+                                         wakeups.gating)
+        if len(items) < limit:  # the claim took everything there was
+            wakeups.claimed_all("orchestration", wakes, horizon)
         return items
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
@@ -492,31 +401,45 @@ class PostgresStore:
         """
         if not steps:
             return []
-        plan = await self._run(ops.commit_steps, self._channels, steps)
+        plan = await self._run(ops.commit_steps, steps)
+        wakeups = self._wakeups
+        kinds: list[WorkKind] = []
+        targets: dict[WorkKind, set[str] | None] = {}
         if plan.tasks_added:
-            self._wake("activity")
+            kinds.append("activity")
+            if len(plan.tasks) <= wakeups.activity_room:
+                # This process's worker has room for them: no other process is woken.
+                wakeups.activity_room -= len(plan.tasks)
+                targets["activity"] = set()
+        # Applied steps release leases: messages that arrived meanwhile become
+        # claimable, by this process's worker first (affinity). Messages to
+        # other instances are for whichever worker has those.
         if plan.messages_added or any(plan.applied):
-            self._wake("orchestration")
-        if plan.changed:
-            self._signals.notify_instances(plan.changed)
+            kinds.append("orchestration")
+            if not plan.messages_added:
+                targets["orchestration"] = set()
+        wakeups.announce(kinds, plan.changed, targets=targets)
         return plan.applied
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""
-        if await self._run(ops.release_orchestration, self._channels, instance_id, lock_token):
-            self._wake("orchestration")
+        if await self._run(ops.release_orchestration, instance_id, lock_token):
+            self._wakeups.announce(["orchestration"])
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[ActivityWorkItem]:
         """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
-        if limit < 1 or self._gated("activity"):
+        wakeups = self._wakeups
+        wakeups.activity_room = max(limit, 0)
+        if limit < 1 or wakeups.gated("activity"):
             return []
-        wakes = self._wakes["activity"]
+        wakes = wakeups.wakes("activity")
         items, horizon = await self._run(ops.claim_activities, worker_id, limit,
-                                         seconds_to_us(lease_seconds), self._gating())
-        if not items:
-            self._close_gate("activity", wakes, horizon)
+                                         seconds_to_us(lease_seconds), wakeups.gating)
+        wakeups.activity_room = max(0, limit - len(items))
+        if len(items) < limit:  # the claim took everything there was
+            wakeups.claimed_all("activity", wakes, horizon)
         return items
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
@@ -527,9 +450,12 @@ class PostgresStore:
         """
         if not results:
             return []
-        applied = await self._run(ops.complete_activities, self._channels, results)
+        applied, owners = await self._run(ops.complete_activities, results)
         if any(applied):
-            self._wake("orchestration")
+            # Each result is for the worker its instance has affinity to: wake
+            # that worker's process only (none, when it is this one).
+            self._wakeups.announce(["orchestration"],
+                                   targets={"orchestration": self._wakeups.origins(owners)})
         return applied
 
     async def renew_activity_leases(
@@ -543,31 +469,31 @@ class PostgresStore:
         """The earliest future ``visible_at`` among inbox messages (durable timers).
 
         While LISTEN works the answer is cached until a wake-up (every inbox
-        insert notifies) or ``poll_interval``, so an idle worker asks nothing.
+        insert wakes someone) or ``poll_interval``, so an idle worker asks nothing.
         """
-        wakes = self._wakes["orchestration"]
+        wakeups = self._wakeups
+        wakes = wakeups.wakes("orchestration")
         mono = time.monotonic()
         cached = self._wakeup_cache
         value: int | None
-        if (cached is not None and self._listening and cached[0] == wakes and mono < cached[1]
+        if (cached is not None and wakeups.listening and cached[0] == wakes and mono < cached[1]
                 and (cached[2] is None or cached[2] > now_us())):
             value = cached[2]
         else:
             value = await self._run(ops.next_wakeup)
-            if self._listening and self._wakes["orchestration"] == wakes:
+            if wakeups.listening and wakeups.wakes("orchestration") == wakes:
                 self._wakeup_cache = (wakes, mono + self._poll_interval, value)
         if value is not None:  # the claim gate must open when the timer falls due
-            due = mono + max(0.0, (value - now_us()) / 1e6)
-            self._gate_until["orchestration"] = min(self._gate_until["orchestration"], due)
+            wakeups.open_gate_at("orchestration", (value - now_us()) / 1e6)
         return None if value is None else from_us(value)
 
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
-        await self._signals.wait(kind, timeout)
+        await self._wakeups.wait_for_work(kind, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
         """Return when the instance may have changed status, or after ``timeout``."""
-        await self._signals.wait_instance(instance_id, timeout)
+        await self._wakeups.wait_for_instance(instance_id, timeout)
 
 
 # --- helpers -------------------------------------------------------------------

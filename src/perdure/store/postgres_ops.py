@@ -3,11 +3,16 @@
 :class:`~perdure.store.postgres.PostgresStore` takes a pooled connection (in
 autocommit mode) and hands it to one of these. Most transitions are a single
 statement, so they cost one round trip and one commit: data-modifying CTEs do
-the check and the write together, batches travel as arrays (``unnest``) rather
-than one row per round trip, and ``pg_notify`` runs inside the same statement,
-so a wake-up is delivered only if the change commits. ``commit_steps`` is the
-one multi-statement transaction: it locks the leases, then pipelines every
-write and the ``COMMIT`` in one more round trip.
+the check and the write together, and batches travel as arrays (``unnest``)
+rather than one row per round trip (in binary: psycopg's text dumping of a
+large array costs more than the statement). ``commit_steps`` is the one
+multi-statement transaction: it locks the leases, then pipelines every write
+and the ``COMMIT`` in one more round trip.
+
+No transition sends ``NOTIFY`` itself: a transaction that notifies holds a
+cluster-wide lock through its commit's WAL flush, which would serialize every
+commit of every worker. The store sends the wake-ups after the commit, in
+batches, with :data:`Queries.notify` (see ``PostgresStore._announce``).
 
 Times are bigint microseconds; "now" is the server's clock (:data:`NOW`), so
 leases and visibility mean the same on every machine sharing the hub.
@@ -86,8 +91,7 @@ WITH ins AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT instance_id, %(exec)s, {now}, %(event)s FROM ins
 )
-SELECT pg_notify(n.channel, n.payload)
-  FROM ins, unnest(%(channels)s::text[], %(payloads)s::text[]) AS n(channel, payload)
+SELECT 1 FROM ins
 """,
     "lock_status": (
         "SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s "
@@ -109,28 +113,28 @@ RETURNING instance_id
     "insert_messages_if_exist": """
 INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
 SELECT r.instance_id, r.execution_id, coalesce(r.visible_at, {now}), r.event
-  FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) WITH ORDINALITY
+  FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) WITH ORDINALITY
        AS r(instance_id, execution_id, visible_at, event, ord)
  WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id
                FOR KEY SHARE)
  ORDER BY r.ord
 """,
     "delete_instances": """
-WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)s::text[])),
-     m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)s::text[])),
-     t AS (DELETE FROM {s}.tasks WHERE instance_id = ANY(%(ids)s::text[]))
-DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)s::text[])
+WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)b::text[])),
+     m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)b::text[])),
+     t AS (DELETE FROM {s}.tasks WHERE instance_id = ANY(%(ids)b::text[]))
+DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)b::text[])
 """,
     "send_message": """
 WITH cur AS (
-    SELECT runtime_status FROM {s}.instances WHERE instance_id = %(id)s FOR KEY SHARE
+    SELECT runtime_status, locked_by FROM {s}.instances WHERE instance_id = %(id)s
+       FOR KEY SHARE
 ), ins AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT %(id)s, %(exec)s, coalesce(%(visible)s::bigint, {now}), %(event)s
-      FROM cur WHERE cur.runtime_status = ANY(%(allowed)s::text[])
-    RETURNING 1
+      FROM cur WHERE cur.runtime_status = ANY(%(allowed)b::text[])
 )
-SELECT runtime_status, (SELECT count(pg_notify(%(channel)s, %(payload)s)) FROM ins) FROM cur
+SELECT runtime_status, locked_by FROM cur
 """,
     # Purges lock the victims in id order (as commit_steps locks its leases),
     # so two transactions locking several instances cannot deadlock.
@@ -139,7 +143,7 @@ WITH cur AS (
     SELECT instance_id, runtime_status FROM {s}.instances
      WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
 ), v AS (
-    SELECT instance_id FROM cur WHERE runtime_status = ANY(%(terminal)s::text[])
+    SELECT instance_id FROM cur WHERE runtime_status = ANY(%(terminal)b::text[])
 ), h AS (DELETE FROM {s}.history WHERE instance_id IN (SELECT instance_id FROM v)),
    m AS (DELETE FROM {s}.inbox WHERE instance_id IN (SELECT instance_id FROM v)),
    t AS (DELETE FROM {s}.tasks WHERE instance_id IN (SELECT instance_id FROM v)),
@@ -150,7 +154,7 @@ SELECT cur.instance_id, cur.runtime_status, d.instance_id IS NOT NULL
 """,
     "register": """
 INSERT INTO {s}.functions (kind, name, updated_at)
-SELECT kind, name, {now} FROM unnest(%s::text[], %s::text[]) AS f(kind, name)
+SELECT kind, name, {now} FROM unnest(%b::text[], %b::text[]) AS f(kind, name)
  ORDER BY kind, name
 ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
 """,
@@ -159,11 +163,16 @@ ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
     # visible messages oldest first, skip instances another transaction holds
     # locked, stop after `limit` rows; then return each claimed instance with
     # its visible messages (at most `max_messages`, in arrival order).
+    # Affinity: locked_by stays after a step, naming the worker that ran it
+    # (and holds its executor in memory); others leave the instance to that
+    # worker until its oldest visible message has waited `affinity` us.
     "claim_orchestrations": f"""
 WITH picked AS MATERIALIZED (
     SELECT i.instance_id
       FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
      WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
+       AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
+            OR m.visible_at <= {{now}} - %(affinity)s::bigint)
      ORDER BY m.visible_at
      LIMIT %(limit)s
        FOR NO KEY UPDATE OF i SKIP LOCKED
@@ -188,45 +197,49 @@ SELECT c.*, msg.ids, msg.execs, msg.events
     # wait on each other in a cycle.
     "lock_leases": """
 SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
- WHERE instance_id = ANY(%s::text[]) ORDER BY instance_id FOR NO KEY UPDATE
+ WHERE instance_id = ANY(%b::text[]) ORDER BY instance_id FOR NO KEY UPDATE
 """,
-    "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%s::text[])",
+    "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[])",
     "insert_history": """
 INSERT INTO {s}.history (instance_id, seq, event)
-SELECT * FROM unnest(%s::text[], %s::int[], %s::text[])
+SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])
 """,
-    # A NULL new execution id keeps the current execution and input.
+    # A NULL new execution id keeps the current execution and input. The lease
+    # ends; locked_by stays, for affinity.
     "update_after_step": """
 UPDATE {s}.instances AS i
    SET execution_id = coalesce(u.new_exec, i.execution_id),
        input = CASE WHEN u.new_exec IS NULL THEN i.input ELSE u.input END,
        runtime_status = u.status, custom_status = u.custom_status, output = u.output,
        failure = u.failure, updated_at = {now}, history_len = u.history_len, attempts = 0,
-       locked_by = NULL, lock_token = NULL, lock_expires = NULL
-  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-              %s::int[], %s::text[])
+       lock_token = NULL, lock_expires = NULL
+  FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+              %b::int[], %b::text[])
        AS u(new_exec, input, status, custom_status, output, failure, history_len, instance_id)
  WHERE i.instance_id = u.instance_id
 """,
     "delete_consumed": """
-DELETE FROM {s}.inbox AS m USING unnest(%s::bigint[], %s::text[]) AS c(id, instance_id)
+DELETE FROM {s}.inbox AS m USING unnest(%b::bigint[], %b::text[]) AS c(id, instance_id)
  WHERE m.id = c.id AND m.instance_id = c.instance_id
 """,
     "insert_tasks": """
 INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
 SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
-  FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[]) WITH ORDINALITY
+  FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[]) WITH ORDINALITY
        AS t(instance_id, execution_id, task_id, name, input, ord)
  ORDER BY t.ord
 """,
-    "notify": "SELECT pg_notify(n.c, n.p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
+    # Wake-ups only: committed without waiting for the WAL flush (a lost
+    # notification costs a poll, never data), so the notify lock is brief.
+    "notify": """
+SELECT pg_notify(n.c, n.p)
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s,
+       unnest(%b::text[], %b::text[]) AS n(c, p)
+""",
     "release": """
-WITH u AS (
-    UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
-     WHERE instance_id = %s AND lock_token = %s
-    RETURNING 1
-)
-SELECT count(pg_notify(%s, %s)) FROM u
+UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = %s AND lock_token = %s
+RETURNING 1
 """,
     # A task's visible_at doubles as its lease expiry (see the schema).
     "claim_activities": """
@@ -242,11 +255,12 @@ RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_
           t.input
 """,
     # Delete each task whose lease holds (a result twice in the batch counts
-    # once) and deliver its message, in batch order; one statement.
+    # once) and deliver its message, in batch order; one statement. Returns
+    # the completed ids with the worker their instance has affinity to.
     "complete_activities": """
 WITH r AS (
-    SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[], %(instances)s::text[],
-                         %(execs)s::text[], %(events)s::text[]) WITH ORDINALITY
+    SELECT * FROM unnest(%(ids)b::bigint[], %(tokens)b::text[], %(instances)b::text[],
+                         %(execs)b::text[], %(events)b::text[]) WITH ORDINALITY
            AS r(id, token, instance_id, execution_id, event, ord)
 ), done AS (
     DELETE FROM {s}.tasks AS t USING r WHERE t.id = r.id AND t.lock_token = r.token
@@ -259,23 +273,34 @@ WITH r AS (
      WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = f.instance_id
                    FOR KEY SHARE)
      ORDER BY f.ord
-    RETURNING 1
 )
-SELECT id, (SELECT count(pg_notify(%(channel)s, %(payload)s)) FROM sent) FROM done
+SELECT f.id, i.locked_by
+  FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id
 """,
     "renew": """
 UPDATE {s}.tasks AS t SET visible_at = {now} + %s::bigint
-  FROM unnest(%s::bigint[], %s::text[]) AS r(id, token)
+  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token)
  WHERE t.id = r.id AND t.lock_token = r.token
 """,
     "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
-    # After an empty claim: how long until a claim could find something no
-    # NOTIFY announces (a lease expiring, a timer falling due), by the server's clock.
+    "register_workers": """
+INSERT INTO {s}.workers (worker_id, origin, seen_at)
+SELECT w, %s, {now} FROM unnest(%b::text[]) AS w ORDER BY w
+ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = excluded.seen_at
+""",
+    "forget_workers": "DELETE FROM {s}.workers WHERE seen_at < {now} - 86400000000",
+    "unregister_workers": "DELETE FROM {s}.workers WHERE worker_id = ANY(%b::text[])",
+    "live_workers": (
+        "SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint"),
+    # Measured with each claim: how long until a claim could find something
+    # no wake-up announces (a lease expiring, a timer falling due, another
+    # worker's affinity running out), by the server's clock.
     "orchestration_horizon": """
 SELECT least(
-    (SELECT min(i.lock_expires)
+    (SELECT min(CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
+                     ELSE i.lock_expires END)
        FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
-      WHERE m.visible_at <= {now} AND i.lock_token IS NOT NULL),
+      WHERE m.visible_at <= {now} AND (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)),
     (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now}
 """,
     "activity_horizon": "SELECT min(visible_at) - {now} FROM {s}.tasks WHERE visible_at > {now}",
@@ -349,8 +374,7 @@ async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryE
     return [decode_event(text) for (text,) in await cur.fetchall()]
 
 
-async def create_instance(conn: Conn, q: Queries, ch: Channels, new: NewInstance,
-                          created: int) -> bool:
+async def create_instance(conn: Conn, q: Queries, new: NewInstance, created: int) -> bool:
     """Create ``new``; ``False`` if ``on_conflict`` was sent instead (or it already existed).
 
     The common case is one statement. When the id is taken, the locked path
@@ -359,17 +383,11 @@ async def create_instance(conn: Conn, q: Queries, ch: Channels, new: NewInstance
     event = encode_event(started_event(new, from_us(created)))
     cur = await conn.execute(q.create_fast, {
         "id": new.instance_id, "name": new.name, "exec": new.execution_id, "created": created,
-        "input": new.input, "parent": new.parent_instance_id, "event": event,
-        "channels": [ch.orchestration, ch.instances],
-        "payloads": [ch.origin, *ch.instance_payloads([new.instance_id])]})
+        "input": new.input, "parent": new.parent_instance_id, "event": event})
     if await cur.fetchone() is not None:
         return True
     async with conn.transaction():
-        created_now = await create_locked(conn, q, new, created, event)
-        await notify(conn, q, [(ch.orchestration, ch.origin)] + (
-            [(ch.instances, p) for p in ch.instance_payloads([new.instance_id])]
-            if created_now else []))
-    return created_now
+        return await create_locked(conn, q, new, created, event)
 
 
 async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,
@@ -417,22 +435,27 @@ async def insert_messages(conn: Conn, q: Queries, rows: Sequence[tuple[Any, ...]
 
 
 async def notify(conn: Conn, q: Queries, notes: Sequence[tuple[str, str]]) -> None:
-    """Queue ``(channel, payload)`` notifications in the current transaction."""
+    """Send ``(channel, payload)`` notifications (in their own transaction)."""
     if notes:
         await conn.execute(q.notify, ([c for c, _ in notes], [p for _, p in notes]))
 
 
-async def send_message(conn: Conn, q: Queries, ch: Channels, message: Message, operation: str,
-                       allowed: Collection[OrchestrationRuntimeStatus]) -> None:
-    """Check the target's status against ``allowed`` and enqueue, in one statement."""
+async def send_message(conn: Conn, q: Queries, message: Message, operation: str,
+                       allowed: Collection[OrchestrationRuntimeStatus]) -> str | None:
+    """Check the target's status against ``allowed`` and enqueue, in one statement.
+
+    Returns the worker the instance has affinity to (``locked_by``).
+    """
     instance_id, execution_id, visible, event = message_row(message, None)
     cur = await conn.execute(q.send_message, {
         "id": instance_id, "exec": execution_id, "visible": visible, "event": event,
-        "allowed": status_values(allowed), "channel": ch.orchestration, "payload": ch.origin})
+        "allowed": status_values(allowed)})
     row = await cur.fetchone()
     if row is None:
         raise InstanceNotFoundError(message.instance_id)
     check_can_send(message.instance_id, row[0], operation, allowed)
+    owner: str | None = row[1]
+    return owner
 
 
 async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
@@ -462,7 +485,7 @@ async def purge_instance(conn: Conn, q: Queries, instance_id: str) -> bool:
 async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_to: int | None,
                       statuses: list[str], batch_size: int) -> list[str]:
     """Delete up to ``batch_size`` finished instances matching the filter; returns their ids."""
-    where = ["runtime_status = ANY(%(statuses)s::text[])"]
+    where = ["runtime_status = ANY(%(statuses)b::text[])"]
     params: dict[str, Any] = {"statuses": statuses}
     if created_from is not None:
         where.append("created_at >= %(start)s::bigint")
@@ -500,7 +523,7 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
         statuses = sorted(set(status_values(query.statuses)))
         if not statuses:
             return [], None
-        where.append("runtime_status = ANY(%s::text[])")
+        where.append("runtime_status = ANY(%b::text[])")
         params.append(statuses)
     sql = f"SELECT {_COLS} FROM {q.schema}.instances"
     if where:
@@ -532,23 +555,31 @@ async def known_orchestrators(conn: Conn, q: Queries) -> set[str]:
 # --- worker side -------------------------------------------------------------
 
 
-async def horizon(conn: Conn, sql: str) -> float | None:
+async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) -> float | None:
     """Seconds until work of a kind may appear unannounced (``None``: never)."""
-    row = await (await conn.execute(sql)).fetchone()
+    row = await (await conn.execute(sql, params)).fetchone()
     return None if row is None or row[0] is None else max(0.0, row[0] / 1e6)
 
 
 async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
-                               lease_us: int, with_horizon: bool = False,
+                               lease_us: int, affinity_us: int, with_horizon: bool = False,
                                ) -> tuple[list[OrchestrationWorkItem], float | None]:
     """Lease up to ``limit`` instances with visible messages, with those messages.
 
-    When nothing was claimed and ``with_horizon`` is set, also returns the
-    :func:`horizon` of orchestration work.
+    An instance whose last step ran on another worker is left to that worker
+    for ``affinity_us``. With ``with_horizon``, the :func:`horizon` of
+    orchestration work is measured in the same round trip (else ``None``).
     """
-    cur = await conn.execute(q.claim_orchestrations, {
-        "worker": worker_id, "limit": limit, "lease": lease_us,
-        "max_messages": MAX_MESSAGES_PER_CLAIM})
+    params = {"worker": worker_id, "limit": limit, "lease": lease_us,
+              "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us}
+    far: float | None = None
+    if with_horizon:
+        async with conn.pipeline():
+            cur = await conn.execute(q.claim_orchestrations, params)
+            far = await horizon(conn, q.orchestration_horizon,
+                                {"worker": worker_id, "affinity": affinity_us})
+    else:
+        cur = await conn.execute(q.claim_orchestrations, params)
     items: list[OrchestrationWorkItem] = []
     for row in await cur.fetchall():
         ids, execs, events = row[14] or [], row[15] or [], row[16] or []
@@ -557,18 +588,15 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         items.append(OrchestrationWorkItem(instance_record(row), row[12], row[13], messages))
     # Oldest pending message first, so callers that work in order are fair.
     items.sort(key=lambda item: item.messages[0].id if item.messages else 0)
-    if items or not with_horizon:
-        return items, None
-    return items, await horizon(conn, q.orchestration_horizon)
+    return items, far
 
 
-async def commit_steps(conn: Conn, q: Queries, ch: Channels,
-                       steps: Sequence[StepCommit]) -> CommitPlan:
+async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> CommitPlan:
     """Apply every step whose lease holds, as one transaction.
 
     Round trip 1 locks the leases (in id order) and reads them; round trip 2
-    pipelines the writes of all applied steps, kind by kind as arrays, their
-    notifications and the ``COMMIT``. Sub-orchestration starts (rare) need a
+    pipelines the writes of all applied steps, kind by kind as arrays, and the
+    ``COMMIT``. Sub-orchestration starts (rare) need a
     conflict check each and go in between.
     """
     async with conn.pipeline(), conn.transaction():
@@ -592,13 +620,6 @@ async def commit_steps(conn: Conn, q: Queries, ch: Channels,
             if await create_locked(conn, q, new, created):
                 plan.changed.append(new.instance_id)
         await insert_messages(conn, q, plan.messages)
-        notes: list[tuple[str, str]] = []
-        if plan.tasks_added:
-            notes.append((ch.activity, ch.origin))
-        if plan.messages_added or any(plan.applied):
-            notes.append((ch.orchestration, ch.origin))
-        notes.extend((ch.instances, p) for p in ch.instance_payloads(plan.changed))
-        await notify(conn, q, notes)
     return plan
 
 
@@ -607,47 +628,74 @@ def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)]
 
 
-async def release_orchestration(conn: Conn, q: Queries, ch: Channels, instance_id: str,
+async def release_orchestration(conn: Conn, q: Queries, instance_id: str,
                                 lock_token: str) -> bool:
     """Drop a lease still held; whether it was."""
-    cur = await conn.execute(q.release, (instance_id, lock_token, ch.orchestration, ch.origin))
-    row = await cur.fetchone()
-    return bool(row and row[0])
+    cur = await conn.execute(q.release, (instance_id, lock_token))
+    return await cur.fetchone() is not None
 
 
 async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
                            lease_us: int, with_horizon: bool = False,
                            ) -> tuple[list[ActivityWorkItem], float | None]:
     """Lease up to ``limit`` claimable tasks, oldest first (and the horizon, as above)."""
-    cur = await conn.execute(q.claim_activities,
-                             {"worker": worker_id, "limit": limit, "lease": lease_us})
+    params = {"worker": worker_id, "limit": limit, "lease": lease_us}
+    far: float | None = None
+    if with_horizon:
+        async with conn.pipeline():
+            cur = await conn.execute(q.claim_activities, params)
+            far = await horizon(conn, q.activity_horizon)
+    else:
+        cur = await conn.execute(q.claim_activities, params)
     rows = sorted(await cur.fetchall())  # RETURNING order is unspecified; creation order
     items = [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
-    if items or not with_horizon:
-        return items, None
-    return items, await horizon(conn, q.activity_horizon)
+    return items, far
 
 
-async def complete_activities(conn: Conn, q: Queries, ch: Channels,
-                              results: Sequence[ActivityResult]) -> list[bool]:
-    """Delete each task still leased by its result's token and deliver its message."""
+async def complete_activities(conn: Conn, q: Queries, results: Sequence[ActivityResult],
+                              ) -> tuple[list[bool], set[str | None]]:
+    """Delete each task still leased by its result's token and deliver its message.
+
+    Returns, per result, whether it applied, and the workers (``locked_by``)
+    the receiving instances have affinity to, for targeted wake-ups.
+    """
     rows = [message_row(r.message, None) for r in results]
     cur = await conn.execute(q.complete_activities, {
         "ids": [r.id for r in results], "tokens": [r.lock_token for r in results],
         "instances": [row[0] for row in rows], "execs": [row[1] for row in rows],
-        "events": [row[3] for row in rows], "channel": ch.orchestration, "payload": ch.origin})
-    done = {task_id for task_id, _ in await cur.fetchall()}
+        "events": [row[3] for row in rows]})
+    rows_done = await cur.fetchall()
+    done = {task_id for task_id, _ in rows_done}
     applied: list[bool] = []
     for result in results:
         applied.append(result.id in done)
         done.discard(result.id)  # the same result twice in a batch completes once
-    return applied
+    return applied, {owner for _, owner in rows_done}
 
 
 async def renew_activity_leases(conn: Conn, q: Queries, items: Sequence[tuple[int, str]],
                                 lease_us: int) -> None:
     """Push back the expiry of each task lease ``(id, token)`` still held."""
     await conn.execute(q.renew, (lease_us, [i for i, _ in items], [t for _, t in items]))
+
+
+async def register_workers(conn: Conn, q: Queries, worker_ids: Sequence[str],
+                           origin: str) -> None:
+    """Record (or refresh) workers of the process tagged ``origin``; forget long-gone ones."""
+    if worker_ids:
+        await conn.execute(q.register_workers, (origin, list(worker_ids)))
+    await conn.execute(q.forget_workers)
+
+
+async def unregister_workers(conn: Conn, q: Queries, worker_ids: Sequence[str]) -> None:
+    """Remove workers that stop."""
+    await conn.execute(q.unregister_workers, (list(worker_ids),))
+
+
+async def live_workers(conn: Conn, q: Queries, ttl_seconds: float) -> dict[str, str]:
+    """Workers seen within ``ttl_seconds``: worker id -> origin of its process."""
+    cur = await conn.execute(q.live_workers, (int(ttl_seconds * 1_000_000),))
+    return {worker_id: origin for worker_id, origin in await cur.fetchall()}
 
 
 async def next_wakeup(conn: Conn, q: Queries) -> int | None:

@@ -39,6 +39,10 @@ class Signals:
             if entry is not None:
                 entry[0].set()
 
+    def has_instance_waiters(self) -> bool:
+        """Whether anyone waits on an instance (cross-process news can then be skipped)."""
+        return bool(self._instances)
+
     def notify_all(self) -> None:
         """Something changed that this process did not see (another process committed).
 

@@ -6,7 +6,9 @@
 -- the same as SQLite's and the same on every server whatever its locale.
 
 -- One row per orchestration instance. A lease is (locked_by, lock_token,
--- lock_expires); lock_token is NULL when nobody holds the instance.
+-- lock_expires); lock_token is NULL when nobody holds the instance. Without a
+-- lease, locked_by names the worker the instance has affinity to (the one that
+-- ran its last step, or was given the new instance).
 -- fillfactor leaves room for HOT updates (claims and steps rewrite the row).
 CREATE TABLE instances (
     instance_id        text COLLATE "C" NOT NULL PRIMARY KEY,
@@ -78,4 +80,12 @@ CREATE TABLE functions (
     name       text   NOT NULL,
     updated_at bigint NOT NULL,
     PRIMARY KEY (kind, name)
+);
+
+-- Live workers, for targeted wake-ups: each process registers the workers it
+-- runs (origin tags its LISTEN connection) and refreshes seen_at while alive.
+CREATE TABLE workers (
+    worker_id text   NOT NULL PRIMARY KEY,
+    origin    text   NOT NULL,
+    seen_at   bigint NOT NULL
 );

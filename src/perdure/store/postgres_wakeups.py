@@ -1,0 +1,334 @@
+"""Wake-ups for the PostgreSQL task hub: LISTEN/NOTIFY, claim gates and the worker registry.
+
+A :class:`Wakeups` belongs to one :class:`~perdure.store.postgres.PostgresStore`
+(one process). It keeps the process's :class:`~perdure.store.signals.Signals`
+fed, and it keeps idle workers off the database:
+
+* **Listening.** One dedicated connection ``LISTEN``-s on the hub's channels
+  and reconnects with backoff; after a reconnect every waiter is woken, since
+  notifications sent meanwhile were lost.
+* **Announcing.** After a commit the store calls :meth:`announce`: this
+  process's waiters wake at once; other processes get a ``NOTIFY`` sent by one
+  background task, in batches, outside the committing transaction (PostgreSQL
+  serializes notifying commits on a lock held through the WAL flush).
+* **Targeting.** Workers register in the hub's ``workers`` table. The start
+  of an instance wakes one live worker's process (at random) rather than
+  every worker racing for it; activity results wake the process of the
+  worker that ran the instance's last step (its affinity). Work for the local
+  worker wakes no other process. Broadcast is the fallback when no target is
+  known. A worker not woken still finds the work at its next poll.
+* **Gating.** While LISTEN works, a claim that took less than it asked for
+  took everything there was, and stays right until a wake-up arrives or a
+  deadline the claim measured (a lease expiring, a timer falling due, another
+  worker's affinity running out): until then claims return nothing without a
+  query, so an idle worker costs nearly nothing. ``poll_interval`` caps every
+  gate, in case a wake-up was lost.
+* **Coalescing.** A wait woken by another process lingers ``coalesce``
+  seconds, so work trickling in is claimed in batches.
+
+Wake-ups are hints: losing one delays work until the next poll, never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, get_args
+
+from psycopg import AsyncConnection, sql
+
+from . import postgres_ops as ops
+from .base import WorkKind
+from .signals import Signals
+
+logger = logging.getLogger(__name__)
+
+KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
+#: How often a process refreshes its workers' registry rows.
+HEARTBEAT = 5.0
+#: A worker not seen for this long is presumed gone (new instances go elsewhere).
+WORKER_TTL = 3 * HEARTBEAT
+#: How long a process trusts its copy of the registry while it starts instances.
+REGISTRY_MAX_AGE = 1.0
+
+Run = Callable[..., Awaitable[Any]]
+
+
+class Wakeups:
+    """LISTEN/NOTIFY, claim gates and worker registry of one PostgreSQL store."""
+
+    def __init__(self, conninfo: str, channels: ops.Channels, run: Run, *, listen: bool,
+                 poll_interval: float, coalesce: float) -> None:
+        self.signals = Signals()
+        self.channels = channels
+        self._conninfo = conninfo
+        self._run = run
+        self._listen_enabled = listen
+        self._poll_interval = poll_interval
+        self._coalesce = coalesce
+        self._work_channels: dict[str, WorkKind] = {channels.orchestration: "orchestration",
+                                                    channels.activity: "activity"}
+        self._channel_of = {kind: ch for ch, kind in self._work_channels.items()}
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = False
+        self._gate_until = dict.fromkeys(KINDS, 0.0)
+        self._wakes = dict.fromkeys(KINDS, 0)
+        self._remote_since: dict[WorkKind, float] = {}
+        self._outbox: dict[tuple[str, str], None] = {}
+        self._outbox_instances: dict[str, None] = {}
+        self._announcer: asyncio.Task[None] | None = None
+        self._local_workers: set[str] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._live: dict[str, str] = {}  # worker id -> origin of its process
+        self._live_at = -1e9
+        self._refresh: asyncio.Task[None] | None = None
+        #: Activity slots this process's worker had free at its last claim.
+        self.activity_room = 0
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self, timeout: float) -> None:
+        """Load the registry and start listening; wait (up to ``timeout``) for LISTEN."""
+        await self._refresh_registry()
+        if not self._listen_enabled:
+            return
+        ready = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen(ready), name="perdure listener")
+        # Wait for LISTEN, so no commit after open() goes unnoticed; a server
+        # that refuses leaves the store polling while the listener retries.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Send pending wake-ups, leave the registry, stop listening."""
+        if self._announcer is not None:
+            with contextlib.suppress(Exception):
+                await self._announcer
+        for task in (self._heartbeat, self._refresh, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._heartbeat = self._refresh = self._listener = self._announcer = None
+        self.listening = False
+        if self._local_workers:
+            with contextlib.suppress(Exception):  # the rows expire by themselves anyway
+                await self._run(ops.unregister_workers, sorted(self._local_workers))
+            self._local_workers.clear()
+
+    # --- gates ----------------------------------------------------------------
+
+    def wakes(self, kind: WorkKind) -> int:
+        """A counter of wake-ups of ``kind`` (read before a claim, for :meth:`claimed`)."""
+        return self._wakes[kind]
+
+    def wake(self, kind: WorkKind) -> None:
+        """Work of ``kind`` may be ready: open its gate and wake this process's waiters."""
+        self._wakes[kind] += 1
+        self._gate_until[kind] = 0.0
+        self.signals.notify(kind)
+
+    def wake_everything(self) -> None:
+        """Wake every waiter of this process (wake-ups may have been lost)."""
+        for kind in KINDS:
+            self.wake(kind)
+        self.signals.notify_all()
+
+    @property
+    def gating(self) -> bool:
+        """Whether empty claims close their gate (LISTEN works and gates are on)."""
+        return self.listening and self._poll_interval > 0
+
+    def gated(self, kind: WorkKind) -> bool:
+        """Whether a claim of ``kind`` may skip the database and find nothing."""
+        return self.listening and time.monotonic() < self._gate_until[kind]
+
+    def claimed_all(self, kind: WorkKind, wakes_before: int, horizon: float | None) -> None:
+        """A claim took all the work there was: close the gate of ``kind`` until
+        ``horizon`` seconds (capped by ``poll_interval``).
+
+        Not if a wake-up arrived while the claim ran: it may be about work the
+        claim did not see.
+        """
+        if self.gating and self._wakes[kind] == wakes_before:
+            wait = self._poll_interval if horizon is None else min(horizon, self._poll_interval)
+            self._gate_until[kind] = time.monotonic() + wait
+
+    def open_gate_at(self, kind: WorkKind, seconds: float) -> None:
+        """Make sure the gate of ``kind`` opens within ``seconds`` (a timer falls due)."""
+        due = time.monotonic() + max(0.0, seconds)
+        self._gate_until[kind] = min(self._gate_until[kind], due)
+
+    # --- waiting --------------------------------------------------------------
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds.
+
+        Woken by another process, it lingers up to ``coalesce`` seconds, so
+        that work trickling in (a client starting instances one by one) is
+        claimed in batches.
+        """
+        deadline = time.monotonic() + timeout
+        await self.signals.wait(kind, timeout)
+        since = self._remote_since.pop(kind, None)
+        if since is not None and self._coalesce > 0:
+            delay = min(since + self._coalesce, deadline) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """Return when the instance may have changed status, or after ``timeout``."""
+        await self.signals.wait_instance(instance_id, timeout)
+
+    # --- announcing -----------------------------------------------------------
+
+    def announce(self, kinds: Sequence[WorkKind] = (), instance_ids: Sequence[str] = (), *,
+                 targets: dict[WorkKind, set[str] | None] | None = None) -> None:
+        """After a commit: wake this process now, and the processes concerned soon.
+
+        ``targets`` maps a kind to the origins of the processes to wake (a set,
+        possibly empty: only this process), or ``None`` to wake every process.
+        A kind missing from ``targets`` wakes every process.
+        """
+        origin = self.channels.origin
+        for kind in kinds:
+            self.wake(kind)
+            channel = self._channel_of[kind]
+            wanted = None if targets is None else targets.get(kind)
+            if wanted is None:
+                self._outbox[(channel, f"{origin}|")] = None
+            else:
+                for target in wanted - {origin}:
+                    self._outbox[(channel, f"{origin}|{target}")] = None
+        if instance_ids:
+            self.signals.notify_instances(instance_ids)
+            self._outbox_instances.update(dict.fromkeys(instance_ids))
+        if (self._outbox or self._outbox_instances) and (
+                self._announcer is None or self._announcer.done()):
+            self._announcer = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        ch = self.channels
+        while self._outbox or self._outbox_instances:
+            notes = list(self._outbox)
+            notes += [(ch.instances, p) for p in ch.instance_payloads(self._outbox_instances)]
+            self._outbox.clear()
+            self._outbox_instances.clear()
+            try:
+                await self._run(ops.notify, notes)
+            except Exception as exc:  # noqa: BLE001 - a wake-up only: others also poll
+                logger.info("could not send wake-ups (%s)", exc)
+
+    # --- listening ------------------------------------------------------------
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        """LISTEN on the hub's channels forever, reconnecting with backoff."""
+        ch = self.channels
+        delay = 0.1
+        reconnecting = False
+        while True:
+            try:
+                conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    for channel in (ch.orchestration, ch.activity, ch.instances):
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    self.listening = True
+                    delay = 0.1
+                    if reconnecting:  # what was committed meanwhile went unheard
+                        self.wake_everything()
+                    ready.set()
+                    async for note in conn.notifies():
+                        self._on_notify(note.channel, note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a listener must outlive its server
+                logger.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+            finally:
+                self.listening = False
+            reconnecting = True
+            ready.set()
+            self.wake_everything()  # waiters fall back to polling meanwhile
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        origin, _, rest = payload.partition("|")
+        if origin == self.channels.origin:
+            return  # our own commit: its waiters were woken when it returned
+        kind = self._work_channels.get(channel)
+        if kind is not None:
+            if rest and rest != self.channels.origin:
+                return  # addressed to another process
+            self._remote_since.setdefault(kind, time.monotonic())
+            self.wake(kind)
+        elif channel == self.channels.instances and self.signals.has_instance_waiters():
+            try:
+                ids = json.loads(rest)
+            except ValueError:
+                self.signals.notify_all()
+            else:
+                self.signals.notify_instances(ids)
+
+    # --- worker registry --------------------------------------------------------
+
+    async def worker_seen(self, worker_id: str) -> None:
+        """Register a worker of this process (on its first claim) and keep it alive."""
+        if worker_id in self._local_workers:
+            return
+        self._local_workers.add(worker_id)
+        self._live[worker_id] = self.channels.origin
+        await self._run(ops.register_workers, [worker_id], self.channels.origin)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name="perdure heartbeat")
+
+    def is_local(self, worker_id: str | None) -> bool:
+        """Whether ``worker_id`` is a worker of this process."""
+        return worker_id in self._local_workers
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await self._run(ops.register_workers, sorted(self._local_workers),
+                                self.channels.origin)
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat
+                logger.warning("worker heartbeat failed (%s)", exc)
+
+    def pick_worker(self) -> str | None:
+        """A live worker to wake for a new instance (at random), or ``None`` if none is known.
+
+        The registry copy is refreshed in the background when it is older
+        than :data:`REGISTRY_MAX_AGE`; a start never waits for it.
+        """
+        if time.monotonic() - self._live_at > REGISTRY_MAX_AGE and (
+                self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_registry())
+        if not self._live:
+            return None
+        return random.choice(list(self._live))
+
+    def origins(self, worker_ids: Iterable[str | None]) -> set[str] | None:
+        """The processes of these workers, or ``None`` if one of them is unknown."""
+        found: set[str] = set()
+        for worker_id in worker_ids:
+            origin = None if worker_id is None else self._live.get(worker_id)
+            if origin is None:
+                return None
+            found.add(origin)
+        return found
+
+    async def _refresh_registry(self) -> None:
+        try:
+            live = await self._run(ops.live_workers, WORKER_TTL)
+        except Exception as exc:  # noqa: BLE001 - an old copy (or none) still works
+            logger.info("could not read the worker registry (%s)", exc)
+            return
+        live.update(dict.fromkeys(self._local_workers, self.channels.origin))
+        self._live = live
+        self._live_at = time.monotonic()
+
