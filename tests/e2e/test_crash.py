@@ -88,3 +88,26 @@ async def test_two_worker_processes_share_one_sqlite_file(tmp_path: Path):
         kinds = Counter(type(e).__name__ for e in await client.store.get_history(iid))
         assert kinds["TaskScheduled"] == STEPS and kinds["TaskCompleted"] == STEPS, kinds
     await client.close()
+
+
+async def test_sigterm_lets_running_activities_finish(tmp_path: Path):
+    """A polite stop delivers the results of activities already running: none runs twice."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    log = tmp_path / "activities.log"
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.5"}
+    client = perdure.Client(url, app=app)
+    ids = [await client.start_new("multi_step", f"term-{i}") for i in range(5)]
+    worker = start_worker(url, env, lease=30.0)  # a long lease: a rerun would be too slow
+    try:
+        await asyncio.sleep(1.0)  # mid-activity for every instance
+        worker.terminate()
+        assert worker.wait(10) == 0
+        worker = start_worker(url, env, lease=30.0)
+        for iid in ids:
+            done = await client.wait_for_completion(iid, timeout=30)
+            assert done.output == [f"{iid}:{step}" for step in range(STEPS)]
+    finally:
+        stop(worker)
+    runs = Counter(tuple(line.split()) for line in log.read_text().splitlines())
+    assert set(runs.values()) == {1}, runs
+    await client.close()
