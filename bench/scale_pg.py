@@ -85,7 +85,7 @@ async def wait_listening(url: str, count: int, procs: list[subprocess.Popen[byte
                     raise RuntimeError(f"worker exited {proc.returncode}: {err[-800:]}")
             row = await (await conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND query LIKE 'LISTEN %%perdure_%%_inst%%'", (dbname,))).fetchone()
+                "AND query LIKE 'LISTEN %%perdure_%%_to_%%'", (dbname,))).fetchone()
             if row and row[0] >= count:
                 return
             if time.monotonic() > deadline:

@@ -36,9 +36,7 @@ every method retries them once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import re
 import select
 import time
 import uuid
@@ -78,7 +76,7 @@ from .common import (
     split_sql,
     to_us,
 )
-from .postgres_wakeups import Wakeups
+from .postgres_wakeups import Channels, Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -125,18 +123,6 @@ def parse_postgres_url(url: str) -> tuple[str, dict[str, str]]:
 def quote_ident(name: str) -> str:
     """``name`` as a quoted SQL identifier (any text but NUL is allowed)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def channel_names(schema: str) -> tuple[str, str, str]:
-    """The NOTIFY channels of a task hub schema: orchestrations, activities, instances.
-
-    Channel names are identifiers of at most 63 bytes; a long or unusual
-    schema name is replaced by a digest of it.
-    """
-    tag = schema
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", schema):
-        tag = "h" + hashlib.sha1(schema.encode()).hexdigest()[:16]
-    return f"perdure_{tag}_orch", f"perdure_{tag}_act", f"perdure_{tag}_inst"
 
 
 def _redact(url: str) -> str:
@@ -189,8 +175,7 @@ class PostgresStore:
         self._affinity_us = seconds_to_us(_seconds(options, "affinity", 0.5))
         coalesce = _seconds(options, "coalesce", 0.002)
         self._q = ops.Queries(quote_ident(self._schema))
-        orch, act, inst = channel_names(self._schema)
-        self._channels = ops.Channels(orch, act, inst, uuid.uuid4().hex[:16])
+        self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._wakeups = Wakeups(self._conninfo, self._channels, self._run,
                                 listen=listen, poll_interval=poll_interval, coalesce=coalesce)
@@ -590,5 +575,5 @@ def _seconds(options: dict[str, str], name: str, default: float,
     return value
 
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "channel_names", "migrate", "parse_postgres_url",
+__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "migrate", "parse_postgres_url",
            "quote_ident"]

@@ -20,9 +20,7 @@ leases and visibility mean the same on every machine sharing the hub.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -70,8 +68,6 @@ Conn = AsyncConnection[Any]
 NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
 _TERMINAL = sorted(TERMINAL_STATUS_VALUES)
 _COLS = INSTANCE_COLUMNS
-#: A NOTIFY payload must stay under 8000 bytes.
-_PAYLOAD_LIMIT = 7000
 
 # Templates: "{s}" is the quoted schema and "{now}" the clock expression.
 _SQL = {
@@ -305,39 +301,6 @@ SELECT least(
 """,
     "activity_horizon": "SELECT min(visible_at) - {now} FROM {s}.tasks WHERE visible_at > {now}",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Channels:
-    """The NOTIFY channels of one task hub, and this store's origin tag.
-
-    Payloads start with the origin, so a store skips its own notifications
-    (it woke its own waiters when it committed).
-    """
-
-    orchestration: str
-    activity: str
-    instances: str
-    origin: str
-
-    def instance_payloads(self, instance_ids: Iterable[str]) -> list[str]:
-        """``origin|["id", ...]`` payloads, each under the NOTIFY size limit."""
-        payloads: list[str] = []
-        batch: list[str] = []
-        size = 0
-        for instance_id in instance_ids:
-            cost = len(instance_id.encode()) * 2 + 8
-            if batch and size + cost > _PAYLOAD_LIMIT:
-                payloads.append(self._encode(batch))
-                batch, size = [], 0
-            batch.append(instance_id)
-            size += cost
-        if batch:
-            payloads.append(self._encode(batch))
-        return payloads
-
-    def _encode(self, ids: list[str]) -> str:
-        return f"{self.origin}|{json.dumps(ids, separators=(',', ':'))}"
 
 
 class Queries:

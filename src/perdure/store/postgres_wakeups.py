@@ -4,9 +4,11 @@ A :class:`Wakeups` belongs to one :class:`~perdure.store.postgres.PostgresStore`
 (one process). It keeps the process's :class:`~perdure.store.signals.Signals`
 fed, and it keeps idle workers off the database:
 
-* **Listening.** One dedicated connection ``LISTEN``-s on the hub's channels
-  and reconnects with backoff; after a reconnect every waiter is woken, since
-  notifications sent meanwhile were lost.
+* **Listening.** One dedicated connection ``LISTEN``-s on the hub's broadcast
+  channels and on this process's own channel, and reconnects with backoff;
+  after a reconnect every waiter is woken, since notifications sent meanwhile
+  were lost. Instance status changes have a channel of their own, listened to
+  (on a second connection) only once this process waits for an instance.
 * **Announcing.** After a commit the store calls :meth:`announce`: this
   process's waiters wake at once; other processes get a ``NOTIFY`` sent by one
   background task, in batches, outside the committing transaction (PostgreSQL
@@ -14,9 +16,11 @@ fed, and it keeps idle workers off the database:
 * **Targeting.** Workers register in the hub's ``workers`` table. The start
   of an instance wakes one live worker's process (at random) rather than
   every worker racing for it; activity results wake the process of the
-  worker that ran the instance's last step (its affinity). Work for the local
-  worker wakes no other process. Broadcast is the fallback when no target is
-  known. A worker not woken still finds the work at its next poll.
+  worker that ran the instance's last step (its affinity). A targeted wake-up
+  goes to that process's own channel, so no other process even receives it;
+  work for the local worker wakes no other process at all. Broadcast is the
+  fallback when no target is known. A worker not woken still finds the work
+  at its next poll.
 * **Gating.** While LISTEN works, a claim that took less than it asked for
   took everything there was, and stays right until a wake-up arrives or a
   deadline the claim measured (a lease expiring, a timer falling due, another
@@ -33,11 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from psycopg import AsyncConnection, sql
@@ -56,13 +63,77 @@ WORKER_TTL = 3 * HEARTBEAT
 #: How long a process trusts its copy of the registry while it starts instances.
 REGISTRY_MAX_AGE = 1.0
 
+#: A NOTIFY payload must stay under 8000 bytes.
+_PAYLOAD_LIMIT = 7000
+_KIND_CODES: dict[WorkKind, str] = {"orchestration": "o", "activity": "a"}
+_CODE_KINDS: dict[str, WorkKind] = {code: kind for kind, code in _KIND_CODES.items()}
+
 Run = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The NOTIFY channels of one task hub, and this process's origin tag.
+
+    ``tag`` names the hub (its schema, or a digest of a long or unusual
+    name: channel names are identifiers of at most 63 bytes). Broadcast
+    payloads start with the origin, so a process skips its own.
+    """
+
+    tag: str
+    origin: str
+
+    @classmethod
+    def for_schema(cls, schema: str, origin: str) -> Channels:
+        """The channels of the hub in ``schema``, for the process tagged ``origin``."""
+        tag = schema
+        if not re.fullmatch(r"[a-z0-9_]{1,24}", schema):
+            tag = "h" + hashlib.sha1(schema.encode()).hexdigest()[:16]
+        return cls(tag, origin)
+
+    @property
+    def orchestration(self) -> str:
+        """Broadcast: orchestration work may be ready."""
+        return f"perdure_{self.tag}_orch"
+
+    @property
+    def activity(self) -> str:
+        """Broadcast: activity work may be ready."""
+        return f"perdure_{self.tag}_act"
+
+    @property
+    def instances(self) -> str:
+        """Instances changed status (payload: their ids)."""
+        return f"perdure_{self.tag}_inst"
+
+    def direct(self, origin: str | None = None) -> str:
+        """The channel of one process (payload: the kind of work)."""
+        return f"perdure_{self.tag}_to_{origin or self.origin}"
+
+    def instance_payloads(self, instance_ids: Iterable[str]) -> list[str]:
+        """``origin|["id", ...]`` payloads, each under the NOTIFY size limit."""
+        payloads: list[str] = []
+        batch: list[str] = []
+        size = 0
+        for instance_id in instance_ids:
+            cost = len(instance_id.encode()) * 2 + 8
+            if batch and size + cost > _PAYLOAD_LIMIT:
+                payloads.append(self._encode(batch))
+                batch, size = [], 0
+            batch.append(instance_id)
+            size += cost
+        if batch:
+            payloads.append(self._encode(batch))
+        return payloads
+
+    def _encode(self, ids: list[str]) -> str:
+        return f"{self.origin}|{json.dumps(ids, separators=(',', ':'))}"
 
 
 class Wakeups:
     """LISTEN/NOTIFY, claim gates and worker registry of one PostgreSQL store."""
 
-    def __init__(self, conninfo: str, channels: ops.Channels, run: Run, *, listen: bool,
+    def __init__(self, conninfo: str, channels: Channels, run: Run, *, listen: bool,
                  poll_interval: float, coalesce: float) -> None:
         self.signals = Signals()
         self.channels = channels
@@ -71,10 +142,13 @@ class Wakeups:
         self._listen_enabled = listen
         self._poll_interval = poll_interval
         self._coalesce = coalesce
-        self._work_channels: dict[str, WorkKind] = {channels.orchestration: "orchestration",
-                                                    channels.activity: "activity"}
-        self._channel_of = {kind: ch for ch, kind in self._work_channels.items()}
+        self._broadcast: dict[str, WorkKind] = {channels.orchestration: "orchestration",
+                                                channels.activity: "activity"}
+        self._channel_of = {kind: ch for ch, kind in self._broadcast.items()}
         self._listener: asyncio.Task[None] | None = None
+        self._instance_listener: asyncio.Task[None] | None = None
+        self._instances_ready = asyncio.Event()
+        self._instances_ready.set()  # until a listener is started
         self.listening = False
         self._gate_until = dict.fromkeys(KINDS, 0.0)
         self._wakes = dict.fromkeys(KINDS, 0)
@@ -98,7 +172,9 @@ class Wakeups:
         if not self._listen_enabled:
             return
         ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready), name="perdure listener")
+        channels = [self.channels.orchestration, self.channels.activity, self.channels.direct()]
+        self._listener = asyncio.create_task(
+            self._listen(channels, ready, self._on_work), name="perdure listener")
         # Wait for LISTEN, so no commit after open() goes unnoticed; a server
         # that refuses leaves the store polling while the listener retries.
         with contextlib.suppress(TimeoutError):
@@ -109,12 +185,13 @@ class Wakeups:
         if self._announcer is not None:
             with contextlib.suppress(Exception):
                 await self._announcer
-        for task in (self._heartbeat, self._refresh, self._listener):
+        for task in (self._heartbeat, self._refresh, self._listener, self._instance_listener):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._heartbeat = self._refresh = self._listener = self._announcer = None
+        self._instance_listener = None
         self.listening = False
         if self._local_workers:
             with contextlib.suppress(Exception):  # the rows expire by themselves anyway
@@ -124,7 +201,7 @@ class Wakeups:
     # --- gates ----------------------------------------------------------------
 
     def wakes(self, kind: WorkKind) -> int:
-        """A counter of wake-ups of ``kind`` (read before a claim, for :meth:`claimed`)."""
+        """A counter of wake-ups of ``kind`` (read before a claim, for :meth:`claimed_all`)."""
         return self._wakes[kind]
 
     def wake(self, kind: WorkKind) -> None:
@@ -141,7 +218,7 @@ class Wakeups:
 
     @property
     def gating(self) -> bool:
-        """Whether empty claims close their gate (LISTEN works and gates are on)."""
+        """Whether claims close their gate (LISTEN works and gates are on)."""
         return self.listening and self._poll_interval > 0
 
     def gated(self, kind: WorkKind) -> bool:
@@ -182,7 +259,21 @@ class Wakeups:
                 await asyncio.sleep(delay)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance may have changed status, or after ``timeout``."""
+        """Return when the instance may have changed status, or after ``timeout``.
+
+        The first wait of a process starts listening for status changes (and
+        waits for that to be in place, within its ``timeout``).
+        """
+        if self._listen_enabled and self._instance_listener is None:
+            self._instances_ready = asyncio.Event()
+            self._instance_listener = asyncio.create_task(self._listen(
+                [self.channels.instances], self._instances_ready, self._on_instances),
+                name="perdure instance listener")
+        if not self._instances_ready.is_set():
+            started = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._instances_ready.wait(), timeout)
+            timeout = max(0.0, timeout - (time.monotonic() - started))
         await self.signals.wait_instance(instance_id, timeout)
 
     # --- announcing -----------------------------------------------------------
@@ -195,16 +286,15 @@ class Wakeups:
         possibly empty: only this process), or ``None`` to wake every process.
         A kind missing from ``targets`` wakes every process.
         """
-        origin = self.channels.origin
+        ch = self.channels
         for kind in kinds:
             self.wake(kind)
-            channel = self._channel_of[kind]
             wanted = None if targets is None else targets.get(kind)
             if wanted is None:
-                self._outbox[(channel, f"{origin}|")] = None
+                self._outbox[(self._channel_of[kind], f"{ch.origin}|")] = None
             else:
-                for target in wanted - {origin}:
-                    self._outbox[(channel, f"{origin}|{target}")] = None
+                for target in wanted - {ch.origin}:
+                    self._outbox[(ch.direct(target), _KIND_CODES[kind])] = None
         if instance_ids:
             self.signals.notify_instances(instance_ids)
             self._outbox_instances.update(dict.fromkeys(instance_ids))
@@ -226,53 +316,58 @@ class Wakeups:
 
     # --- listening ------------------------------------------------------------
 
-    async def _listen(self, ready: asyncio.Event) -> None:
-        """LISTEN on the hub's channels forever, reconnecting with backoff."""
-        ch = self.channels
+    async def _listen(self, channels: list[str], ready: asyncio.Event,
+                      handle: Callable[[str, str], None]) -> None:
+        """LISTEN on ``channels`` forever, reconnecting with backoff."""
+        work = handle == self._on_work
         delay = 0.1
-        reconnecting = False
         while True:
             try:
                 conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
                 async with conn:
-                    for channel in (ch.orchestration, ch.activity, ch.instances):
+                    for channel in channels:
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    self.listening = True
-                    delay = 0.1
-                    if reconnecting:  # what was committed meanwhile went unheard
+                    if work:
+                        self.listening = True
+                    if ready.is_set():  # a reconnection: what was sent meanwhile is lost
                         self.wake_everything()
+                    delay = 0.1
                     ready.set()
                     async for note in conn.notifies():
-                        self._on_notify(note.channel, note.payload)
+                        handle(note.channel, note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a listener must outlive its server
                 logger.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
             finally:
-                self.listening = False
-            reconnecting = True
+                if work:
+                    self.listening = False
             ready.set()
             self.wake_everything()  # waiters fall back to polling meanwhile
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def _on_notify(self, channel: str, payload: str) -> None:
-        origin, _, rest = payload.partition("|")
-        if origin == self.channels.origin:
+    def _on_work(self, channel: str, payload: str) -> None:
+        kind = self._broadcast.get(channel)
+        if kind is None:  # our own channel: the payload is the kind
+            kind = _CODE_KINDS.get(payload)
+            if kind is None:
+                return
+        elif payload.partition("|")[0] == self.channels.origin:
             return  # our own commit: its waiters were woken when it returned
-        kind = self._work_channels.get(channel)
-        if kind is not None:
-            if rest and rest != self.channels.origin:
-                return  # addressed to another process
-            self._remote_since.setdefault(kind, time.monotonic())
-            self.wake(kind)
-        elif channel == self.channels.instances and self.signals.has_instance_waiters():
-            try:
-                ids = json.loads(rest)
-            except ValueError:
-                self.signals.notify_all()
-            else:
-                self.signals.notify_instances(ids)
+        self._remote_since.setdefault(kind, time.monotonic())
+        self.wake(kind)
+
+    def _on_instances(self, channel: str, payload: str) -> None:
+        origin, _, rest = payload.partition("|")
+        if origin == self.channels.origin or not self.signals.has_instance_waiters():
+            return
+        try:
+            ids = json.loads(rest)
+        except ValueError:
+            self.signals.notify_every_instance()
+        else:
+            self.signals.notify_instances(ids)
 
     # --- worker registry --------------------------------------------------------
 

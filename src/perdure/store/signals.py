@@ -43,6 +43,11 @@ class Signals:
         """Whether anyone waits on an instance (cross-process news can then be skipped)."""
         return bool(self._instances)
 
+    def notify_every_instance(self) -> None:
+        """Every instance may have changed (news of other processes was lost)."""
+        for event, _ in self._instances.values():
+            event.set()
+
     def notify_all(self) -> None:
         """Something changed that this process did not see (another process committed).
 
