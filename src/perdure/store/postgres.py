@@ -485,8 +485,13 @@ class PostgresStore:
 
 
 async def _configure(conn: Conn) -> None:
-    # A session stuck inside a transaction (its process paused or hung) would
-    # hold row locks that claims skip forever; the server ends it instead.
+    # Every statement is prepared on first use and planned once, generically:
+    # the statements are few and fixed, and a step's commit costs less to run
+    # than to plan. A session stuck inside a transaction (its process paused
+    # or hung) would hold row locks that claims skip forever; the server ends
+    # it instead.
+    conn.prepare_threshold = 0
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
     await conn.execute("SET idle_in_transaction_session_timeout = '60s'")
 
 

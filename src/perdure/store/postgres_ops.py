@@ -50,6 +50,7 @@ from .common import (
     decode_event,
     decode_token,
     encode_event,
+    encode_failure,
     encode_token,
     from_us,
     instance_record,
@@ -59,6 +60,7 @@ from .common import (
     prefix_upper_bound,
     started_event,
     status_values,
+    task_row,
     to_us,
 )
 
@@ -224,6 +226,66 @@ SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
   FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[]) WITH ORDINALITY
        AS t(instance_id, execution_id, task_id, name, input, ord)
  ORDER BY t.ord
+""",
+    # A batch of steps as one statement. `leased` locks each instance whose
+    # lease the step holds (re-checked on the latest row version, so a lease
+    # taken over meanwhile drops out), and every write joins `leased`: a step
+    # whose lease is lost writes nothing. Writes in one statement all see the
+    # rows as they were before it, so the update may end the leases in the
+    # same breath. History resets need their deletes to go first: batches
+    # with a reset (or a sub-orchestration start) use the multi-statement path.
+    "commit_steps": """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(statuses)b::text[],
+                         %(customs)b::text[], %(outputs)b::text[], %(failures)b::text[],
+                         %(added)b::int[])
+           AS r(instance_id, token, status, custom_status, output, failure, added)
+), leased AS (
+    SELECT i.instance_id, i.history_len, i.runtime_status
+      FROM {s}.instances AS i JOIN r ON i.instance_id = r.instance_id AND i.lock_token = r.token
+     ORDER BY i.instance_id
+       FOR NO KEY UPDATE OF i
+), hist AS (
+    INSERT INTO {s}.history (instance_id, seq, event)
+    SELECT h.instance_id, l.history_len + h.k, h.event
+      FROM unnest(%(h_ids)b::text[], %(h_k)b::int[], %(h_events)b::text[])
+           AS h(instance_id, k, event)
+      JOIN leased AS l ON l.instance_id = h.instance_id
+), consumed AS (
+    DELETE FROM {s}.inbox AS m
+     USING leased AS l, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
+     WHERE l.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
+), tasks AS (
+    INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,
+                           visible_at)
+    SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
+      FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
+                  %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
+           WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name, input, ord)
+      JOIN leased AS l ON l.instance_id = t.sender
+     ORDER BY t.ord
+), messages AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT m.instance_id, m.execution_id, coalesce(m.visible_at, {now}), m.event
+      FROM unnest(%(m_senders)b::text[], %(m_ids)b::text[], %(m_execs)b::text[],
+                  %(m_visible)b::bigint[], %(m_events)b::text[])
+           WITH ORDINALITY AS m(sender, instance_id, execution_id, visible_at, event, ord)
+      JOIN leased AS l ON l.instance_id = m.sender
+     -- An instance of the batch exists (and cannot be locked again by the
+     -- statement that updates it); any other target is KEY SHARE locked.
+     WHERE m.instance_id IN (SELECT instance_id FROM leased)
+        OR EXISTS (SELECT 1 FROM {s}.instances t WHERE t.instance_id = m.instance_id
+                   FOR KEY SHARE)
+     ORDER BY m.ord
+), updated AS (
+    UPDATE {s}.instances AS i
+       SET runtime_status = r.status, custom_status = r.custom_status, output = r.output,
+           failure = r.failure, updated_at = {now}, history_len = l.history_len + r.added,
+           attempts = 0, lock_token = NULL, lock_expires = NULL
+      FROM r JOIN leased AS l ON l.instance_id = r.instance_id
+     WHERE i.instance_id = r.instance_id
+)
+SELECT instance_id, runtime_status FROM leased
 """,
     # Wake-ups only: committed without waiting for the WAL flush (a lost
     # notification costs a poll, never data), so the notify lock is brief.
@@ -557,10 +619,63 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
 async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> CommitPlan:
     """Apply every step whose lease holds, as one transaction.
 
-    Round trip 1 locks the leases (in id order) and reads them; round trip 2
-    pipelines the writes of all applied steps, kind by kind as arrays, and the
-    ``COMMIT``. Sub-orchestration starts (rare) need a
-    conflict check each and go in between.
+    The common case is one statement (see ``_SQL["commit_steps"]``). A batch
+    that resets a history (continue-as-new, rewind) or starts
+    sub-orchestrations takes :func:`commit_steps_locked` instead.
+    """
+    if any(step.start_instances or step.new_execution_id is not None for step in steps):
+        return await commit_steps_locked(conn, q, steps)
+    firsts: dict[str, StepCommit] = {}
+    for step in steps:
+        firsts.setdefault(step.instance_id, step)  # a second step for one lease never applies
+    unique = list(firsts.values())
+    history = [(step.instance_id, k, encode_event(event))
+               for step in unique for k, event in enumerate(step.history)]
+    consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed]
+    tasks = [(step.instance_id, *task_row(task, None)[:5])
+             for step in unique for task in step.activities]
+    messages = [(step.instance_id, *message_row(message, None))
+                for step in unique for message in step.messages]
+    params: dict[str, Any] = dict(zip(
+        ("ids", "tokens", "statuses", "customs", "outputs", "failures", "added"),
+        _columns([(step.instance_id, step.lock_token,
+                   OrchestrationRuntimeStatus(step.runtime_status).value, step.custom_status,
+                   step.output, encode_failure(step.failure), len(step.history))
+                  for step in unique]), strict=True))
+    params.update(_named(("h_ids", "h_k", "h_events"), history))
+    params.update(_named(("c_ids", "c_msgs"), consumed))
+    params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs"),
+                         tasks))
+    params.update(_named(("m_senders", "m_ids", "m_execs", "m_visible", "m_events"), messages))
+    cur = await conn.execute(q.commit_steps, params)
+    leased = {instance_id: status for instance_id, status in await cur.fetchall()}
+    plan = CommitPlan()
+    for step in steps:
+        old_status = leased.pop(step.instance_id, None)
+        plan.applied.append(old_status is not None)
+        if old_status is None:
+            continue
+        if OrchestrationRuntimeStatus(step.runtime_status).value != old_status:
+            plan.changed.append(step.instance_id)
+        plan.tasks.extend(task_row(task, None) for task in step.activities)
+        plan.messages.extend(message_row(m, None) for m in step.messages)
+    return plan
+
+
+def _named(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Named array parameters, one per column of ``rows`` (empty arrays when none)."""
+    columns = _columns(rows) if rows else [[] for _ in names]
+    return dict(zip(names, columns, strict=True))
+
+
+async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit],
+                              ) -> CommitPlan:
+    """:func:`commit_steps` as a transaction of several statements, for batches
+    that reset a history or start instances.
+
+    Round trip 1 locks the leases (in id order) and reads them; then the
+    writes of all applied steps are pipelined, kind by kind as arrays, with
+    each sub-orchestration's conflict check in between, and the ``COMMIT``.
     """
     async with conn.pipeline(), conn.transaction():
         cur = await conn.execute(q.lock_leases, ([step.instance_id for step in steps],))
