@@ -178,7 +178,7 @@ WITH picked AS MATERIALIZED (
     UPDATE {{s}}.instances
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
            lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
-     WHERE instance_id IN (SELECT instance_id FROM picked)
+     WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM picked))
     RETURNING {_COLS}, lock_token, attempts
 )
 SELECT c.*, msg.ids, msg.execs, msg.events
@@ -308,7 +308,7 @@ WITH picked AS MATERIALIZED (
 UPDATE {s}.tasks AS t
    SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
        visible_at = {now} + %(lease)s::bigint, attempts = t.attempts + 1
- WHERE t.id IN (SELECT id FROM picked)
+ WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id, t.name,
           t.input
 """,
@@ -354,14 +354,22 @@ ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = exclud
     # no wake-up announces (a lease expiring, a timer falling due, another
     # worker's affinity running out), by the server's clock.
     "orchestration_horizon": """
-SELECT least(
-    (SELECT min(CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
-                     ELSE i.lock_expires END)
-       FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
-      WHERE m.visible_at <= {now} AND (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)),
-    (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now}
+WITH c AS (
+    SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
+                ELSE i.lock_expires END AS at
+      FROM {s}.inbox AS m
+     CROSS JOIN LATERAL (SELECT lock_token, lock_expires, locked_by FROM {s}.instances
+                          WHERE instance_id = m.instance_id OFFSET 0) AS i
+     WHERE m.visible_at <= {now} AND (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)
+     ORDER BY m.visible_at
+     LIMIT %(scan)s
+)
+SELECT least((SELECT min(at) FROM c),
+             (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now},
+       (SELECT count(*) FROM c) = %(scan)s
 """,
-    "activity_horizon": "SELECT min(visible_at) - {now} FROM {s}.tasks WHERE visible_at > {now}",
+    "activity_horizon": (
+        "SELECT min(visible_at) - {now}, false FROM {s}.tasks WHERE visible_at > {now}"),
 }
 
 
@@ -580,10 +588,21 @@ async def known_orchestrators(conn: Conn, q: Queries) -> set[str]:
 # --- worker side -------------------------------------------------------------
 
 
+#: How many waiting messages of other workers' (or leased) instances a horizon
+#: looks at; past that it answers "soon" (HORIZON_CAP) rather than scan a backlog.
+HORIZON_SCAN = 64
+HORIZON_CAP = 0.05
+
+
 async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) -> float | None:
     """Seconds until work of a kind may appear unannounced (``None``: never)."""
     row = await (await conn.execute(sql, params)).fetchone()
-    return None if row is None or row[0] is None else max(0.0, row[0] / 1e6)
+    if row is None:
+        return None
+    seconds = None if row[0] is None else max(0.0, row[0] / 1e6)
+    if row[1]:  # the scan stopped early: something may come sooner than it saw
+        seconds = HORIZON_CAP if seconds is None else min(seconds, HORIZON_CAP)
+    return seconds
 
 
 async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
@@ -602,7 +621,8 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         async with conn.pipeline():
             cur = await conn.execute(q.claim_orchestrations, params)
             far = await horizon(conn, q.orchestration_horizon,
-                                {"worker": worker_id, "affinity": affinity_us})
+                                {"worker": worker_id, "affinity": affinity_us,
+                                 "scan": HORIZON_SCAN})
     else:
         cur = await conn.execute(q.claim_orchestrations, params)
     items: list[OrchestrationWorkItem] = []
