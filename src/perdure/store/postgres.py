@@ -366,14 +366,14 @@ class PostgresStore:
         """
         wakeups = self._wakeups
         await wakeups.worker_seen(worker_id)
-        if limit < 1 or wakeups.gated("orchestration"):
+        if limit < 1 or wakeups.gated("orchestration", worker_id):
             return []
         wakes = wakeups.wakes("orchestration")
         items, horizon = await self._run(ops.claim_orchestrations, worker_id, limit,
                                          seconds_to_us(lease_seconds), self._affinity_us,
                                          wakeups.gating)
         if len(items) < limit:  # the claim took everything there was
-            wakeups.claimed_all("orchestration", wakes, horizon)
+            wakeups.claimed_all("orchestration", worker_id, wakes, horizon)
         return items
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
@@ -417,14 +417,14 @@ class PostgresStore:
         """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
         wakeups = self._wakeups
         wakeups.activity_room = max(limit, 0)
-        if limit < 1 or wakeups.gated("activity"):
+        if limit < 1 or wakeups.gated("activity", worker_id):
             return []
         wakes = wakeups.wakes("activity")
         items, horizon = await self._run(ops.claim_activities, worker_id, limit,
                                          seconds_to_us(lease_seconds), wakeups.gating)
         wakeups.activity_room = max(0, limit - len(items))
         if len(items) < limit:  # the claim took everything there was
-            wakeups.claimed_all("activity", wakes, horizon)
+            wakeups.claimed_all("activity", worker_id, wakes, horizon)
         return items
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:

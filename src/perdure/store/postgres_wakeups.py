@@ -150,7 +150,8 @@ class Wakeups:
         self._instances_ready = asyncio.Event()
         self._instances_ready.set()  # until a listener is started
         self.listening = False
-        self._gate_until = dict.fromkeys(KINDS, 0.0)
+        # Per (kind, worker id): claims differ by worker (affinity).
+        self._gate_until: dict[tuple[WorkKind, str], float] = {}
         self._wakes = dict.fromkeys(KINDS, 0)
         self._remote_since: dict[WorkKind, float] = {}
         self._outbox: dict[tuple[str, str], None] = {}
@@ -207,7 +208,8 @@ class Wakeups:
     def wake(self, kind: WorkKind) -> None:
         """Work of ``kind`` may be ready: open its gate and wake this process's waiters."""
         self._wakes[kind] += 1
-        self._gate_until[kind] = 0.0
+        for key in [key for key in self._gate_until if key[0] == kind]:
+            del self._gate_until[key]
         self.signals.notify(kind)
 
     def wake_everything(self) -> None:
@@ -221,25 +223,28 @@ class Wakeups:
         """Whether claims close their gate (LISTEN works and gates are on)."""
         return self.listening and self._poll_interval > 0
 
-    def gated(self, kind: WorkKind) -> bool:
-        """Whether a claim of ``kind`` may skip the database and find nothing."""
-        return self.listening and time.monotonic() < self._gate_until[kind]
+    def gated(self, kind: WorkKind, worker_id: str) -> bool:
+        """Whether a claim of ``kind`` by ``worker_id`` may skip the database and find nothing."""
+        return self.listening and time.monotonic() < self._gate_until.get((kind, worker_id), 0.0)
 
-    def claimed_all(self, kind: WorkKind, wakes_before: int, horizon: float | None) -> None:
-        """A claim took all the work there was: close the gate of ``kind`` until
-        ``horizon`` seconds (capped by ``poll_interval``).
+    def claimed_all(self, kind: WorkKind, worker_id: str, wakes_before: int,
+                    horizon: float | None) -> None:
+        """A claim took all the work there was: close the gate of ``kind`` for
+        ``worker_id`` until ``horizon`` seconds (capped by ``poll_interval``).
 
         Not if a wake-up arrived while the claim ran: it may be about work the
         claim did not see.
         """
         if self.gating and self._wakes[kind] == wakes_before:
             wait = self._poll_interval if horizon is None else min(horizon, self._poll_interval)
-            self._gate_until[kind] = time.monotonic() + wait
+            self._gate_until[(kind, worker_id)] = time.monotonic() + wait
 
     def open_gate_at(self, kind: WorkKind, seconds: float) -> None:
-        """Make sure the gate of ``kind`` opens within ``seconds`` (a timer falls due)."""
+        """Make sure the gates of ``kind`` open within ``seconds`` (a timer falls due)."""
         due = time.monotonic() + max(0.0, seconds)
-        self._gate_until[kind] = min(self._gate_until[kind], due)
+        for key, until in self._gate_until.items():
+            if key[0] == kind:
+                self._gate_until[key] = min(until, due)
 
     # --- waiting --------------------------------------------------------------
 

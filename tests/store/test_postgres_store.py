@@ -1,0 +1,308 @@
+"""What only the PostgreSQL task hub has: URL options, schemas, migrations, LISTEN/NOTIFY
+wake-ups and gates, the worker registry, and recovery from dropped connections."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from perdure.core.errors import InvalidArgumentError
+from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.store import create_store
+from perdure.store.common import load_migrations
+from perdure.store.postgres import PostgresStore, parse_postgres_url, quote_ident
+from perdure.store.postgres_wakeups import Channels
+
+from .helpers import LONG, claim_one, event_message, new, step
+from .pg import DATABASE_URL, drop_schema, hub_url
+
+
+@pytest.fixture
+def schema() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def opened(schema: str) -> AsyncIterator[list[PostgresStore]]:
+    """Stores opened by the test on scratch schemas, closed and dropped afterwards."""
+    stores: list[PostgresStore] = []
+    yield stores
+    for store in stores:
+        await store.close()
+    for name in {s.schema for s in stores} | {schema}:
+        await drop_schema(name)
+
+
+async def open_store(opened: list[PostgresStore], url: str) -> PostgresStore:
+    store = create_store(url)
+    assert isinstance(store, PostgresStore)
+    await store.open()
+    opened.append(store)
+    return store
+
+
+async def admin(query: str, *params: Any) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True) as conn:
+        cur = await conn.execute(query, params or None)
+        return await cur.fetchall() if cur.description else []
+
+
+# --- URL and options -----------------------------------------------------------
+
+
+def test_parse_url() -> None:
+    conninfo, options = parse_postgres_url(
+        "postgresql://u:pw@db.example:6432/hubs?schema=h1&pool_max=4&sslmode=require"
+        "&connect_timeout=3")
+    assert options == {"schema": "h1", "pool_max": "4"}
+    assert conninfo.startswith("postgresql://u:pw@db.example:6432/hubs?")
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    assert params["sslmode"] == "require" and params["connect_timeout"] == "3"
+    assert params["application_name"] == "perdure" and params["keepalives"] == "1"
+    assert parse_postgres_url("postgres://localhost/db")[1] == {}
+    with pytest.raises(InvalidArgumentError):
+        parse_postgres_url("sqlite:///x.db")
+
+
+@pytest.mark.parametrize("query", ["pool_min=-1", "pool_max=0", "pool_min=5&pool_max=2",
+                                   "pool_timeout=0", "poll_interval=-1", "affinity=x",
+                                   "schema=", "schema=" + "x" * 64])
+def test_bad_options(query: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        PostgresStore(f"postgresql://localhost/db?{query}")
+
+
+def test_create_store_and_repr() -> None:
+    for scheme in ("postgresql", "postgres"):
+        store = create_store(f"{scheme}://u:secret@localhost/db")
+        assert isinstance(store, PostgresStore) and store.schema == "perdure"
+        assert "secret" not in repr(store) and "***" in repr(store)
+
+
+def test_identifiers_and_channels() -> None:
+    assert quote_ident('we"ird') == '"we""ird"'
+    plain = Channels.for_schema("hub_1", "o1")
+    assert plain.orchestration == "perdure_hub_1_orch" and plain.direct() == "perdure_hub_1_to_o1"
+    long = Channels.for_schema("Ü" * 30, "0123456789ab")
+    other = Channels.for_schema("Ü" * 29, "0123456789ab")
+    for name in (long.orchestration, long.activity, long.instances, long.direct()):
+        assert len(name.encode()) <= 63
+    assert long.orchestration != other.orchestration
+
+
+# --- schemas and migrations -------------------------------------------------------
+
+
+async def test_concurrent_first_opens_migrate_once(schema: str,
+                                                   opened: list[PostgresStore]) -> None:
+    stores = await asyncio.gather(*(open_store(opened, hub_url(schema)) for _ in range(5)))
+    rows = await admin(sql.SQL("SELECT version, name FROM {}.schema_version").format(
+        sql.Identifier(schema)).as_string(None))
+    assert [v for v, _ in rows] == [v for v, _, _ in load_migrations("postgres")]
+    await stores[0].create_instance(new("a"))
+    assert (await stores[4].get_instance("a")) is not None
+
+
+async def test_newer_schema_is_refused(schema: str, opened: list[PostgresStore]) -> None:
+    await open_store(opened, hub_url(schema))
+    await admin(sql.SQL("INSERT INTO {}.schema_version (version, name) VALUES (999, 'x')")
+                .format(sql.Identifier(schema)).as_string(None))
+    with pytest.raises(RuntimeError, match="newer"):
+        await PostgresStore(hub_url(schema)).open()
+
+
+async def test_db_migrate_command(schema: str, opened: list[PostgresStore]) -> None:
+    result = subprocess.run([sys.executable, "-m", "perdure.cli", "db", "migrate", "--store",
+                             hub_url(schema)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = await admin("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+                       schema)
+    assert rows[0][0] >= 6
+
+
+async def test_hubs_in_one_database_are_isolated(opened: list[PostgresStore]) -> None:
+    one = await open_store(opened, hub_url(f"test_{uuid.uuid4().hex[:12]}"))
+    two = await open_store(opened, hub_url(f"test_{uuid.uuid4().hex[:12]}"))
+    await two.wait_for_work("orchestration", 0)
+    waiter = asyncio.ensure_future(two.wait_for_work("orchestration", 0.3))
+    await one.create_instance(new("a"))
+    started = time.monotonic()
+    await waiter
+    assert time.monotonic() - started > 0.2  # not woken by the other hub
+    assert await two.get_instance("a") is None
+    assert await two.claim_orchestrations("w", 10, LONG) == []
+    assert len(await one.claim_orchestrations("w", 10, LONG)) == 1
+
+
+async def test_an_unusual_schema_name(opened: list[PostgresStore]) -> None:
+    name = f'Hub "{uuid.uuid4().hex[:6]}" ü; DROP'
+    store = await open_store(opened, hub_url(name.replace(" ", "%20").replace('"', "%22")
+                                             .replace(";", "%3B")))
+    assert store.schema == name
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    assert await store.commit_steps([step(item, Status.Completed)]) == [True]
+    assert await store.purge_instance("a")
+
+
+# --- wake-ups -------------------------------------------------------------------
+
+
+class CountingRun:
+    """Counts the store's database round trips (calls of ``_run``)."""
+
+    def __init__(self, store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        original = store._run
+
+        async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append(fn.__name__)
+            return await original(fn, *args, **kwargs)
+
+        monkeypatch.setattr(store, "_run", run)
+
+
+async def test_an_idle_worker_does_not_query(schema: str, opened: list[PostgresStore],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = await open_store(opened, hub_url(schema))
+    client = await open_store(opened, hub_url(schema))
+    assert await worker.claim_orchestrations("w", 10, LONG) == []
+    assert await worker.claim_activities("w", 10, LONG) == []
+    assert await worker.next_wakeup() is None
+    counter = CountingRun(worker, monkeypatch)
+    for _ in range(50):  # what an idle worker's loops do, many times over
+        assert await worker.claim_orchestrations("w", 10, LONG) == []
+        assert await worker.claim_activities("w", 10, LONG) == []
+        assert await worker.next_wakeup() is None
+        await worker.wait_for_work("orchestration", 0.001)
+    assert counter.calls == []
+    # Work started elsewhere wakes it within milliseconds, and the claim finds it.
+    await client.create_instance(new("a"))
+    started = time.monotonic()
+    await worker.wait_for_work("orchestration", 5)
+    assert time.monotonic() - started < 0.5
+    items = await worker.claim_orchestrations("w", 10, LONG)
+    assert [item.instance.instance_id for item in items] == ["a"]
+
+
+async def test_without_listen_workers_poll(schema: str, opened: list[PostgresStore]) -> None:
+    worker = await open_store(opened, hub_url(schema, listen=0))
+    client = await open_store(opened, hub_url(schema))
+    assert await worker.claim_orchestrations("w", 10, LONG) == []
+    await client.create_instance(new("a"))
+    await worker.wait_for_work("orchestration", 0.05)  # no notification: a poll interval
+    assert len(await worker.claim_orchestrations("w", 10, LONG)) == 1
+
+
+async def test_start_wakes_a_registered_worker_only(schema: str,
+                                                    opened: list[PostgresStore]) -> None:
+    worker = await open_store(opened, hub_url(schema))
+    assert await worker.claim_orchestrations("worker-1", 10, LONG) == []  # registers it
+    rows = await admin(sql.SQL("SELECT worker_id FROM {}.workers").format(
+        sql.Identifier(schema)).as_string(None))
+    assert rows == [("worker-1",)]
+    bystander = await open_store(opened, hub_url(schema))
+    client = await open_store(opened, hub_url(schema))
+    for store in (worker, bystander):
+        await store.wait_for_work("orchestration", 0)
+    woken = asyncio.ensure_future(worker.wait_for_work("orchestration", 5))
+    idle = asyncio.ensure_future(bystander.wait_for_work("orchestration", 0.3))
+    await asyncio.sleep(0.02)
+    await client.create_instance(new("a"))
+    started = time.monotonic()
+    await woken
+    assert time.monotonic() - started < 0.5
+    await idle
+    assert time.monotonic() - started > 0.2  # the bystander (no worker) was not woken
+    await worker.close()
+    opened.remove(worker)
+    rows = await admin(sql.SQL("SELECT worker_id FROM {}.workers").format(
+        sql.Identifier(schema)).as_string(None))
+    assert rows == []  # a worker that stops leaves the registry
+
+
+async def test_affinity_leaves_a_stepped_instance_to_its_worker(
+        schema: str, opened: list[PostgresStore]) -> None:
+    store = await open_store(opened, hub_url(schema, affinity=0.3))
+    await store.create_instance(new("a"))
+    item = (await store.claim_orchestrations("w1", 10, LONG))[0]
+    assert await store.commit_steps([step(item)]) == [True]
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    assert await store.claim_orchestrations("w2", 10, LONG) == []  # w1 holds its state
+    assert len(await store.claim_orchestrations("w1", 10, LONG)) == 1
+    assert await store.commit_steps([step(item)]) == [False]
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    await asyncio.sleep(0.35)
+    assert await store.claim_orchestrations("w2", 10, LONG) == []  # leased by w1
+    # After the affinity time any worker takes it (w1 may be gone).
+    store2 = await open_store(opened, hub_url(schema, affinity=0.05))
+    await store2.create_instance(new("b"))
+    item = (await store2.claim_orchestrations("w1", 10, LONG))[0]
+    await store2.commit_steps([step(item)])
+    await store2.send_message(event_message("b"), operation="x", allowed=set(Status))
+    await asyncio.sleep(0.1)
+    assert [i.instance.instance_id for i in await store2.claim_orchestrations("w2", 10, LONG)
+            ] == ["b"]
+
+
+# --- dropped connections -----------------------------------------------------------
+
+
+async def terminate_sessions(application_name: str) -> int:
+    rows = await admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = %s", application_name)
+    return len(rows)
+
+
+async def test_recovers_when_its_connections_are_killed(schema: str,
+                                                        opened: list[PostgresStore]) -> None:
+    name = f"perdure-test-{uuid.uuid4().hex[:8]}"
+    store = await open_store(opened, hub_url(schema, application_name=name, pool_min=3))
+    other = await open_store(opened, hub_url(schema))
+    await store.create_instance(new("a"))
+    assert await terminate_sessions(name) >= 4  # the pool and the LISTEN connection
+    await asyncio.sleep(0.1)
+    rec = await store.get_instance("a")  # dead pooled connections are skipped
+    assert rec is not None
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    assert len((await claim_one(store, "a")).messages) == 2
+    # The listener reconnects by itself: other processes' work wakes it again.
+    deadline = time.monotonic() + 10
+    while True:
+        await store.wait_for_work("orchestration", 0)
+        waiter = asyncio.ensure_future(store.wait_for_work("orchestration", 1))
+        await asyncio.sleep(0.02)
+        await other.create_instance(new(f"b{time.monotonic_ns()}"))
+        started = time.monotonic()
+        await waiter
+        if time.monotonic() - started < 0.5:
+            break
+        assert time.monotonic() < deadline, "the listener did not come back"
+
+
+async def test_retry_policy_after_a_connection_dies_mid_statement(
+        schema: str, opened: list[PostgresStore]) -> None:
+    store = await open_store(opened, hub_url(schema))
+    attempts: list[int] = []
+
+    async def dies_once(conn: psycopg.AsyncConnection[Any], queries: Any) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:  # the server goes away while the statement runs
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return "done"
+
+    assert await store._run(dies_once) == "done"  # idempotent: retried once on a new connection
+    assert len(attempts) == 2
+    attempts.clear()
+    with pytest.raises(psycopg.OperationalError):  # not idempotent: the caller decides
+        await store._run(dies_once, idempotent=False)
+    assert len(attempts) == 1
