@@ -15,7 +15,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -34,7 +34,8 @@ from .core.history import (
     utcnow,
 )
 from .core.serialization import dumps
-from .core.status import ACTIVE_STATUSES, OrchestrationRuntimeStatus as Status
+from .core.status import ACTIVE_STATUSES
+from .core.status import OrchestrationRuntimeStatus as Status
 from .status import OrchestrationStatus, history_to_df
 from .store import create_store
 from .store.base import InstanceQuery, Message, NewInstance, Store
@@ -74,7 +75,7 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         raise InvalidArgumentError(f"{name} must be a datetime, got {type(value).__name__}")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _statuses(value: Status | str | Collection[Status | str] | None
