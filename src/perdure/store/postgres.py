@@ -76,6 +76,7 @@ from .common import (
     split_sql,
     to_us,
 )
+from .postgres_sql import Queries
 from .postgres_wakeups import Channels, Wakeups
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class PostgresStore:
         listen = options.get("listen", "1") not in ("0", "false", "off", "no")
         self._affinity_us = seconds_to_us(_seconds(options, "affinity", 0.5))
         coalesce = _seconds(options, "coalesce", 0.002)
-        self._q = ops.Queries(quote_ident(self._schema))
+        self._q = Queries(quote_ident(self._schema))
         self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._wakeups = Wakeups(self._conninfo, self._channels, self._run,

@@ -1,0 +1,338 @@
+"""The SQL of the PostgreSQL task hub, as named statements.
+
+Each statement is a template: ``{s}`` is the task hub's quoted schema and
+``{now}`` the server's clock in microseconds (:data:`NOW`). :class:`Queries`
+fills them in once per store, so every statement is one constant string that
+psycopg prepares once per connection. Batches travel as array parameters
+(``%b``: binary, which psycopg dumps far faster than text) expanded with
+``unnest``. The schema itself is created by the numbered scripts in
+``sql/postgres/``.
+"""
+
+from __future__ import annotations
+
+from .common import INSTANCE_COLUMNS
+
+#: The server's clock in microseconds since the epoch (one value per statement).
+NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
+_COLS = INSTANCE_COLUMNS
+
+# Templates: "{s}" is the quoted schema and "{now}" the clock expression.
+SQL = {
+    "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
+    "select_history": "SELECT event FROM {s}.history WHERE instance_id = %s ORDER BY seq",
+    # The common case of a start: one statement, one commit. Nothing is
+    # inserted when the id exists; the caller then takes the locked path.
+    "create_fast": """
+WITH ins AS (
+    INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
+                               updated_at, input, parent_instance_id)
+    VALUES (%(id)s, %(name)s, %(exec)s, 'Pending', %(created)s::bigint, {now}, %(input)s,
+            %(parent)s)
+    ON CONFLICT (instance_id) DO NOTHING
+    RETURNING instance_id
+), msg AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT instance_id, %(exec)s, {now}, %(event)s FROM ins
+)
+SELECT 1 FROM ins
+""",
+    "lock_status": (
+        "SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s "
+        "FOR UPDATE"),
+    "insert_instance": """
+INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
+                           updated_at, input, parent_instance_id)
+VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s)
+ON CONFLICT (instance_id) DO NOTHING
+RETURNING instance_id
+""",
+    "insert_message": (
+        "INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event) "
+        "VALUES (%s, %s, coalesce(%s::bigint, {now}), %s)"),
+    # A message to an instance that does not exist is dropped, not an error:
+    # its sender (a step, an activity) cannot do anything about it. KEY SHARE
+    # keeps a concurrent purge from deleting the instance under the message;
+    # it does not conflict with a step or a claim updating the row.
+    "insert_messages_if_exist": """
+INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+SELECT r.instance_id, r.execution_id, coalesce(r.visible_at, {now}), r.event
+  FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) WITH ORDINALITY
+       AS r(instance_id, execution_id, visible_at, event, ord)
+ WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id
+               FOR KEY SHARE)
+ ORDER BY r.ord
+""",
+    "delete_instances": """
+WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)b::text[])),
+     m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)b::text[])),
+     t AS (DELETE FROM {s}.tasks WHERE instance_id = ANY(%(ids)b::text[]))
+DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)b::text[])
+""",
+    "send_message": """
+WITH cur AS (
+    SELECT runtime_status, locked_by FROM {s}.instances WHERE instance_id = %(id)s
+       FOR KEY SHARE
+), ins AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT %(id)s, %(exec)s, coalesce(%(visible)s::bigint, {now}), %(event)s
+      FROM cur WHERE cur.runtime_status = ANY(%(allowed)b::text[])
+)
+SELECT runtime_status, locked_by FROM cur
+""",
+    # Purges lock the victims in id order (as commit_steps locks its leases),
+    # so two transactions locking several instances cannot deadlock.
+    "purge": """
+WITH cur AS (
+    SELECT instance_id, runtime_status FROM {s}.instances
+     WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
+), v AS (
+    SELECT instance_id FROM cur WHERE runtime_status = ANY(%(terminal)b::text[])
+), h AS (DELETE FROM {s}.history WHERE instance_id IN (SELECT instance_id FROM v)),
+   m AS (DELETE FROM {s}.inbox WHERE instance_id IN (SELECT instance_id FROM v)),
+   t AS (DELETE FROM {s}.tasks WHERE instance_id IN (SELECT instance_id FROM v)),
+   d AS (DELETE FROM {s}.instances WHERE instance_id IN (SELECT instance_id FROM v)
+         RETURNING instance_id)
+SELECT cur.instance_id, cur.runtime_status, d.instance_id IS NOT NULL
+  FROM cur LEFT JOIN d USING (instance_id)
+""",
+    "register": """
+INSERT INTO {s}.functions (kind, name, updated_at)
+SELECT kind, name, {now} FROM unnest(%b::text[], %b::text[]) AS f(kind, name)
+ ORDER BY kind, name
+ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
+""",
+    "known_orchestrators": "SELECT name FROM {s}.functions WHERE kind = 'orchestrator'",
+    # Lease instances that have a visible message and no live lease: scan the
+    # visible messages oldest first, skip instances another transaction holds
+    # locked, stop after `limit` rows; then return each claimed instance with
+    # its visible messages (at most `max_messages`, in arrival order).
+    # Affinity: locked_by stays after a step, naming the worker that ran it
+    # (and holds its executor in memory); others leave the instance to that
+    # worker until its oldest visible message has waited `affinity` us.
+    "claim_orchestrations": f"""
+WITH picked AS MATERIALIZED (
+    SELECT i.instance_id
+      FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
+     WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
+       AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
+            OR m.visible_at <= {{now}} - %(affinity)s::bigint)
+     ORDER BY m.visible_at
+     LIMIT %(limit)s
+       FOR NO KEY UPDATE OF i SKIP LOCKED
+), claimed AS (
+    UPDATE {{s}}.instances
+       SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
+           lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
+     WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM picked))
+    RETURNING {_COLS}, lock_token, attempts
+)
+SELECT c.*, msg.ids, msg.execs, msg.events
+  FROM claimed AS c
+ CROSS JOIN LATERAL (
+       SELECT array_agg(x.id ORDER BY x.id) AS ids,
+              array_agg(x.execution_id ORDER BY x.id) AS execs,
+              array_agg(x.event ORDER BY x.id) AS events
+         FROM (SELECT id, execution_id, event FROM {{s}}.inbox AS m
+                WHERE m.instance_id = c.instance_id AND m.visible_at <= {{now}}
+                ORDER BY id LIMIT %(max_messages)s) AS x) AS msg
+""",
+    # Leases are locked in id order so that two committing transactions never
+    # wait on each other in a cycle.
+    "lock_leases": """
+SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
+ WHERE instance_id = ANY(%b::text[]) ORDER BY instance_id FOR NO KEY UPDATE
+""",
+    "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[])",
+    "insert_history": """
+INSERT INTO {s}.history (instance_id, seq, event)
+SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])
+""",
+    # A NULL new execution id keeps the current execution and input. The lease
+    # ends; locked_by stays, for affinity.
+    "update_after_step": """
+UPDATE {s}.instances AS i
+   SET execution_id = coalesce(u.new_exec, i.execution_id),
+       input = CASE WHEN u.new_exec IS NULL THEN i.input ELSE u.input END,
+       runtime_status = u.status, custom_status = u.custom_status, output = u.output,
+       failure = u.failure, updated_at = {now}, history_len = u.history_len, attempts = 0,
+       lock_token = NULL, lock_expires = NULL
+  FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+              %b::int[], %b::text[])
+       AS u(new_exec, input, status, custom_status, output, failure, history_len, instance_id)
+ WHERE i.instance_id = u.instance_id
+""",
+    "delete_consumed": """
+DELETE FROM {s}.inbox AS m USING unnest(%b::bigint[], %b::text[]) AS c(id, instance_id)
+ WHERE m.id = c.id AND m.instance_id = c.instance_id
+""",
+    "insert_tasks": """
+INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
+SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
+  FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[]) WITH ORDINALITY
+       AS t(instance_id, execution_id, task_id, name, input, ord)
+ ORDER BY t.ord
+""",
+    # A batch of steps as one statement. `leased` locks each instance whose
+    # lease the step holds (re-checked on the latest row version, so a lease
+    # taken over meanwhile drops out), and every write joins `leased`: a step
+    # whose lease is lost writes nothing. Writes in one statement all see the
+    # rows as they were before it, so the update may end the leases in the
+    # same breath. History resets need their deletes to go first: batches
+    # with a reset (or a sub-orchestration start) use the multi-statement path.
+    "commit_steps": """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(statuses)b::text[],
+                         %(customs)b::text[], %(outputs)b::text[], %(failures)b::text[],
+                         %(added)b::int[])
+           AS r(instance_id, token, status, custom_status, output, failure, added)
+), leased AS (
+    SELECT i.instance_id, i.history_len, i.runtime_status
+      FROM {s}.instances AS i JOIN r ON i.instance_id = r.instance_id AND i.lock_token = r.token
+     ORDER BY i.instance_id
+       FOR NO KEY UPDATE OF i
+), hist AS (
+    INSERT INTO {s}.history (instance_id, seq, event)
+    SELECT h.instance_id, l.history_len + h.k, h.event
+      FROM unnest(%(h_ids)b::text[], %(h_k)b::int[], %(h_events)b::text[])
+           AS h(instance_id, k, event)
+      JOIN leased AS l ON l.instance_id = h.instance_id
+), consumed AS (
+    DELETE FROM {s}.inbox AS m
+     USING leased AS l, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
+     WHERE l.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
+), tasks AS (
+    INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,
+                           visible_at)
+    SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
+      FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
+                  %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
+           WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name, input, ord)
+      JOIN leased AS l ON l.instance_id = t.sender
+     ORDER BY t.ord
+), messages AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT m.instance_id, m.execution_id, coalesce(m.visible_at, {now}), m.event
+      FROM unnest(%(m_senders)b::text[], %(m_ids)b::text[], %(m_execs)b::text[],
+                  %(m_visible)b::bigint[], %(m_events)b::text[])
+           WITH ORDINALITY AS m(sender, instance_id, execution_id, visible_at, event, ord)
+      JOIN leased AS l ON l.instance_id = m.sender
+     -- An instance of the batch exists (and cannot be locked again by the
+     -- statement that updates it); any other target is KEY SHARE locked.
+     WHERE m.instance_id IN (SELECT instance_id FROM leased)
+        OR EXISTS (SELECT 1 FROM {s}.instances t WHERE t.instance_id = m.instance_id
+                   FOR KEY SHARE)
+     ORDER BY m.ord
+), updated AS (
+    UPDATE {s}.instances AS i
+       SET runtime_status = r.status, custom_status = r.custom_status, output = r.output,
+           failure = r.failure, updated_at = {now}, history_len = l.history_len + r.added,
+           attempts = 0, lock_token = NULL, lock_expires = NULL
+      FROM r JOIN leased AS l ON l.instance_id = r.instance_id
+     WHERE i.instance_id = r.instance_id
+)
+SELECT instance_id, runtime_status FROM leased
+""",
+    # Wake-ups only: committed without waiting for the WAL flush (a lost
+    # notification costs a poll, never data), so the notify lock is brief.
+    "notify": """
+SELECT pg_notify(n.c, n.p)
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s,
+       unnest(%b::text[], %b::text[]) AS n(c, p)
+""",
+    "release": """
+UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = %s AND lock_token = %s
+RETURNING 1
+""",
+    # A task's visible_at doubles as its lease expiry (see the schema).
+    "claim_activities": """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM {s}.tasks WHERE visible_at <= {now} ORDER BY visible_at, id
+     LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.tasks AS t
+   SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
+       visible_at = {now} + %(lease)s::bigint, attempts = t.attempts + 1
+ WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id, t.name,
+          t.input
+""",
+    # Delete each task whose lease holds (a result twice in the batch counts
+    # once) and deliver its message, in batch order; one statement. Returns
+    # the completed ids with the worker their instance has affinity to.
+    "complete_activities": """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)b::bigint[], %(tokens)b::text[], %(instances)b::text[],
+                         %(execs)b::text[], %(events)b::text[]) WITH ORDINALITY
+           AS r(id, token, instance_id, execution_id, event, ord)
+), done AS (
+    DELETE FROM {s}.tasks AS t USING r WHERE t.id = r.id AND t.lock_token = r.token
+    RETURNING t.id
+), firsts AS (
+    SELECT DISTINCT ON (r.id) r.* FROM r JOIN done ON done.id = r.id ORDER BY r.id, r.ord
+), sent AS (
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+    SELECT f.instance_id, f.execution_id, {now}, f.event FROM firsts AS f
+     WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = f.instance_id
+                   FOR KEY SHARE)
+     ORDER BY f.ord
+)
+SELECT f.id, i.locked_by
+  FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id
+""",
+    "renew": """
+UPDATE {s}.tasks AS t SET visible_at = {now} + %s::bigint
+  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token)
+ WHERE t.id = r.id AND t.lock_token = r.token
+""",
+    "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
+    "register_workers": """
+INSERT INTO {s}.workers (worker_id, origin, seen_at)
+SELECT w, %s, {now} FROM unnest(%b::text[]) AS w ORDER BY w
+ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = excluded.seen_at
+""",
+    "forget_workers": "DELETE FROM {s}.workers WHERE seen_at < {now} - 86400000000",
+    "unregister_workers": "DELETE FROM {s}.workers WHERE worker_id = ANY(%b::text[])",
+    "live_workers": (
+        "SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint"),
+    # Measured with each claim: how long until a claim could find something
+    # no wake-up announces (a lease expiring, a timer falling due, another
+    # worker's affinity running out), by the server's clock.
+    "orchestration_horizon": """
+WITH c AS (
+    SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
+                ELSE i.lock_expires END AS at
+      FROM {s}.inbox AS m
+     CROSS JOIN LATERAL (SELECT lock_token, lock_expires, locked_by FROM {s}.instances
+                          WHERE instance_id = m.instance_id OFFSET 0) AS i
+     WHERE m.visible_at <= {now} AND (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)
+     ORDER BY m.visible_at
+     LIMIT %(scan)s
+)
+SELECT least((SELECT min(at) FROM c),
+             (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now},
+       (SELECT count(*) FROM c) = %(scan)s
+""",
+    "activity_horizon": (
+        "SELECT min(visible_at) - {now}, false FROM {s}.tasks WHERE visible_at > {now}"),
+}
+
+
+class Queries:
+    """The SQL of one task hub, with its schema name and clock expression filled in."""
+
+    def __init__(self, quoted_schema: str) -> None:
+        self.schema = quoted_schema
+        for name, template in SQL.items():
+            setattr(self, name, self.sql(template))
+
+    def sql(self, template: str, **parts: str) -> str:
+        """``template`` with ``{s}``, ``{now}`` and any extra ``parts`` substituted."""
+        text = template.replace("{s}", self.schema).replace("{now}", NOW)
+        for key, value in parts.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def __getattr__(self, name: str) -> str:  # for mypy: attributes are set in __init__
+        raise AttributeError(name)
