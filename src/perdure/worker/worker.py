@@ -52,14 +52,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class WorkerOptions:
-    """Tuning knobs; the defaults suit one machine and a few thousand steps per second."""
+    """Tuning knobs; the defaults suit one machine and a few thousand steps per second.
+
+    ``poll_interval`` only bounds how late an expired lease (a crashed worker's
+    work) is noticed: new work wakes the worker through the store's signals.
+    """
 
     orchestration_batch: int = 200
     activity_batch: int = 200
     max_concurrent_activities: int = 200
     activity_threads: int = 32
     lease_seconds: float = 30.0
-    poll_interval: float = 0.05
+    poll_interval: float = 0.5
     max_attempts: int = 10
     cache_size: int = 20_000
     shutdown_grace: float = 5.0
