@@ -49,6 +49,7 @@ from _common import (  # noqa: E402
 )
 
 import perdure  # noqa: E402
+from perdure.store.postgres import parse_postgres_url  # noqa: E402
 
 APP = os.path.join(HERE, "perdure_workloads.py")
 ORCHESTRATORS = ("hello_sequence", "hello_once", "fan_out")
@@ -75,9 +76,10 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 
 async def wait_listening(url: str, count: int, procs: list[subprocess.Popen[bytes]]) -> None:
     """Wait until ``count`` workers hold a LISTEN connection on the database."""
-    dbname = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    conninfo, _ = parse_postgres_url(url)  # without perdure's own options
+    dbname = psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"]
     deadline = time.monotonic() + 60
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         while True:
             for proc in procs:
                 if proc.poll() is not None:

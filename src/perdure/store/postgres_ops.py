@@ -268,6 +268,8 @@ async def known_orchestrators(conn: Conn, q: Queries) -> set[str]:
 #: How many waiting messages of other workers' (or leased) instances a horizon
 #: looks at; past that it answers "soon" (HORIZON_CAP) rather than scan a backlog.
 HORIZON_SCAN = 64
+#: "Soon": how long claims skip the database after a claim that did not
+#: measure its horizon (it found some work, but not a full batch).
 HORIZON_CAP = 0.05
 
 
@@ -288,20 +290,13 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
     """Lease up to ``limit`` instances with visible messages, with those messages.
 
     An instance whose last step ran on another worker is left to that worker
-    for ``affinity_us``. With ``with_horizon``, the :func:`horizon` of
-    orchestration work is measured in the same round trip (else ``None``).
+    for ``affinity_us``. With ``with_horizon``, also returns how long claims
+    may skip the database: :func:`horizon`, measured when nothing was found;
+    a short while after a claim that found less than ``limit``; else ``None``.
     """
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
               "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us}
-    far: float | None = None
-    if with_horizon:
-        async with conn.pipeline():
-            cur = await conn.execute(q.claim_orchestrations, params)
-            far = await horizon(conn, q.orchestration_horizon,
-                                {"worker": worker_id, "affinity": affinity_us,
-                                 "scan": HORIZON_SCAN})
-    else:
-        cur = await conn.execute(q.claim_orchestrations, params)
+    cur = await conn.execute(q.claim_orchestrations, params)
     items: list[OrchestrationWorkItem] = []
     for row in await cur.fetchall():
         ids, execs, events = row[14] or [], row[15] or [], row[16] or []
@@ -310,7 +305,12 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         items.append(OrchestrationWorkItem(instance_record(row), row[12], row[13], messages))
     # Oldest pending message first, so callers that work in order are fair.
     items.sort(key=lambda item: item.messages[0].id if item.messages else 0)
-    return items, far
+    if not with_horizon or len(items) >= limit:
+        return items, None
+    if items:
+        return items, HORIZON_CAP
+    return items, await horizon(conn, q.orchestration_horizon, {
+        "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN})
 
 
 async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> CommitPlan:
@@ -415,16 +415,14 @@ async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
                            ) -> tuple[list[ActivityWorkItem], float | None]:
     """Lease up to ``limit`` claimable tasks, oldest first (and the horizon, as above)."""
     params = {"worker": worker_id, "limit": limit, "lease": lease_us}
-    far: float | None = None
-    if with_horizon:
-        async with conn.pipeline():
-            cur = await conn.execute(q.claim_activities, params)
-            far = await horizon(conn, q.activity_horizon)
-    else:
-        cur = await conn.execute(q.claim_activities, params)
+    cur = await conn.execute(q.claim_activities, params)
     rows = sorted(await cur.fetchall())  # RETURNING order is unspecified; creation order
     items = [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
-    return items, far
+    if not with_horizon or len(items) >= limit:
+        return items, None
+    if items:
+        return items, HORIZON_CAP
+    return items, await horizon(conn, q.activity_horizon)
 
 
 async def complete_activities(conn: Conn, q: Queries, results: Sequence[ActivityResult],
