@@ -8,7 +8,9 @@ N ``perdure worker bench/perdure_workloads.py --store <db>`` processes are start
 Python process with its own connection pool and LISTEN connection), and this process acts as the
 application: a ``perdure.Client`` on the same database starts the instances and waits for them.
 Timing starts once every worker is listening and one warm-up instance has completed. W1 starts
-500 hello sequences back to back and waits for all (instances/s); W2 starts one orchestration that
+500 hello sequences and waits for all (instances/s): the client keeps up to ``--concurrency``
+starts in flight (default 32), as a frontend serving many requests does, so that the client is not
+what is measured; ``--concurrency 1`` starts them back to back. W2 starts one orchestration that
 fans out to 1,000 activities (seconds to its result). Sizes come from ``_common.py``.
 
 DBOS runs the same workloads on the same server in the same run, through
@@ -102,7 +104,19 @@ async def finished(client: perdure.Client, iid: str) -> Any:
     return status.output
 
 
-async def perdure_run(workload: str, url: str, workers: int) -> dict[str, Any]:
+async def start_all(client: perdure.Client, count: int, concurrency: int) -> list[str]:
+    """Start ``count`` hello sequences with up to ``concurrency`` starts in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def start() -> str:
+        async with gate:
+            return await client.start_new("hello_sequence")
+
+    return list(await asyncio.gather(*(start() for _ in range(count))))
+
+
+async def perdure_run(workload: str, url: str, workers: int, concurrency: int,
+                      ) -> dict[str, Any]:
     procs = start_workers(url, workers)
     try:
         client = perdure.Client(url, orchestrators=ORCHESTRATORS)
@@ -112,10 +126,10 @@ async def perdure_run(workload: str, url: str, workers: int) -> dict[str, Any]:
             await finished(client, await client.start_new("hello_sequence"))  # warm-up
             if workload == "W1":
                 with Stopwatch() as sw:
-                    iids = [await client.start_new("hello_sequence") for _ in range(W1_INSTANCES)]
+                    iids = await start_all(client, W1_INSTANCES, concurrency)
                     results = [await finished(client, iid) for iid in iids]
                 assert all(r == [f"Hello {c}!" for c in CITIES] for r in results)
-                return w1_figures(sw.elapsed)
+                return {**w1_figures(sw.elapsed), "concurrency": concurrency}
             with Stopwatch() as sw:
                 total = await finished(client, await client.start_new("fan_out", input=W2_FANOUT))
             assert total == sum(i * 2 for i in range(W2_FANOUT)), total
@@ -126,12 +140,13 @@ async def perdure_run(workload: str, url: str, workers: int) -> dict[str, Any]:
         stop_workers(procs)
 
 
-def run_perdure(workload: str, workers: int, server: str, run: int) -> dict[str, Any]:
+def run_perdure(workload: str, workers: int, server: str, run: int,
+                concurrency: int) -> dict[str, Any]:
     base = {"engine": "perdure", "workload": workload, "workers": workers, "run": run}
     url = f"{server}/bench_scale_{os.getpid()}"
     try:
         with scratch_database(url):
-            figures = asyncio.run(perdure_run(workload, url, workers))
+            figures = asyncio.run(perdure_run(workload, url, workers, concurrency))
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not fatal
         return {**base, "error": f"{type(exc).__name__}: {exc}"}
     return {**base, **figures}
@@ -164,7 +179,8 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
                   and r["workload"] == workload and r["workers"] == workers]
         return round(statistics.median(values), 3) if values else None
 
-    out: dict[str, Any] = {"summary": True, "runs": args.runs, "failed_runs": len(results) - len(ok)}
+    out: dict[str, Any] = {"summary": True, "runs": args.runs, "concurrency": args.concurrency,
+                           "failed_runs": len(results) - len(ok)}
     for workload in args.workloads:
         field = FIELD[workload]
         perdure_by_n = {n: median("perdure", workload, n) for n in args.workers}
@@ -191,6 +207,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432",
                    help="PostgreSQL server; scratch databases are created and dropped there")
+    p.add_argument("--concurrency", type=int, default=32,
+                   help="W1: starts the client keeps in flight (1: back to back)")
     p.add_argument("--no-dbos", dest="dbos", action="store_false", help="skip DBOS")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed for a DBOS run")
     args = p.parse_args()
@@ -209,7 +227,7 @@ def main() -> None:
             for engine, workers in configs:
                 t0 = time.monotonic()
                 if engine == "perdure":
-                    result = run_perdure(workload, workers, server, run)
+                    result = run_perdure(workload, workers, server, run, args.concurrency)
                 else:
                     result = run_dbos(workload, server, run, args.timeout)
                 status = f"FAILED: {result['error']}" if "error" in result else \

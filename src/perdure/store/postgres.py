@@ -65,6 +65,7 @@ from .base import (
     StepCommit,
     WorkKind,
 )
+from .batcher import Batcher
 from .common import (
     check_page_size,
     decode_token,
@@ -181,6 +182,9 @@ class PostgresStore:
         self._wakeups = Wakeups(self._conninfo, self._channels, self._run,
                                 listen=listen, poll_interval=poll_interval, coalesce=coalesce)
         self._wakeup_cache: tuple[int, float, int | None] | None = None
+        # Starts made at the same time share one statement and one commit.
+        self._starts: Batcher[tuple[NewInstance, int], bool | None] = Batcher(
+            lambda starts: self._run(ops.create_instances, starts))
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r})"
@@ -262,7 +266,9 @@ class PostgresStore:
         ``new.execution_id`` is recognised as this very start.
         """
         created_at = now_us() if new.created_at is None else to_us(new.created_at)
-        created = await self._run(ops.create_instance, new, created_at)
+        created = await self._starts.submit((new, created_at))
+        if created is None:  # the id is taken: replace a finished instance, or refuse
+            created = await self._run(ops.create_instance, new, created_at)
         # Wake one live worker's process (at random), not every worker to race
         # for one instance; any worker may still claim it. With no worker
         # known, wake them all.

@@ -84,20 +84,30 @@ async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryE
     return [decode_event(text) for (text,) in await cur.fetchall()]
 
 
-async def create_instance(conn: Conn, q: Queries, new: NewInstance, created: int) -> bool:
-    """Create ``new``; ``False`` if ``on_conflict`` was sent instead (or it already existed).
+async def create_instances(conn: Conn, q: Queries,
+                           starts: Sequence[tuple[NewInstance, int]]) -> list[bool | None]:
+    """Create each ``(new, created_at)``: per start, ``True`` if created in the
+    common, one-statement way, else ``None``: the id is taken (or repeated in
+    the batch), for :func:`create_instance` to settle one by one."""
+    firsts: dict[str, int] = {}
+    for index, (new, _) in enumerate(starts):
+        firsts.setdefault(new.instance_id, index)
+    batch = [starts[i] for i in firsts.values()]
+    cur = await conn.execute(q.create_many, dict(zip(
+        ("ids", "names", "execs", "created", "inputs", "parents", "events"),
+        _columns([(new.instance_id, new.name, new.execution_id, created, new.input,
+                   new.parent_instance_id, encode_event(started_event(new, from_us(created))))
+                  for new, created in batch]), strict=True)))
+    inserted = {instance_id for (instance_id,) in await cur.fetchall()}
+    return [True if new.instance_id in inserted and firsts[new.instance_id] == index else None
+            for index, (new, _) in enumerate(starts)]
 
-    The common case is one statement. When the id is taken, the locked path
-    decides in a transaction: replace a finished instance, refuse an active one.
-    """
-    event = encode_event(started_event(new, from_us(created)))
-    cur = await conn.execute(q.create_fast, {
-        "id": new.instance_id, "name": new.name, "exec": new.execution_id, "created": created,
-        "input": new.input, "parent": new.parent_instance_id, "event": event})
-    if await cur.fetchone() is not None:
-        return True
+
+async def create_instance(conn: Conn, q: Queries, new: NewInstance, created: int) -> bool:
+    """Create ``new`` in a transaction, whatever holds its id: ``False`` if
+    ``on_conflict`` was sent instead (or it already existed)."""
     async with conn.transaction():
-        return await create_locked(conn, q, new, created, event)
+        return await create_locked(conn, q, new, created)
 
 
 async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,

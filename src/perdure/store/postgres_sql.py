@@ -21,21 +21,28 @@ _COLS = INSTANCE_COLUMNS
 SQL = {
     "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
     "select_history": "SELECT event FROM {s}.history WHERE instance_id = %s ORDER BY seq",
-    # The common case of a start: one statement, one commit. Nothing is
-    # inserted when the id exists; the caller then takes the locked path.
-    "create_fast": """
-WITH ins AS (
+    # Starts, many at once (concurrent create_instance calls share one
+    # statement and one commit). Ids that exist are not inserted: the caller
+    # takes the locked path for those. Ids are distinct within one batch.
+    "create_many": """
+WITH r AS (
+    SELECT * FROM unnest(%(ids)b::text[], %(names)b::text[], %(execs)b::text[],
+                         %(created)b::bigint[], %(inputs)b::text[], %(parents)b::text[],
+                         %(events)b::text[]) WITH ORDINALITY
+           AS r(instance_id, name, execution_id, created_at, input, parent, event, ord)
+), ins AS (
     INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
                                updated_at, input, parent_instance_id)
-    VALUES (%(id)s, %(name)s, %(exec)s, 'Pending', %(created)s::bigint, {now}, %(input)s,
-            %(parent)s)
+    SELECT instance_id, name, execution_id, 'Pending', created_at, {now}, input, parent
+      FROM r ORDER BY ord
     ON CONFLICT (instance_id) DO NOTHING
     RETURNING instance_id
 ), msg AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
-    SELECT instance_id, %(exec)s, {now}, %(event)s FROM ins
+    SELECT r.instance_id, r.execution_id, {now}, r.event
+      FROM r JOIN ins ON ins.instance_id = r.instance_id ORDER BY r.ord
 )
-SELECT 1 FROM ins
+SELECT instance_id FROM ins
 """,
     "lock_status": (
         "SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s "
