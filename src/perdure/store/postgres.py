@@ -3,12 +3,15 @@
 Every ``perdure worker`` and ``perdure serve`` process opens a
 :class:`PostgresStore` on the same database and schema. Connections come from
 an async ``psycopg_pool`` pool (no thread hop); each transition is one
-statement or one short transaction (see :mod:`perdure.store.postgres_ops`).
-Work is claimed with ``FOR UPDATE SKIP LOCKED`` under leases, so workers never
-wait on each other's rows. After each commit the store sends ``NOTIFY``
-(batched, off the commit path); one dedicated connection per store
-``LISTEN``-s and feeds the in-process :class:`~perdure.store.signals.Signals`,
-with polling as the fallback.
+statement or one short transaction (see :mod:`perdure.store.postgres_ops`;
+the SQL is in :mod:`perdure.store.postgres_sql`, the schema in numbered
+migrations under ``sql/postgres``). Work is claimed in batches with
+``FOR UPDATE SKIP LOCKED`` under leases, so a worker never waits on another's
+rows; a batch of steps commits as one statement; starts made at the same time
+share one commit. An instance stays with the worker that ran its last step
+(which holds its state in memory) unless that worker leaves it waiting. Wake-ups
+go through ``LISTEN/NOTIFY``, addressed to the process concerned, with polling
+as the fallback (see :mod:`perdure.store.postgres_wakeups`).
 
 Failures and retries. After a server restart every pooled connection is dead:
 a connection is checked (without a round trip) each time it leaves the pool,
@@ -147,14 +150,17 @@ class PostgresStore:
       at most opened by this process, plus one for ``LISTEN``.
     * ``pool_timeout`` (default 30): seconds a call waits for a connection
       (e.g. while the server restarts) before failing.
-    * ``poll_interval`` (default 1.0): while ``LISTEN`` works, how often an
-      idle worker still looks for work no notification announced (leases
-      that expired when a worker died). 0 means look on every call.
+    * ``poll_interval`` (default 2.0): while ``LISTEN`` works, the longest an
+      idle worker goes without looking for work (expired leases and timers
+      are looked for when due; this covers lost notifications). 0 means
+      look on every call.
     * ``listen`` (default 1): 0 turns ``LISTEN/NOTIFY`` wake-ups off (for
       poolers in transaction mode); workers then poll.
     * ``affinity`` (default 0.5): seconds an instance with new messages waits
       for the worker that ran its last step (which holds its state in memory)
       before any other worker takes it. 0: any worker, at once.
+    * ``coalesce`` (default 0.002): seconds a worker woken by another process
+      waits for more work to arrive before it claims (bigger batches).
 
     Other parameters go to libpq (``sslmode=require``, ``connect_timeout=5``...).
     """
