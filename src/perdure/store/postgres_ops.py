@@ -66,7 +66,6 @@ from .postgres_sql import SQL, Queries
 
 Conn = AsyncConnection[Any]
 
-_TERMINAL = sorted(TERMINAL_STATUS_VALUES)
 
 
 # --- client side -------------------------------------------------------------
@@ -133,6 +132,8 @@ async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,
                 await insert_messages(conn, q, [message_row(new.on_conflict, None)])
                 return False
             await delete_instances(conn, q, [new.instance_id])
+        else:  # messages that raced the purge of an earlier instance of the id
+            await conn.execute(q.delete_leftovers, (new.instance_id,))
         inserted = await (await conn.execute(q.insert_instance, (
             new.instance_id, new.name, new.execution_id, created, new.input,
             new.parent_instance_id))).fetchone()
@@ -182,15 +183,18 @@ async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
                 limit: int) -> tuple[list[str], list[tuple[str, str]]]:
     """Delete up to ``limit`` finished instances matching ``where`` (SQL over the
     ``params``): returns the purged ids and the ``(id, status)`` of those kept."""
-    sql = q.sql(SQL["purge"], where=where)
-    cur = await conn.execute(sql, {**params, "limit": limit, "terminal": _TERMINAL})
-    purged: list[str] = []
-    kept: list[tuple[str, str]] = []
-    for instance_id, status, deleted in await cur.fetchall():
-        if deleted:
-            purged.append(instance_id)
-        else:
-            kept.append((instance_id, status))
+    sql = q.sql(SQL["purge_lock"], where=where)
+    async with conn.transaction():
+        cur = await conn.execute(sql, {**params, "limit": limit})
+        purged: list[str] = []
+        kept: list[tuple[str, str]] = []
+        for instance_id, status in await cur.fetchall():
+            if status in TERMINAL_STATUS_VALUES:
+                purged.append(instance_id)
+            else:
+                kept.append((instance_id, status))
+        if purged:
+            await delete_instances(conn, q, purged)
     return purged, kept
 
 

@@ -16,6 +16,11 @@ from .common import INSTANCE_COLUMNS
 #: The server's clock in microseconds since the epoch (one value per statement).
 NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
 _COLS = INSTANCE_COLUMNS
+#: A FROM item that makes the statement's transaction commit without waiting
+#: for the WAL flush. For writes that only take or give up leases (claims,
+#: releases, renewals) and for bookkeeping: if a server crash loses one, the
+#: work is merely unleased again, and the next durable commit flushes it anyway.
+RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
 
 # Templates: "{s}" is the quoted schema and "{now}" the clock expression.
 SQL = {
@@ -41,6 +46,10 @@ WITH r AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT r.instance_id, r.execution_id, {now}, r.event
       FROM r JOIN ins ON ins.instance_id = r.instance_id ORDER BY r.ord
+), leftovers AS (
+    -- Messages that raced the purge of an earlier instance of the id (this
+    -- statement does not see its own ExecutionStarted rows).
+    DELETE FROM {s}.inbox AS m USING ins WHERE m.instance_id = ins.instance_id
 )
 SELECT instance_id FROM ins
 """,
@@ -58,18 +67,19 @@ RETURNING instance_id
         "INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event) "
         "VALUES (%s, %s, coalesce(%s::bigint, {now}), %s)"),
     # A message to an instance that does not exist is dropped, not an error:
-    # its sender (a step, an activity) cannot do anything about it. KEY SHARE
-    # keeps a concurrent purge from deleting the instance under the message;
-    # it does not conflict with a step or a claim updating the row.
+    # its sender (a step, an activity) cannot do anything about it. The check
+    # takes no lock (a row lock is a write): a message that races a purge of
+    # its instance is left behind, never claimed (claims join instances), and
+    # removed when an instance of that id is created again.
     "insert_messages_if_exist": """
 INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
 SELECT r.instance_id, r.execution_id, coalesce(r.visible_at, {now}), r.event
   FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) WITH ORDINALITY
        AS r(instance_id, execution_id, visible_at, event, ord)
- WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id
-               FOR KEY SHARE)
+ WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id)
  ORDER BY r.ord
 """,
+    "delete_leftovers": "DELETE FROM {s}.inbox WHERE instance_id = %s",
     "delete_instances": """
 WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)b::text[])),
      m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)b::text[])),
@@ -79,7 +89,6 @@ DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)b::text[])
     "send_message": """
 WITH cur AS (
     SELECT runtime_status, locked_by FROM {s}.instances WHERE instance_id = %(id)s
-       FOR KEY SHARE
 ), ins AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT %(id)s, %(exec)s, coalesce(%(visible)s::bigint, {now}), %(event)s
@@ -88,20 +97,12 @@ WITH cur AS (
 SELECT runtime_status, locked_by FROM cur
 """,
     # Purges lock the victims in id order (as commit_steps locks its leases),
-    # so two transactions locking several instances cannot deadlock.
-    "purge": """
-WITH cur AS (
-    SELECT instance_id, runtime_status FROM {s}.instances
-     WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
-), v AS (
-    SELECT instance_id FROM cur WHERE runtime_status = ANY(%(terminal)b::text[])
-), h AS (DELETE FROM {s}.history WHERE instance_id IN (SELECT instance_id FROM v)),
-   m AS (DELETE FROM {s}.inbox WHERE instance_id IN (SELECT instance_id FROM v)),
-   t AS (DELETE FROM {s}.tasks WHERE instance_id IN (SELECT instance_id FROM v)),
-   d AS (DELETE FROM {s}.instances WHERE instance_id IN (SELECT instance_id FROM v)
-         RETURNING instance_id)
-SELECT cur.instance_id, cur.runtime_status, d.instance_id IS NOT NULL
-  FROM cur LEFT JOIN d USING (instance_id)
+    # so two transactions locking several instances cannot deadlock; the
+    # deletes are a second statement, which sees everything committed before
+    # the locks were granted.
+    "purge_lock": """
+SELECT instance_id, runtime_status FROM {s}.instances
+ WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
 """,
     "register": """
 INSERT INTO {s}.functions (kind, name, updated_at)
@@ -136,6 +137,7 @@ WITH picked AS MATERIALIZED (
 )
 SELECT c.*, msg.ids, msg.execs, msg.events
   FROM claimed AS c
+ CROSS JOIN {RELAXED}
  CROSS JOIN LATERAL (
        SELECT array_agg(x.id ORDER BY x.id) AS ids,
               array_agg(x.execution_id ORDER BY x.id) AS execs,
@@ -180,34 +182,36 @@ SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
        AS t(instance_id, execution_id, task_id, name, input, ord)
  ORDER BY t.ord
 """,
-    # A batch of steps as one statement. `leased` locks each instance whose
-    # lease the step holds (re-checked on the latest row version, so a lease
-    # taken over meanwhile drops out), and every write joins `leased`: a step
-    # whose lease is lost writes nothing. Writes in one statement all see the
-    # rows as they were before it, so the update may end the leases in the
-    # same breath. History resets need their deletes to go first: batches
-    # with a reset (or a sub-orchestration start) use the multi-statement path.
+    # A batch of steps as one statement. `updated` applies each step whose
+    # lease holds (re-checked on the latest row version, so a lease taken
+    # over meanwhile does not match) and returns the row as it was; every
+    # other write joins `updated`: a step whose lease is lost writes nothing.
+    # History resets need their deletes to go first: batches with a reset (or
+    # a sub-orchestration start) use the multi-statement path.
     "commit_steps": """
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(statuses)b::text[],
                          %(customs)b::text[], %(outputs)b::text[], %(failures)b::text[],
                          %(added)b::int[])
            AS r(instance_id, token, status, custom_status, output, failure, added)
-), leased AS (
-    SELECT i.instance_id, i.history_len, i.runtime_status
-      FROM {s}.instances AS i JOIN r ON i.instance_id = r.instance_id AND i.lock_token = r.token
-     ORDER BY i.instance_id
-       FOR NO KEY UPDATE OF i
+), updated AS (
+    UPDATE {s}.instances AS i
+       SET runtime_status = r.status, custom_status = r.custom_status, output = r.output,
+           failure = r.failure, updated_at = {now}, history_len = o.history_len + r.added,
+           attempts = 0, lock_token = NULL, lock_expires = NULL
+      FROM r JOIN {s}.instances AS o ON o.instance_id = r.instance_id
+     WHERE i.instance_id = r.instance_id AND i.lock_token = r.token
+    RETURNING i.instance_id, o.history_len, o.runtime_status
 ), hist AS (
     INSERT INTO {s}.history (instance_id, seq, event)
-    SELECT h.instance_id, l.history_len + h.k, h.event
+    SELECT h.instance_id, u.history_len + h.k, h.event
       FROM unnest(%(h_ids)b::text[], %(h_k)b::int[], %(h_events)b::text[])
            AS h(instance_id, k, event)
-      JOIN leased AS l ON l.instance_id = h.instance_id
+      JOIN updated AS u ON u.instance_id = h.instance_id
 ), consumed AS (
     DELETE FROM {s}.inbox AS m
-     USING leased AS l, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
-     WHERE l.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
+     USING updated AS u, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
+     WHERE u.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
 ), tasks AS (
     INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,
                            visible_at)
@@ -215,7 +219,7 @@ WITH r AS (
       FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
                   %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
            WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name, input, ord)
-      JOIN leased AS l ON l.instance_id = t.sender
+      JOIN updated AS u ON u.instance_id = t.sender
      ORDER BY t.ord
 ), messages AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
@@ -223,47 +227,39 @@ WITH r AS (
       FROM unnest(%(m_senders)b::text[], %(m_ids)b::text[], %(m_execs)b::text[],
                   %(m_visible)b::bigint[], %(m_events)b::text[])
            WITH ORDINALITY AS m(sender, instance_id, execution_id, visible_at, event, ord)
-      JOIN leased AS l ON l.instance_id = m.sender
-     -- An instance of the batch exists (and cannot be locked again by the
-     -- statement that updates it); any other target is KEY SHARE locked.
-     WHERE m.instance_id IN (SELECT instance_id FROM leased)
-        OR EXISTS (SELECT 1 FROM {s}.instances t WHERE t.instance_id = m.instance_id
-                   FOR KEY SHARE)
+      JOIN updated AS u ON u.instance_id = m.sender
+     WHERE EXISTS (SELECT 1 FROM {s}.instances t WHERE t.instance_id = m.instance_id)
      ORDER BY m.ord
-), updated AS (
-    UPDATE {s}.instances AS i
-       SET runtime_status = r.status, custom_status = r.custom_status, output = r.output,
-           failure = r.failure, updated_at = {now}, history_len = l.history_len + r.added,
-           attempts = 0, lock_token = NULL, lock_expires = NULL
-      FROM r JOIN leased AS l ON l.instance_id = r.instance_id
-     WHERE i.instance_id = r.instance_id
 )
-SELECT instance_id, runtime_status FROM leased
+SELECT instance_id, runtime_status FROM updated
 """,
     # Wake-ups only: committed without waiting for the WAL flush (a lost
     # notification costs a poll, never data), so the notify lock is brief.
-    "notify": """
-SELECT pg_notify(n.c, n.p)
-  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s,
-       unnest(%b::text[], %b::text[]) AS n(c, p)
+    "notify": f"""
+SELECT pg_notify(n.c, n.p) FROM {RELAXED}, unnest(%b::text[], %b::text[]) AS n(c, p)
 """,
-    "release": """
-UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
- WHERE instance_id = %s AND lock_token = %s
-RETURNING 1
+    "release": f"""
+WITH released AS (
+    UPDATE {{s}}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+     WHERE instance_id = %s AND lock_token = %s
+    RETURNING 1
+)
+SELECT 1 FROM released CROSS JOIN {RELAXED}
 """,
     # A task's visible_at doubles as its lease expiry (see the schema).
-    "claim_activities": """
+    "claim_activities": f"""
 WITH picked AS MATERIALIZED (
-    SELECT id FROM {s}.tasks WHERE visible_at <= {now} ORDER BY visible_at, id
+    SELECT id FROM {{s}}.tasks WHERE visible_at <= {{now}} ORDER BY visible_at, id
      LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {{s}}.tasks AS t
+       SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
+           visible_at = {{now}} + %(lease)s::bigint, attempts = t.attempts + 1
+     WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id,
+              t.name, t.input
 )
-UPDATE {s}.tasks AS t
-   SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
-       visible_at = {now} + %(lease)s::bigint, attempts = t.attempts + 1
- WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
-RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id, t.name,
-          t.input
+SELECT claimed.* FROM claimed CROSS JOIN {RELAXED}
 """,
     # Delete each task whose lease holds (a result twice in the batch counts
     # once) and deliver its message, in batch order; one statement. Returns
@@ -281,22 +277,21 @@ WITH r AS (
 ), sent AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT f.instance_id, f.execution_id, {now}, f.event FROM firsts AS f
-     WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = f.instance_id
-                   FOR KEY SHARE)
+     WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = f.instance_id)
      ORDER BY f.ord
 )
 SELECT f.id, i.locked_by
   FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id
 """,
-    "renew": """
-UPDATE {s}.tasks AS t SET visible_at = {now} + %s::bigint
-  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token)
+    "renew": f"""
+UPDATE {{s}}.tasks AS t SET visible_at = {{now}} + %s::bigint
+  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {RELAXED}
  WHERE t.id = r.id AND t.lock_token = r.token
 """,
     "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
-    "register_workers": """
-INSERT INTO {s}.workers (worker_id, origin, seen_at)
-SELECT w, %s, {now} FROM unnest(%b::text[]) AS w ORDER BY w
+    "register_workers": f"""
+INSERT INTO {{s}}.workers (worker_id, origin, seen_at)
+SELECT w, %s, {{now}} FROM unnest(%b::text[]) AS w, {RELAXED} ORDER BY w
 ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = excluded.seen_at
 """,
     "forget_workers": "DELETE FROM {s}.workers WHERE seen_at < {now} - 86400000000",
