@@ -85,6 +85,16 @@ def decode_event(text: str) -> HistoryEvent:
     return event_from_dict(_decode(text))
 
 
+def encode_events(texts: Sequence[str]) -> str:
+    """Encoded events (:func:`encode_event`) as one JSON array text."""
+    return "[" + ",".join(texts) + "]"
+
+
+def decode_events(text: str) -> list[HistoryEvent]:
+    """Decode :func:`encode_events`."""
+    return [event_from_dict(item) for item in _decode(text)]
+
+
 def encode_failure(failure: FailureDetails | None) -> str | None:
     """Failure details as JSON text, ``None`` staying ``None``."""
     return None if failure is None else _encoder.encode(failure.to_dict())
@@ -352,7 +362,8 @@ def split_sql(script: str) -> list[str]:
 __all__ = [
     "EPOCH", "INSTANCE_COLUMNS", "MAX_MESSAGES_PER_CLAIM", "TERMINAL_STATUS_VALUES", "CommitPlan",
     "MessageRow", "check_can_create", "check_can_purge", "check_can_send", "check_page_size",
-    "decode_event", "decode_failure", "decode_token", "encode_event", "encode_failure",
+    "decode_event", "decode_events", "decode_failure", "decode_token", "encode_event",
+    "encode_events", "encode_failure",
     "encode_ids", "encode_token", "from_us", "instance_record", "load_migrations",
     "message_row", "now_us", "plan_commit", "prefix_upper_bound", "purgeable_status_values",
     "seconds_to_us", "split_sql", "started_event", "status_values", "task_row", "to_us",

@@ -47,8 +47,10 @@ from .common import (
     check_can_purge,
     check_can_send,
     decode_event,
+    decode_events,
     decode_token,
     encode_event,
+    encode_events,
     encode_failure,
     encode_token,
     from_us,
@@ -80,7 +82,7 @@ async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceReco
 async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryEvent]:
     """The current execution's history, in order."""
     cur = await conn.execute(q.select_history, (instance_id,))
-    return [decode_event(text) for (text,) in await cur.fetchall()]
+    return [event for (text,) in await cur.fetchall() for event in decode_events(text)]
 
 
 async def create_instances(conn: Conn, q: Queries,
@@ -340,8 +342,8 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> C
     for step in steps:
         firsts.setdefault(step.instance_id, step)  # a second step for one lease never applies
     unique = list(firsts.values())
-    history = [(step.instance_id, k, encode_event(event))
-               for step in unique for k, event in enumerate(step.history)]
+    history = [(step.instance_id, encode_events([encode_event(e) for e in step.history]))
+               for step in unique if step.history]
     consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed]
     tasks = [(step.instance_id, *task_row(task, None)[:5])
              for step in unique for task in step.activities]
@@ -353,7 +355,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> C
                    OrchestrationRuntimeStatus(step.runtime_status).value, step.custom_status,
                    step.output, encode_failure(step.failure), len(step.history))
                   for step in unique]), strict=True))
-    params.update(_named(("h_ids", "h_k", "h_events"), history))
+    params.update(_named(("h_ids", "h_events"), history))
     params.update(_named(("c_ids", "c_msgs"), consumed))
     params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs"),
                          tasks))
@@ -394,8 +396,12 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit
         plan = plan_commit(steps, leases, None)
         if plan.resets:
             await conn.execute(q.delete_history, (plan.resets,))
-        if plan.history:
-            await conn.execute(q.insert_history, _columns(plan.history))
+        if plan.history:  # one row per step: its events, from the position of the first
+            chunks: dict[str, tuple[int, list[str]]] = {}
+            for instance_id, seq, text in plan.history:
+                chunks.setdefault(instance_id, (seq, []))[1].append(text)
+            await conn.execute(q.insert_history, _columns(
+                [(iid, seq, encode_events(texts)) for iid, (seq, texts) in chunks.items()]))
         if plan.updates:
             # plan rows: (new_exec, input, status, custom, output, failure, now, len, id)
             await conn.execute(q.update_after_step, _columns(

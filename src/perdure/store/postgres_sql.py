@@ -25,7 +25,7 @@ RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
 # Templates: "{s}" is the quoted schema and "{now}" the clock expression.
 SQL = {
     "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
-    "select_history": "SELECT event FROM {s}.history WHERE instance_id = %s ORDER BY seq",
+    "select_history": "SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq",
     # Starts, many at once (concurrent create_instance calls share one
     # statement and one commit). Ids that exist are not inserted: the caller
     # takes the locked path for those. Ids are distinct within one batch.
@@ -154,7 +154,7 @@ SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
 """,
     "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[])",
     "insert_history": """
-INSERT INTO {s}.history (instance_id, seq, event)
+INSERT INTO {s}.history (instance_id, seq, events)
 SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])
 """,
     # A NULL new execution id keeps the current execution and input. The lease
@@ -203,10 +203,9 @@ WITH r AS (
      WHERE i.instance_id = r.instance_id AND i.lock_token = r.token
     RETURNING i.instance_id, o.history_len, o.runtime_status
 ), hist AS (
-    INSERT INTO {s}.history (instance_id, seq, event)
-    SELECT h.instance_id, u.history_len + h.k, h.event
-      FROM unnest(%(h_ids)b::text[], %(h_k)b::int[], %(h_events)b::text[])
-           AS h(instance_id, k, event)
+    INSERT INTO {s}.history (instance_id, seq, events)
+    SELECT h.instance_id, u.history_len, h.events
+      FROM unnest(%(h_ids)b::text[], %(h_events)b::text[]) AS h(instance_id, events)
       JOIN updated AS u ON u.instance_id = h.instance_id
 ), consumed AS (
     DELETE FROM {s}.inbox AS m

@@ -34,11 +34,13 @@ CREATE INDEX instances_created ON instances (created_at, instance_id);
 CREATE INDEX instances_status ON instances (runtime_status, created_at, instance_id);
 CREATE INDEX instances_name ON instances (name);
 
--- The current execution's history; seq counts from 0 per execution.
+-- The current execution's history, one row per step: events is a JSON array
+-- of the events the step appended, seq the position of its first event
+-- (counting from 0 per execution). A step writes one row, not one per event.
 CREATE TABLE history (
     instance_id text COLLATE "C" NOT NULL,
     seq         integer NOT NULL,
-    event       text    NOT NULL,
+    events      text    NOT NULL,
     PRIMARY KEY (instance_id, seq)
 );
 
