@@ -442,7 +442,7 @@ async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
         return items, None
     if items:
         return items, HORIZON_CAP
-    return items, await horizon(conn, q.activity_horizon)
+    return items, await horizon(conn, q.activity_horizon, {"scan": HORIZON_SCAN})
 
 
 async def complete_activities(conn: Conn, q: Queries, results: Sequence[ActivityResult],

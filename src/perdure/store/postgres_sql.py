@@ -245,15 +245,17 @@ WITH released AS (
 )
 SELECT 1 FROM released CROSS JOIN {RELAXED}
 """,
-    # A task's visible_at doubles as its lease expiry (see the schema).
+    # Claimable: visible and not leased (or its lease expired).
     "claim_activities": f"""
 WITH picked AS MATERIALIZED (
-    SELECT id FROM {{s}}.tasks WHERE visible_at <= {{now}} ORDER BY visible_at, id
+    SELECT id FROM {{s}}.tasks
+     WHERE visible_at <= {{now}} AND (lock_token IS NULL OR lock_expires < {{now}})
+     ORDER BY visible_at, id
      LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE {{s}}.tasks AS t
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
-           visible_at = {{now}} + %(lease)s::bigint, attempts = t.attempts + 1
+           lock_expires = {{now}} + %(lease)s::bigint, attempts = t.attempts + 1
      WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id,
               t.name, t.input
@@ -283,7 +285,7 @@ SELECT f.id, i.locked_by
   FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id
 """,
     "renew": f"""
-UPDATE {{s}}.tasks AS t SET visible_at = {{now}} + %s::bigint
+UPDATE {{s}}.tasks AS t SET lock_expires = {{now}} + %s::bigint
   FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {RELAXED}
  WHERE t.id = r.id AND t.lock_token = r.token
 """,
@@ -315,8 +317,17 @@ SELECT least((SELECT min(at) FROM c),
              (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now},
        (SELECT count(*) FROM c) = %(scan)s
 """,
-    "activity_horizon": (
-        "SELECT min(visible_at) - {now}, false FROM {s}.tasks WHERE visible_at > {now}"),
+    "activity_horizon": """
+WITH c AS (
+    SELECT lock_expires FROM {s}.tasks
+     WHERE visible_at <= {now} AND lock_token IS NOT NULL
+     ORDER BY visible_at, id
+     LIMIT %(scan)s
+)
+SELECT least((SELECT min(lock_expires) FROM c),
+             (SELECT min(visible_at) FROM {s}.tasks WHERE visible_at > {now})) - {now},
+       (SELECT count(*) FROM c) = %(scan)s
+""",
 }
 
 

@@ -9,7 +9,9 @@
 -- lock_expires); lock_token is NULL when nobody holds the instance. Without a
 -- lease, locked_by names the worker the instance has affinity to (the one that
 -- ran its last step, or was given the new instance).
--- fillfactor leaves room for HOT updates (claims and steps rewrite the row).
+-- fillfactor leaves room for HOT updates: claims and steps rewrite the row
+-- several times per step, and an update that finds room on its page touches
+-- no index.
 CREATE TABLE instances (
     instance_id        text COLLATE "C" NOT NULL PRIMARY KEY,
     name               text    NOT NULL,
@@ -27,12 +29,13 @@ CREATE TABLE instances (
     lock_token         text,
     lock_expires       bigint,
     attempts           integer NOT NULL DEFAULT 0
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 50);
 -- Keyset paging of queries, and created_at range filters.
 CREATE INDEX instances_created ON instances (created_at, instance_id);
 -- Status filters (and purge), paged in the same order within one status.
+-- (Every index costs each start and each status change a write: no query
+-- filters on name, so name has none.)
 CREATE INDEX instances_status ON instances (runtime_status, created_at, instance_id);
-CREATE INDEX instances_name ON instances (name);
 
 -- The current execution's history, one row per step: events is a JSON array
 -- of the events the step appended, seq the position of its first event
@@ -45,9 +48,11 @@ CREATE TABLE history (
 );
 
 -- Per-instance inbox. Ids come from a sequence: they order arrival per
--- sender, and a step consumes its instance's messages in id order.
+-- sender, and a step consumes its instance's messages in id order. Messages
+-- are found by (instance_id, id) only, so that index is the only one beside
+-- the claim scan's.
 CREATE TABLE inbox (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
     instance_id  text COLLATE "C" NOT NULL,
     execution_id text,
     visible_at   bigint NOT NULL,
@@ -57,9 +62,10 @@ CREATE INDEX inbox_instance ON inbox (instance_id, id);
 -- The claim scan (oldest visible message first) and next_wakeup.
 CREATE INDEX inbox_visible ON inbox (visible_at, instance_id);
 
--- Activity tasks. visible_at is when the task may next be claimed: its
--- creation time, then the expiry of each lease taken on it, so one indexed
--- range answers "claimable now".
+-- Activity tasks, claimed in (visible_at, id) order. A lease (lock_token,
+-- lock_expires) lives in columns no index covers, so taking, renewing and
+-- ending one rewrites the row in place (a HOT update, no index write); the
+-- claim scan steps over the tasks in flight, which are few.
 CREATE TABLE tasks (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     instance_id  text COLLATE "C" NOT NULL,
@@ -71,8 +77,9 @@ CREATE TABLE tasks (
     visible_at   bigint  NOT NULL,
     locked_by    text,
     lock_token   text,
+    lock_expires bigint,
     attempts     integer NOT NULL DEFAULT 0
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 50);
 CREATE INDEX tasks_visible ON tasks (visible_at, id);
 CREATE INDEX tasks_instance ON tasks (instance_id);
 
