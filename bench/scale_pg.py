@@ -7,7 +7,8 @@ For each run, each workload and each worker count, a fresh database is created o
 N ``perdure worker bench/perdure_workloads.py --store <db>`` processes are started (each its own
 Python process with its own connection pool and LISTEN connection), and this process acts as the
 application: a ``perdure.Client`` on the same database starts the instances and waits for them.
-Timing starts once every worker is listening and one warm-up instance has completed. W1 starts
+Timing starts once every worker is listening and a warm-up of 50 instances per worker has
+completed (connections opened, statements prepared). W1 starts
 500 hello sequences and waits for all (instances/s): the client keeps up to ``--concurrency``
 starts in flight (default 32), as a frontend serving many requests does, so that the client is not
 what is measured; ``--concurrency 1`` starts them back to back. W2 starts one orchestration that
@@ -47,7 +48,6 @@ from _common import (  # noqa: E402
     W2_FANOUT,
     Stopwatch,
     scratch_database,
-    w1_figures,
 )
 
 import perdure  # noqa: E402
@@ -56,6 +56,7 @@ from perdure.store.postgres import parse_postgres_url  # noqa: E402
 APP = os.path.join(HERE, "perdure_workloads.py")
 ORCHESTRATORS = ("hello_sequence", "hello_once", "fan_out")
 WAIT = 600.0
+WARM_UP = 50  # instances per worker, before timing
 
 
 def start_workers(url: str, count: int) -> list[subprocess.Popen[bytes]]:
@@ -116,20 +117,26 @@ async def start_all(client: perdure.Client, count: int, concurrency: int) -> lis
 
 
 async def perdure_run(workload: str, url: str, workers: int, concurrency: int,
-                      ) -> dict[str, Any]:
+                      instances: int) -> dict[str, Any]:
     procs = start_workers(url, workers)
     try:
         client = perdure.Client(url, orchestrators=ORCHESTRATORS)
         try:
             await client.get_status("none")  # opens the store: creates the schema
             await wait_listening(url, workers + 1, procs)  # + this client's own listener
-            await finished(client, await client.start_new("hello_sequence"))  # warm-up
+            # Warm-up (not timed): every worker's connections opened, its statements
+            # prepared, its code paths run, as in a process that has been serving.
+            for iid in await start_all(client, WARM_UP * workers, concurrency):
+                await finished(client, iid)
             if workload == "W1":
                 with Stopwatch() as sw:
-                    iids = await start_all(client, W1_INSTANCES, concurrency)
+                    iids = await start_all(client, instances, concurrency)
                     results = [await finished(client, iid) for iid in iids]
                 assert all(r == [f"Hello {c}!" for c in CITIES] for r in results)
-                return {**w1_figures(sw.elapsed), "concurrency": concurrency}
+                return {"instances": instances, "seconds": round(sw.elapsed, 3),
+                        "instances_per_s": round(instances / sw.elapsed, 1),
+                        "activities_per_s": round(instances * len(CITIES) / sw.elapsed, 1),
+                        "concurrency": concurrency}
             with Stopwatch() as sw:
                 total = await finished(client, await client.start_new("fan_out", input=W2_FANOUT))
             assert total == sum(i * 2 for i in range(W2_FANOUT)), total
@@ -141,12 +148,12 @@ async def perdure_run(workload: str, url: str, workers: int, concurrency: int,
 
 
 def run_perdure(workload: str, workers: int, server: str, run: int,
-                concurrency: int) -> dict[str, Any]:
+                concurrency: int, instances: int = W1_INSTANCES) -> dict[str, Any]:
     base = {"engine": "perdure", "workload": workload, "workers": workers, "run": run}
     url = f"{server}/bench_scale_{os.getpid()}"
     try:
         with scratch_database(url):
-            figures = asyncio.run(perdure_run(workload, url, workers, concurrency))
+            figures = asyncio.run(perdure_run(workload, url, workers, concurrency, instances))
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not fatal
         return {**base, "error": f"{type(exc).__name__}: {exc}"}
     return {**base, **figures}
@@ -180,6 +187,7 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
         return round(statistics.median(values), 3) if values else None
 
     out: dict[str, Any] = {"summary": True, "runs": args.runs, "concurrency": args.concurrency,
+                           "w1_instances": args.w1_instances,
                            "failed_runs": len(results) - len(ok)}
     for workload in args.workloads:
         field = FIELD[workload]
@@ -209,6 +217,9 @@ def main() -> None:
                    help="PostgreSQL server; scratch databases are created and dropped there")
     p.add_argument("--concurrency", type=int, default=32,
                    help="W1: starts the client keeps in flight (1: back to back)")
+    p.add_argument("--w1-instances", type=int, default=W1_INSTANCES,
+                   help="W1 size for perdure (DBOS keeps _common.W1_INSTANCES); a larger run "
+                        "measures steady-state throughput rather than a 0.3 s burst")
     p.add_argument("--no-dbos", dest="dbos", action="store_false", help="skip DBOS")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed for a DBOS run")
     args = p.parse_args()
@@ -227,7 +238,8 @@ def main() -> None:
             for engine, workers in configs:
                 t0 = time.monotonic()
                 if engine == "perdure":
-                    result = run_perdure(workload, workers, server, run, args.concurrency)
+                    result = run_perdure(workload, workers, server, run, args.concurrency,
+                                         args.w1_instances)
                 else:
                     result = run_dbos(workload, server, run, args.timeout)
                 status = f"FAILED: {result['error']}" if "error" in result else \
