@@ -382,9 +382,12 @@ class PostgresStore:
         if limit < 1 or wakeups.gated("orchestration", worker_id):
             return []
         wakes = wakeups.wakes("orchestration")
+        # New work is divided between the live workers: a claim takes at most
+        # its share of what is not already its own.
+        share = -(-limit // max(1, wakeups.live_workers()))
         items, horizon = await self._run(ops.claim_orchestrations, worker_id, limit,
                                          seconds_to_us(lease_seconds), self._affinity_us,
-                                         wakeups.gating)
+                                         wakeups.gating, share)
         if len(items) < limit:  # the claim took everything there was
             wakeups.claimed_all("orchestration", worker_id, wakes, horizon)
         return items

@@ -302,16 +302,19 @@ async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) ->
 
 async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
                                lease_us: int, affinity_us: int, with_horizon: bool = False,
+                               share: int | None = None,
                                ) -> tuple[list[OrchestrationWorkItem], float | None]:
     """Lease up to ``limit`` instances with visible messages, with those messages.
 
     An instance whose last step ran on another worker is left to that worker
-    for ``affinity_us``. With ``with_horizon``, also returns how long claims
+    for ``affinity_us``; of the instances that are not its own, it takes at
+    most ``share`` (default ``limit``). With ``with_horizon``, also returns how long claims
     may skip the database: :func:`horizon`, measured when nothing was found;
     a short while after a claim that found less than ``limit``; else ``None``.
     """
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
-              "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us}
+              "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
+              "share": limit if share is None else share}
     cur = await conn.execute(q.claim_orchestrations, params)
     items: list[OrchestrationWorkItem] = []
     for row in await cur.fetchall():

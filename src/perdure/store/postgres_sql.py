@@ -117,10 +117,13 @@ ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
     # its visible messages (at most `max_messages`, in arrival order).
     # Affinity: locked_by stays after a step, naming the worker that ran it
     # (and holds its executor in memory); others leave the instance to that
-    # worker until its oldest visible message has waited `affinity` us.
+    # worker until its oldest visible message has waited `affinity` us. A
+    # claim takes its own instances first, and at most `share` of the rest
+    # (new instances, and those it may take over), so that workers started
+    # together divide new work between them instead of the first taking all.
     "claim_orchestrations": f"""
 WITH picked AS MATERIALIZED (
-    SELECT i.instance_id
+    SELECT i.instance_id, m.visible_at, coalesce(i.locked_by = %(worker)s, false) AS own
       FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
      WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
        AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
@@ -128,11 +131,18 @@ WITH picked AS MATERIALIZED (
      ORDER BY m.visible_at
      LIMIT %(limit)s
        FOR NO KEY UPDATE OF i SKIP LOCKED
-), claimed AS (
+), chosen AS (
+    -- Its own instances, and at most `share` of the others (the rest of the
+    -- locked rows are let go when the statement ends).
+    SELECT instance_id FROM (
+        SELECT instance_id, own, row_number() OVER (PARTITION BY own ORDER BY first) AS n
+          FROM (SELECT instance_id, bool_or(own) AS own, min(visible_at) AS first
+                  FROM picked GROUP BY instance_id) AS g) AS w
+     WHERE own OR n <= %(share)s), claimed AS (
     UPDATE {{s}}.instances
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
            lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
-     WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM picked))
+     WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM chosen))
     RETURNING {_COLS}, lock_token, attempts
 )
 SELECT c.*, msg.ids, msg.execs, msg.events

@@ -412,6 +412,13 @@ class Wakeups:
             return None
         return random.choice(list(self._live))
 
+    def live_workers(self) -> int:
+        """How many workers are alive, as last read from the registry (at least ours)."""
+        if time.monotonic() - self._live_at > REGISTRY_MAX_AGE and (
+                self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_registry())
+        return len(self._live)
+
     def origins(self, worker_ids: Iterable[str | None]) -> set[str] | None:
         """The processes of these workers, or ``None`` if one of them is unknown."""
         found: set[str] = set()
