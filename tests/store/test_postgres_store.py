@@ -75,6 +75,7 @@ def test_parse_url() -> None:
 
 @pytest.mark.parametrize("query", ["pool_min=-1", "pool_max=0", "pool_min=5&pool_max=2",
                                    "pool_timeout=0", "poll_interval=-1", "affinity=x",
+                                   "coalesce=-0.1",
                                    "schema=", "schema=" + "x" * 64])
 def test_bad_options(query: str) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -252,6 +253,21 @@ async def test_affinity_leaves_a_stepped_instance_to_its_worker(
     await asyncio.sleep(0.1)
     assert [i.instance.instance_id for i in await store2.claim_orchestrations("w2", 10, LONG)
             ] == ["b"]
+
+
+async def test_workers_divide_new_instances(schema: str, opened: list[PostgresStore]) -> None:
+    one = await open_store(opened, hub_url(schema))
+    two = await open_store(opened, hub_url(schema))
+    assert await one.claim_orchestrations("w1", 10, LONG) == []  # both register
+    assert await two.claim_orchestrations("w2", 10, LONG) == []
+    await one._wakeups._refresh_registry()  # as it does every second while busy
+    for i in range(10):
+        await one.create_instance(new(f"i{i}"))
+    first = await one.claim_orchestrations("w1", 10, LONG)
+    assert len(first) == 5  # its share of new work: 10 / 2 live workers
+    rest = await two.claim_orchestrations("w2", 10, LONG)
+    assert len(rest) == 5
+    assert not {i.instance.instance_id for i in first} & {i.instance.instance_id for i in rest}
 
 
 # --- dropped connections -----------------------------------------------------------
