@@ -148,12 +148,15 @@ async def perdure_run(workload: str, url: str, workers: int, concurrency: int,
 
 
 def run_perdure(workload: str, workers: int, server: str, run: int,
-                concurrency: int, instances: int = W1_INSTANCES) -> dict[str, Any]:
+                concurrency: int, instances: int = W1_INSTANCES,
+                options: str = "") -> dict[str, Any]:
     base = {"engine": "perdure", "workload": workload, "workers": workers, "run": run}
     url = f"{server}/bench_scale_{os.getpid()}"
     try:
         with scratch_database(url):
-            figures = asyncio.run(perdure_run(workload, url, workers, concurrency, instances))
+            store_url = f"{url}?{options}" if options else url
+            figures = asyncio.run(perdure_run(workload, store_url, workers, concurrency,
+                                              instances))
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not fatal
         return {**base, "error": f"{type(exc).__name__}: {exc}"}
     return {**base, **figures}
@@ -188,6 +191,7 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
 
     out: dict[str, Any] = {"summary": True, "runs": args.runs, "concurrency": args.concurrency,
                            "w1_instances": args.w1_instances,
+                           "store_options": args.store_options,
                            "failed_runs": len(results) - len(ok)}
     for workload in args.workloads:
         field = FIELD[workload]
@@ -220,6 +224,8 @@ def main() -> None:
     p.add_argument("--w1-instances", type=int, default=W1_INSTANCES,
                    help="W1 size for perdure (DBOS keeps _common.W1_INSTANCES); a larger run "
                         "measures steady-state throughput rather than a 0.3 s burst")
+    p.add_argument("--store-options", default="",
+                   help="query string added to perdure's store URL (e.g. affinity=0.1)")
     p.add_argument("--no-dbos", dest="dbos", action="store_false", help="skip DBOS")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed for a DBOS run")
     args = p.parse_args()
@@ -239,7 +245,7 @@ def main() -> None:
                 t0 = time.monotonic()
                 if engine == "perdure":
                     result = run_perdure(workload, workers, server, run, args.concurrency,
-                                         args.w1_instances)
+                                         args.w1_instances, args.store_options)
                 else:
                     result = run_dbos(workload, server, run, args.timeout)
                 status = f"FAILED: {result['error']}" if "error" in result else \
