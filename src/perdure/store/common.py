@@ -35,7 +35,7 @@ from ..core.history import (
     event_to_dict,
 )
 from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
-from .base import ActivityTask, InstanceRecord, Message, NewInstance, StepCommit
+from .base import ActivityTask, InstanceQuery, InstanceRecord, Message, NewInstance, StepCommit
 
 #: How many inbox messages one claim hands over per instance; the rest stay
 #: for the next step, so one flooded instance cannot produce a giant step.
@@ -257,6 +257,46 @@ def decode_token(token: str) -> tuple[int, str]:
             and -(2**63) <= value[0] < 2**63 and isinstance(value[1], str)):
         return value[0], value[1]
     raise InvalidArgumentError(f"malformed continuation token {token!r}")
+
+
+def keyset_conditions(query: InstanceQuery, mark: str,
+                      bigint_mark: str | None = None) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions shared by both dialects' instance queries, with their parameters.
+
+    The page position (keyset), the creation window (inclusive) and the id
+    prefix as a code-point range served by the primary key. ``mark`` is the
+    dialect's placeholder; ``bigint_mark`` the one for microsecond times.
+    """
+    big = bigint_mark or mark
+    where: list[str] = []
+    params: list[Any] = []
+    if query.continuation_token is not None:
+        where.append(f"(created_at, instance_id) > ({big}, {mark})")
+        params.extend(decode_token(query.continuation_token))
+    if query.created_from is not None:
+        where.append(f"created_at >= {big}")
+        params.append(to_us(query.created_from))
+    if query.created_to is not None:
+        where.append(f"created_at <= {big}")
+        params.append(to_us(query.created_to))
+    if query.instance_id_prefix:
+        where.append(f"instance_id >= {mark}")
+        params.append(query.instance_id_prefix)
+        upper = prefix_upper_bound(query.instance_id_prefix)
+        if upper is not None:
+            where.append(f"instance_id < {mark}")
+            params.append(upper)
+    return where, params
+
+
+def page_of(rows: Sequence[Sequence[Any]], page_size: int) -> tuple[list[InstanceRecord],
+                                                                   str | None]:
+    """Records of a page fetched with ``LIMIT page_size + 1``, and the next page's token."""
+    token = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        token = encode_token(rows[-1][4], rows[-1][0])
+    return [instance_record(row) for row in rows], token
 
 
 def check_page_size(page_size: int) -> None:

@@ -48,17 +48,16 @@ from .common import (
     check_can_send,
     decode_event,
     decode_events,
-    decode_token,
     encode_event,
     encode_events,
     encode_failure,
-    encode_token,
     from_us,
     instance_record,
+    keyset_conditions,
     message_row,
     now_us,
+    page_of,
     plan_commit,
-    prefix_upper_bound,
     started_event,
     status_values,
     task_row,
@@ -226,25 +225,8 @@ async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_
 async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple[
         list[InstanceRecord], str | None]:
     """One keyset page of instances and the token of the next one."""
-    where: list[str] = []
-    params: list[Any] = []
-    if query.continuation_token is not None:
-        where.append("(created_at, instance_id) > (%s::bigint, %s)")
-        params.extend(decode_token(query.continuation_token))
-    if query.created_from is not None:
-        where.append("created_at >= %s::bigint")
-        params.append(to_us(query.created_from))
-    if query.created_to is not None:
-        where.append("created_at <= %s::bigint")
-        params.append(to_us(query.created_to))
-    if query.instance_id_prefix:
-        # The column is COLLATE "C": a code-point range, served by the primary key.
-        where.append("instance_id >= %s")
-        params.append(query.instance_id_prefix)
-        upper = prefix_upper_bound(query.instance_id_prefix)
-        if upper is not None:
-            where.append("instance_id < %s")
-            params.append(upper)
+    # The id column is COLLATE "C", so the prefix range compares code points.
+    where, params = keyset_conditions(query, "%s", "%s::bigint")
     if query.statuses is not None:
         statuses = sorted(set(status_values(query.statuses)))
         if not statuses:
@@ -256,12 +238,7 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at, instance_id LIMIT %s"
     params.append(query.page_size + 1)  # one row more says whether a next page exists
-    rows = await (await conn.execute(sql, params)).fetchall()
-    token = None
-    if len(rows) > query.page_size:
-        rows = rows[:query.page_size]
-        token = encode_token(rows[-1][4], rows[-1][0])
-    return [instance_record(row) for row in rows], token
+    return page_of(await (await conn.execute(sql, params)).fetchall(), query.page_size)
 
 
 async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],

@@ -38,15 +38,14 @@ from .common import (
     check_can_purge,
     check_can_send,
     decode_event,
-    decode_token,
     encode_event,
     encode_ids,
-    encode_token,
     from_us,
     instance_record,
+    keyset_conditions,
     message_row,
+    page_of,
     plan_commit,
-    prefix_upper_bound,
     started_event,
     status_values,
     to_us,
@@ -240,24 +239,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
     The SQL is assembled from constant fragments, one per filter present, so
     there are few distinct strings and each stays in the statement cache.
     """
-    where: list[str] = []
-    params: list[Any] = []
-    if query.continuation_token is not None:
-        where.append("(created_at, instance_id) > (?, ?)")
-        params.extend(decode_token(query.continuation_token))
-    if query.created_from is not None:
-        where.append("created_at >= ?")
-        params.append(to_us(query.created_from))
-    if query.created_to is not None:
-        where.append("created_at <= ?")
-        params.append(to_us(query.created_to))
-    if query.instance_id_prefix:
-        where.append("instance_id >= ?")
-        params.append(query.instance_id_prefix)
-        upper = prefix_upper_bound(query.instance_id_prefix)
-        if upper is not None:
-            where.append("instance_id < ?")
-            params.append(upper)
+    where, params = keyset_conditions(query, "?")
     limit = query.page_size + 1  # one row more than asked says whether a next page exists
     if query.statuses is None:
         sql = f"SELECT {_COLUMNS} FROM instances"
@@ -275,12 +257,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
                + " AND ".join(["runtime_status = ?", *where]) + f" {_ORDER} LIMIT ?)")
         sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
         args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
-    rows = conn.execute(sql, args).fetchall()
-    token = None
-    if len(rows) > query.page_size:
-        rows = rows[:query.page_size]
-        token = encode_token(rows[-1][4], rows[-1][0])
-    return [instance_record(row) for row in rows], token
+    return page_of(conn.execute(sql, args).fetchall(), query.page_size)
 
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
