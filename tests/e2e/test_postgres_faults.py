@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from crash_app import STEPS
 from http_server import serve
-from pg_fault_app import STEPS
 from psycopg import sql
 from workers import HERE, kill, start_worker, stop
 
@@ -40,7 +40,7 @@ from perdure import OrchestrationRuntimeStatus as S
 
 SERVER = os.environ.get("PERDURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 DATABASE = f"{SERVER}/test"
-APP = "pg_fault_app.py"
+APP = "crash_app.py"
 WEBHOOK = "/runtime/webhooks/durabletask"
 
 
@@ -84,7 +84,7 @@ async def check_exactly_once(client: perdure.Client, instance_ids: list[str]) ->
 async def test_a_sigkill_two_of_four_workers_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(20240611)
     log = tmp_path / "activities.log"
-    env = {"FAULT_APP_LOG": str(log), "FAULT_APP_SLEEP": "0.02"}
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.02"}
     count = 200
     async with hub() as url:
         client = perdure.Client(url, orchestrators=["multi_step"])
@@ -158,7 +158,7 @@ async def test_b_postgresql_restart_mid_run(tmp_path: Path,
     the right output, and the API serves again without being restarted.
     """
     log = tmp_path / "activities.log"
-    env = {"FAULT_APP_LOG": str(log), "FAULT_APP_SLEEP": "0.02"}
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.02"}
     for name, value in env.items():  # for the serve process, which inherits them
         monkeypatch.setenv(name, value)
     lock = open(Path("/tmp") / "perdure-pg-restart.lock", "w")  # noqa: SIM115
@@ -231,8 +231,8 @@ async def _wait_done(http: httpx.AsyncClient, iid: str) -> dict[str, object]:
 
 async def test_c_a_paused_worker_cannot_commit_over_its_successor(tmp_path: Path) -> None:
     log, mark = tmp_path / "activities.log", tmp_path / "steps.mark"
-    env = {"FAULT_APP_LOG": str(log), "FAULT_APP_MARK": str(mark),
-           "FAULT_APP_STEP_SLEEP": "1.0"}
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_MARK": str(mark),
+           "CRASH_APP_STEP_SLEEP": "1.0"}
     async with hub() as url:
         client = perdure.Client(url, orchestrators=["paused_step", "multi_step"])
         await client.get_status("-")
