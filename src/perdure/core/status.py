@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-# Not StrEnum: that would change what str() and f-strings give for a member.
-class OrchestrationRuntimeStatus(str, Enum):  # noqa: UP042
-    """The runtime status of an instance, named as in Durable Functions."""
+class OrchestrationRuntimeStatus(StrEnum):
+    """The runtime status of an instance, named as in Durable Functions.
+
+    A ``StrEnum``: ``str(status)`` and f-strings give the bare name
+    (``"Running"``), and a member compares equal to its name.
+    """
 
     Pending = "Pending"
     Running = "Running"
