@@ -312,7 +312,7 @@ async def purge(instance_id: str | None, created_from: str | None, created_to: s
         if count == 0:
             _fail(f"no orchestration instance with id {instance_id!r}")
     else:
-        if created_from is None and not statuses:
+        if created_from is None and created_to is None and not statuses:
             raise InvalidArgumentError("give INSTANCE_ID, or filters (--from/--to/--status)")
         count = await _with_client(store_url, None, lambda c: c.purge_instance_history_by(
             _datetime(created_from), _datetime(created_to), list(statuses) or None))

@@ -107,6 +107,18 @@ def test_bad_store_url_is_one_line(cli):
     assert result.exit_code != 0 and "unsupported store URL" in result.stderr
 
 
+def test_purge_by_filter(cli):
+    hello = str(EXAMPLES / "hello.py")
+    cli("start", "hello_sequence", "--app", hello, "--id", "old")
+    run_worker_until_done(cli.url, EXAMPLES / "hello.py", "old")
+    code, _, err = cli("purge", ok=False)
+    assert code == 1 and "give INSTANCE_ID, or filters" in err
+    _, out, _ = cli("purge", "--to", "2000-01-01T00:00:00Z")
+    assert out.strip() == "purged 0"
+    _, out, _ = cli("purge", "--to", "2999-01-01T00:00:00Z", "--json")
+    assert json.loads(out) == {"instancesDeleted": 1}
+
+
 def test_db_migrate(cli):
     _, out, _ = cli("db", "migrate")
     assert "task hub ready" in out
