@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -297,6 +297,48 @@ def page_of(rows: Sequence[Sequence[Any]], page_size: int) -> tuple[list[Instanc
         rows = rows[:page_size]
         token = encode_token(rows[-1][4], rows[-1][0])
     return [instance_record(row) for row in rows], token
+
+
+def seconds_option(options: Mapping[str, str], name: str, default: float,
+                   positive: bool = False) -> float:
+    """A store URL option given in seconds: ``>= 0`` (or ``> 0`` when ``positive``)."""
+    text = options.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 if positive else value >= 0):  # also rejects NaN
+        raise InvalidArgumentError(f"{name} must be a number of seconds, got {text!r}")
+    return value
+
+
+PurgeBatch = Callable[[int | None, int | None, list[str], int], Awaitable[list[str]]]
+
+
+async def purge_in_batches(created_from: datetime | None, created_to: datetime | None,
+                           statuses: Collection[OrchestrationRuntimeStatus] | None,
+                           batch_size: int, purge_batch: PurgeBatch) -> int:
+    """Run ``purge_batch(from_us, to_us, statuses, size)`` until a batch comes back short.
+
+    Each batch is its own transaction (other writers get in between, and a
+    crash keeps the batches done); only finished instances are ever purged.
+    Returns how many were purged.
+    """
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+    wanted = purgeable_status_values(statuses)
+    if not wanted:
+        return 0
+    start = None if created_from is None else to_us(created_from)
+    end = None if created_to is None else to_us(created_to)
+    total = 0
+    while True:
+        done = await purge_batch(start, end, wanted, batch_size)
+        total += len(done)
+        if len(done) < batch_size:
+            return total
 
 
 def check_page_size(page_size: int) -> None:

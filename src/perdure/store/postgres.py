@@ -75,7 +75,8 @@ from .common import (
     from_us,
     load_migrations,
     now_us,
-    purgeable_status_values,
+    purge_in_batches,
+    seconds_option,
     seconds_to_us,
     split_sql,
     to_us,
@@ -176,12 +177,12 @@ class PostgresStore:
         self._pool_max = _integer(options, "pool_max", 10, 1)
         if self._pool_max < self._pool_min:
             raise InvalidArgumentError("pool_max must be at least pool_min")
-        self._pool_timeout = _seconds(options, "pool_timeout", 30.0, positive=True)
-        poll_interval = _seconds(options, "poll_interval", 2.0)
+        self._pool_timeout = seconds_option(options, "pool_timeout", 30.0, positive=True)
+        poll_interval = seconds_option(options, "poll_interval", 2.0)
         self._poll_interval = poll_interval
         listen = options.get("listen", "1") not in ("0", "false", "off", "no")
-        self._affinity_us = seconds_to_us(_seconds(options, "affinity", 0.5))
-        coalesce = _seconds(options, "coalesce", 0.002)
+        self._affinity_us = seconds_to_us(seconds_option(options, "affinity", 0.5))
+        coalesce = seconds_option(options, "coalesce", 0.002)
         self._q = Queries(quote_ident(self._schema))
         self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
@@ -339,20 +340,12 @@ class PostgresStore:
         Returns how many were purged; a crash mid-way keeps the batches done.
         Active instances are never purged, whatever ``statuses`` says.
         """
-        if batch_size < 1:
-            raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
-        wanted = purgeable_status_values(statuses)
-        if not wanted:
-            return 0
-        start = None if created_from is None else to_us(created_from)
-        end = None if created_to is None else to_us(created_to)
-        total = 0
-        while True:
-            done = await self._run(ops.purge_batch, start, end, wanted, batch_size)
+        async def batch(start: int | None, end: int | None, wanted: list[str],
+                        size: int) -> list[str]:
+            done = await self._run(ops.purge_batch, start, end, wanted, size)
             self._wakeups.announce(instance_ids=done)
-            total += len(done)
-            if len(done) < batch_size:
-                return total
+            return done
+        return await purge_in_batches(created_from, created_to, statuses, batch_size, batch)
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
@@ -579,20 +572,6 @@ def _integer(options: dict[str, str], name: str, default: int, minimum: int) -> 
         value = minimum - 1
     if value < minimum:
         raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {text!r}")
-    return value
-
-
-def _seconds(options: dict[str, str], name: str, default: float,
-             positive: bool = False) -> float:
-    text = options.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 if positive else value >= 0):  # also rejects NaN
-        raise InvalidArgumentError(f"{name} must be a number of seconds, got {text!r}")
     return value
 
 

@@ -46,10 +46,10 @@ from .common import (
     from_us,
     load_migrations,
     now_us,
-    purgeable_status_values,
+    purge_in_batches,
+    seconds_option,
     seconds_to_us,
     split_sql,
-    to_us,
 )
 from .signals import Signals
 
@@ -105,8 +105,8 @@ class SqliteStore:
         if self._synchronous not in _SYNCHRONOUS:
             raise InvalidArgumentError(
                 f"synchronous must be NORMAL or FULL, got {self._synchronous!r}")
-        self._busy_timeout = _seconds(options, "busy_timeout", 10.0)
-        self._poll_interval = _seconds(options, "poll_interval", 0.1)
+        self._busy_timeout = seconds_option(options, "busy_timeout", 10.0)
+        self._poll_interval = seconds_option(options, "poll_interval", 0.1)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # only ever used on the executor thread
         self._inline: sqlite3.Connection | None = None  # only ever used on the event loop
@@ -322,21 +322,12 @@ class SqliteStore:
         Returns how many were purged; a crash mid-way keeps the batches done.
         Active instances are never purged, whatever ``statuses`` says.
         """
-        if batch_size < 1:
-            raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
-        wanted = purgeable_status_values(statuses)
-        if not wanted:
-            return 0
-        start = None if created_from is None else to_us(created_from)
-        end = None if created_to is None else to_us(created_to)
-        total = 0
-        while True:
-            # Each batch is its own transaction, so other writers get the lock in between.
-            done = await self._write(ops.purge_batch, start, end, wanted, batch_size)
+        async def batch(start: int | None, end: int | None, wanted: list[str],
+                        size: int) -> list[str]:
+            done = await self._write(ops.purge_batch, start, end, wanted, size)
             self._signals.notify_instances(done)
-            total += len(done)
-            if len(done) < batch_size:
-                return total
+            return done
+        return await purge_in_batches(created_from, created_to, statuses, batch_size, batch)
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
@@ -464,19 +455,6 @@ def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
             conn.execute("ROLLBACK")
         raise
     return result
-
-
-def _seconds(options: dict[str, str], name: str, default: float) -> float:
-    text = options.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # also rejects NaN
-        raise InvalidArgumentError(f"{name} must be a number of seconds >= 0, got {text!r}")
-    return value
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
