@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import scenarios
@@ -161,3 +162,56 @@ async def test_worker_stop_keeps_unfinished_work(hub_factory):
     await hub.restart_worker(lease_seconds=0.3)
     assert (await hub.client.wait_for_completion(iid, 10)).output == "released"
     _ = timedelta
+
+
+graceful = perdure.App()
+_release = threading.Event()
+_started = threading.Event()
+
+
+@graceful.activity
+def slow_echo(x: str) -> str:
+    _started.set()
+    _release.wait(10)
+    return x
+
+
+async def started() -> bool:
+    return _started.is_set()
+
+
+@graceful.orchestrator
+def one_slow(ctx: perdure.OrchestrationContext):
+    return (yield ctx.call_activity("slow_echo", ctx.get_input()))
+
+
+async def test_stop_delivers_an_activity_that_finishes_within_the_grace(hub_factory):
+    _release.clear()
+    _started.clear()
+    hub = await hub_factory(graceful, shutdown_grace=5.0)
+    iid = await hub.client.start_new("one_slow", input="kept")
+    await eventually(started)
+    threading.Timer(0.3, _release.set).start()
+    await hub.worker.stop()  # waits for the activity, delivers its result
+    await hub.restart_worker()
+    assert (await hub.client.wait_for_completion(iid, 10)).output == "kept"
+
+
+async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory):
+    _release.clear()
+    _started.clear()
+    hub = await hub_factory(graceful, shutdown_grace=0.2, lease_seconds=1.0)
+    iid = await hub.client.start_new("one_slow", input="rerun")
+    await eventually(started)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await hub.worker.stop()  # gives up after the grace: the result is not delivered
+    assert loop.time() - began < 2.0
+    _release.set()  # the abandoned call returns now, to a stopped worker
+    await asyncio.sleep(0.1)
+    status = await hub.client.get_status(iid)
+    assert status.runtime_status is S.Running
+    _started.clear()
+    await hub.restart_worker(lease_seconds=1.0)  # takes the task once its lease expires
+    assert (await hub.client.wait_for_completion(iid, 10)).output == "rerun"
+    assert _started.is_set()

@@ -499,8 +499,20 @@ async def _configure(conn: Conn) -> None:
     # than to plan. A session stuck inside a transaction (its process paused
     # or hung) would hold row locks that claims skip forever; the server ends
     # it instead.
+    #
+    # A generic plan is made once, from the statistics of that moment, and a
+    # task hub's tables are queues: nearly empty when a worker starts, a
+    # backlog of thousands a second later. Planned for empty tables, claims
+    # and steps would scan whole tables on every call. Every statement here
+    # reads rows by an index (a key, or the head of a queue), which is the
+    # right plan at any size: sequential scans are ruled out where an index
+    # serves.
     conn.prepare_threshold = 0
     await conn.execute("SET plan_cache_mode = force_generic_plan")
+    # JIT compiling pays off for long analytic queries only; for these it is
+    # pure latency (and the disabled scans' cost penalty would trigger it).
+    for setting in ("enable_seqscan", "jit"):
+        await conn.execute(f"SET {setting} = off")
     await conn.execute("SET idle_in_transaction_session_timeout = '60s'")
 
 

@@ -114,7 +114,9 @@ ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
     # Lease instances that have a visible message and no live lease: scan the
     # visible messages oldest first, skip instances another transaction holds
     # locked, stop after `limit` rows; then return each claimed instance with
-    # its visible messages (at most `max_messages`, in arrival order).
+    # its visible messages (at most `max_messages`, in arrival order), found
+    # by its instance_id alone (the OFFSET 0 fence keeps the visibility test
+    # out of the index scan: through inbox_visible it would walk the backlog).
     # Affinity: locked_by stays after a step, naming the worker that ran it
     # (and holds its executor in memory); others leave the instance to that
     # worker until its oldest visible message has waited `affinity` us. A
@@ -152,9 +154,10 @@ SELECT c.*, msg.ids, msg.execs, msg.events
        SELECT array_agg(x.id ORDER BY x.id) AS ids,
               array_agg(x.execution_id ORDER BY x.id) AS execs,
               array_agg(x.event ORDER BY x.id) AS events
-         FROM (SELECT id, execution_id, event FROM {{s}}.inbox AS m
-                WHERE m.instance_id = c.instance_id AND m.visible_at <= {{now}}
-                ORDER BY id LIMIT %(max_messages)s) AS x) AS msg
+         FROM (SELECT id, execution_id, event
+                 FROM (SELECT id, execution_id, event, visible_at FROM {{s}}.inbox AS m
+                        WHERE m.instance_id = c.instance_id ORDER BY id OFFSET 0) AS y
+                WHERE y.visible_at <= {{now}} ORDER BY id LIMIT %(max_messages)s) AS x) AS msg
 """,
     # Leases are locked in id order so that two committing transactions never
     # wait on each other in a cycle.

@@ -1,4 +1,4 @@
-"""Running activity functions: argument injection, threads for plain functions."""
+"""Running activity functions: argument injection, and the event each call ends in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import typing
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,22 +83,46 @@ def _signature(fn: Callable[..., Any]) -> _Signature:
     return sig
 
 
-async def run_activity(fn: Callable[..., Any], task: ActivityTask, make_context:
-                       Callable[[], ActivityContext], threads: Executor) -> HistoryEvent:
-    """Run one activity and return its ``TaskCompleted`` or ``TaskFailed`` event."""
+def is_async_activity(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an ``async def`` activity (run on the event loop, not in a thread)."""
+    return _signature(fn).is_async
+
+
+def activity_arguments(fn: Callable[..., Any], task: ActivityTask,
+                       make_context: Callable[[], ActivityContext]) -> dict[str, Any]:
+    """The keyword arguments of ``fn`` for ``task``: its decoded input, its context."""
+    sig = _signature(fn)
+    kwargs: dict[str, Any] = {}
+    if sig.input_param is not None:
+        kwargs[sig.input_param] = loads(task.input)
+    if sig.context_param is not None:
+        kwargs[sig.context_param] = make_context()
+    return kwargs
+
+
+def activity_failed(task: ActivityTask, exc: Exception) -> TaskFailed:
+    """The ``TaskFailed`` event of ``task`` for ``exc``."""
+    return TaskFailed(task_id=task.task_id, failure=FailureDetails.from_exception(exc))
+
+
+def call_activity(fn: Callable[..., Any], task: ActivityTask,
+                  kwargs: dict[str, Any]) -> HistoryEvent:
+    """Call a plain activity (in a worker thread); its ``TaskCompleted`` or ``TaskFailed``."""
     try:
-        sig = _signature(fn)
-        kwargs: dict[str, Any] = {}
-        if sig.input_param is not None:
-            kwargs[sig.input_param] = loads(task.input)
-        if sig.context_param is not None:
-            kwargs[sig.context_param] = make_context()
-        if sig.is_async:
-            value = await fn(**kwargs)
-        else:
-            loop = asyncio.get_running_loop()
-            value = await loop.run_in_executor(threads, lambda: fn(**kwargs))
-        return TaskCompleted(task_id=task.task_id,
-                             result=dumps(value, f"result of activity {task.name!r}"))
+        return _completed(task, fn(**kwargs))
     except Exception as exc:  # noqa: BLE001 - user code: any error becomes TaskFailed
-        return TaskFailed(task_id=task.task_id, failure=FailureDetails.from_exception(exc))
+        return activity_failed(task, exc)
+
+
+async def run_async_activity(fn: Callable[..., Any], task: ActivityTask,
+                             make_context: Callable[[], ActivityContext]) -> HistoryEvent:
+    """Run an ``async def`` activity; its ``TaskCompleted`` or ``TaskFailed``."""
+    try:
+        return _completed(task, await fn(**activity_arguments(fn, task, make_context)))
+    except Exception as exc:  # noqa: BLE001 - user code: any error becomes TaskFailed
+        return activity_failed(task, exc)
+
+
+def _completed(task: ActivityTask, value: Any) -> TaskCompleted:
+    return TaskCompleted(task_id=task.task_id,
+                         result=dumps(value, f"result of activity {task.name!r}"))

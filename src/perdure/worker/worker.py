@@ -6,7 +6,7 @@ Three loops share one event loop:
   on its executor (kept in memory between steps; rebuilt by replay when it is
   missing or stale), commit the whole batch in one transaction;
 * activities: claim tasks up to the concurrency limit and run them (plain
-  functions in a thread pool);
+  functions on a few threads, see :mod:`perdure.worker.threads`);
 * completions: deliver finished activities in batches, one transaction each.
 
 Loops are woken by the store's signals (in-process commits, LISTEN/NOTIFY) and
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -41,8 +41,16 @@ from ..store.base import (
     OrchestrationWorkItem,
     Store,
 )
-from .activity import ActivityContext, run_activity
+from .activity import (
+    ActivityContext,
+    activity_arguments,
+    activity_failed,
+    call_activity,
+    is_async_activity,
+    run_async_activity,
+)
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
+from .threads import ThreadRunner
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -99,15 +107,16 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._client = client
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._threads = ThreadPoolExecutor(self.options.activity_threads,
-                                           thread_name_prefix="perdure-activity")
+        self._runner: ThreadRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, str] = {}  # activity id -> lock token, for lease renewal
         self._activity_tasks: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
+        self._no_activities = asyncio.Event()
         self._results: list[ActivityResult] = []
         self._results_ready = asyncio.Event()
         self._stopping = False
+        self._closed = False  # stopped: results arriving now are not delivered
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -127,7 +136,8 @@ class Worker:
         await self.store.open()
         await self.store.register_functions(list(self.app.orchestrators),
                                             list(self.app.activities))
-        self._stopping = False
+        self._stopping = self._closed = False
+        self._runner = ThreadRunner(self.options.activity_threads, self._loop)
         for loop_fn in (self._orchestration_loop, self._activity_loop, self._completion_loop,
                         self._renewal_loop):
             self._tasks.append(asyncio.create_task(self._guard(loop_fn), name=loop_fn.__name__))
@@ -144,14 +154,18 @@ class Worker:
         claimers = [t for t in self._tasks if t.get_name() in ("_orchestration_loop",
                                                                  "_activity_loop")]
         await _cancel(claimers)
-        if self._activity_tasks and self.options.shutdown_grace > 0:
-            await asyncio.wait(set(self._activity_tasks), timeout=self.options.shutdown_grace)
+        if self._running and self.options.shutdown_grace > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_activities.wait(), self.options.shutdown_grace)
         await _cancel(list(self._activity_tasks))
         await _cancel(self._tasks)
         self._tasks.clear()
+        self._closed = True
         if self._results:
             await self._flush_results()
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         log.info("worker %s stopped", self.worker_id)
 
     async def __aenter__(self) -> Worker:
@@ -285,36 +299,61 @@ class Worker:
             if not items:
                 await self._idle("activity")
                 continue
+            self._no_activities.clear()
             for item in items:
                 self._running[item.id] = item.lock_token
-                running = asyncio.create_task(self._run_activity(item))
-                self._activity_tasks.add(running)
-                running.add_done_callback(self._activity_tasks.discard)
+                self._start_activity(item)
 
-    async def _run_activity(self, item: ActivityWorkItem) -> None:
+    def _start_activity(self, item: ActivityWorkItem) -> None:
+        """Run a claimed task: plain functions on the threads, ``async def`` on the loop."""
         task = item.task
+        if item.attempts > self.options.max_attempts:
+            self._activity_done(item, TaskFailed(task_id=task.task_id, failure=FailureDetails(
+                "PoisonMessageError",
+                f"activity {task.name!r} was claimed {item.attempts} times without "
+                "completing; giving up")))
+            return
         try:
-            event: HistoryEvent
-            if item.attempts > self.options.max_attempts:
-                event = TaskFailed(task_id=task.task_id, failure=FailureDetails(
-                    "PoisonMessageError",
-                    f"activity {task.name!r} was claimed {item.attempts} times without "
-                    "completing; giving up"))
-            else:
-                try:
-                    fn = self.app.get_activity(task.name)
-                except PerdureError as exc:
-                    event = TaskFailed(task_id=task.task_id,
-                                       failure=FailureDetails.from_exception(exc))
-                else:
-                    event = await run_activity(fn, task, lambda: self._activity_context(item),
-                                               self._threads)
-            self._results.append(ActivityResult(item.id, item.lock_token, Message(
-                task.instance_id, event, task.execution_id)))
-            self._results_ready.set()
-        finally:
-            self._running.pop(item.id, None)
-            self._slot_free.set()
+            fn = self.app.get_activity(task.name)
+        except PerdureError as exc:
+            self._activity_done(item, activity_failed(task, exc))
+            return
+        if is_async_activity(fn):
+            running = asyncio.create_task(self._run_async_activity(item, fn))
+            self._activity_tasks.add(running)
+            running.add_done_callback(self._activity_tasks.discard)
+            return
+        try:
+            kwargs = activity_arguments(fn, task, lambda: self._activity_context(item))
+        except Exception as exc:  # noqa: BLE001 - undecodable input: the task fails
+            self._activity_done(item, activity_failed(task, exc))
+            return
+        assert self._runner is not None
+        self._runner.submit(functools.partial(call_activity, fn, task, kwargs),
+                            functools.partial(self._activity_done, item))
+
+    async def _run_async_activity(self, item: ActivityWorkItem, fn: Any) -> None:
+        try:
+            event = await run_async_activity(fn, item.task,
+                                             lambda: self._activity_context(item))
+        except asyncio.CancelledError:  # stopped: the lease expires, another worker reruns it
+            self._activity_gone(item)
+            raise
+        self._activity_done(item, event)
+
+    def _activity_done(self, item: ActivityWorkItem, event: HistoryEvent) -> None:
+        self._activity_gone(item)
+        if self._closed:  # after the last flush: the lease expires, another worker reruns it
+            return
+        self._results.append(ActivityResult(item.id, item.lock_token, Message(
+            item.task.instance_id, event, item.task.execution_id)))
+        self._results_ready.set()
+
+    def _activity_gone(self, item: ActivityWorkItem) -> None:
+        self._running.pop(item.id, None)
+        self._slot_free.set()
+        if not self._running:
+            self._no_activities.set()
 
     def _activity_context(self, item: ActivityWorkItem) -> ActivityContext:
         assert self._loop is not None
