@@ -20,6 +20,7 @@ from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.common import load_migrations
 from perdure.store.postgres import PostgresStore, parse_postgres_url, quote_ident
+from perdure.store.postgres_sql import Queries
 from perdure.store.postgres_wakeups import Channels
 
 from .helpers import LONG, claim_one, event_message, new, step
@@ -153,6 +154,50 @@ async def test_an_unusual_schema_name(opened: list[PostgresStore]) -> None:
     item = await claim_one(store, "a")
     assert await store.commit_steps([step(item, Status.Completed)]) == [True]
     assert await store.purge_instance("a")
+
+
+# --- query plans -------------------------------------------------------------------
+
+_EMPTY_STEP = {name: [] for name in (
+    "ids", "tokens", "statuses", "customs", "outputs", "failures", "added", "h_ids", "h_events",
+    "c_ids", "c_msgs", "t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
+    "m_senders", "m_ids", "m_execs", "m_visible", "m_events")}
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
+        opened: list[PostgresStore], schema: str) -> None:
+    """A pooled connection plans each statement once, usually while the hub is nearly
+    empty. Planned for empty tables, PostgreSQL would scan them whole (or walk the
+    inbox's visibility index per instance), and every claim would cost O(backlog)."""
+    store = await open_store(opened, hub_url(schema))
+    q = Queries(quote_ident(schema))
+    statements = {
+        "claim_orchestrations": (q.claim_orchestrations, {
+            "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,
+            "share": 200}),
+        "claim_activities": (q.claim_activities, {"worker": "w", "limit": 200, "lease": 1}),
+        "complete_activities": (q.complete_activities, {
+            "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),
+        "commit_steps": (q.commit_steps, _EMPTY_STEP),
+    }
+    async with store._connection() as conn:  # set up as every pooled connection is
+        mogrifier = psycopg.AsyncClientCursor(conn)
+        for name, (text, params) in statements.items():
+            literal = mogrifier.mogrify(text, params)
+            cur = await conn.execute("EXPLAIN (FORMAT JSON) " + literal)
+            row = await cur.fetchone()
+            assert row is not None
+            nodes = _plan_nodes(row[0][0]["Plan"])
+            scanned = [n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"]
+            assert not scanned, f"{name} scans {scanned} whole"
+            if name == "claim_orchestrations":
+                by_index = {n["Index Name"] for n in nodes
+                            if n.get("Index Name", "").startswith("inbox")}
+                assert "inbox_instance" in by_index, f"claimed messages found by {by_index}"
 
 
 # --- wake-ups -------------------------------------------------------------------
