@@ -47,6 +47,25 @@ async def test_step_updates_instance_and_history(store: Store) -> None:
     assert await store.claim_orchestrations("w", 10, LONG) == []  # consumed
 
 
+async def test_histories_of_several_instances_in_one_read(store: Store) -> None:
+    histories = {}
+    for instance_id, steps in (("a", 2), ("b", 1), ("c", 0)):
+        await store.create_instance(new(instance_id))
+        histories[instance_id] = []
+        for _ in range(steps):
+            if histories[instance_id]:
+                await store.send_message(event_message(instance_id), operation="x",
+                                         allowed=set(Status))
+            item = await claim_one(store, instance_id)
+            events = [OrchestratorStarted(), *(m.event for m in item.messages)]
+            await store.commit_steps([step(item, history=events)])
+            histories[instance_id] += events
+    assert len(histories["a"]) == 4 and len(histories["b"]) == 2
+    assert await store.get_histories(["c", "a", "b", "unknown"]) == {
+        "a": histories["a"], "b": histories["b"], "c": [], "unknown": []}
+    assert await store.get_histories([]) == {}
+
+
 async def test_lost_lease_changes_nothing(store: Store) -> None:
     await store.create_instance(new("a"))
     await store.create_instance(new("b"))

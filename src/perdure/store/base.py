@@ -201,6 +201,10 @@ class Store(Protocol):
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history in order (empty when unknown)."""
 
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """:meth:`get_history` of several instances in one read (a worker rebuilding
+        the executors of a batch); every id is a key, an unknown one maps to ``[]``."""
+
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
         """One page of instances ordered by (created_at, instance_id), keyset paged."""
 

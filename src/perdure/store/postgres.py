@@ -292,6 +292,10 @@ class PostgresStore:
         """The current execution's history in order (empty when unknown)."""
         return await self._run(ops.get_history, instance_id)
 
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """Several instances' histories in one statement; ``[]`` for an unknown id."""
+        return await self._run(ops.get_histories, list(instance_ids))
+
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
         """One page of instances ordered by (created_at, instance_id), keyset paged.
 

@@ -84,6 +84,16 @@ async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryE
     return [event for (text,) in await cur.fetchall() for event in decode_events(text)]
 
 
+async def get_histories(conn: Conn, q: Queries,
+                        instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+    """The current execution's history of each instance, in order (``[]`` when unknown)."""
+    histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
+    cur = await conn.execute(q.select_histories, (list(histories),))
+    for instance_id, text in await cur.fetchall():
+        histories[instance_id].extend(decode_events(text))
+    return histories
+
+
 async def create_instances(conn: Conn, q: Queries,
                            starts: Sequence[tuple[NewInstance, int]]) -> list[bool | None]:
     """Create each ``(new, created_at)``: per start, ``True`` if created in the

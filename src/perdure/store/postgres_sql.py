@@ -26,6 +26,9 @@ RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
 SQL = {
     "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
     "select_history": "SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq",
+    "select_histories": (
+        "SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[]) "
+        "ORDER BY instance_id, seq"),
     # Starts, many at once (concurrent create_instance calls share one
     # statement and one commit). Ids that exist are not inserted: the caller
     # takes the locked path for those. Ids are distinct within one batch.

@@ -276,6 +276,10 @@ class SqliteStore:
         """The current execution's history in order (empty when unknown)."""
         return await self._read(ops.get_history, instance_id)
 
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """Several instances' histories in one read; ``[]`` for an unknown id."""
+        return await self._read(ops.get_histories, list(instance_ids))
+
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
         """One page of instances ordered by (created_at, instance_id), keyset paged.
 

@@ -74,6 +74,9 @@ INSERT_MESSAGE_IF_EXISTS = (
     "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)"
 )
 _IDS = "(SELECT value FROM json_each(?))"
+SELECT_HISTORIES = (
+    f"SELECT instance_id, event FROM history WHERE instance_id IN {_IDS} "
+    "ORDER BY instance_id, seq")
 DELETE_INSTANCES = (
     f"DELETE FROM history WHERE instance_id IN {_IDS}",
     f"DELETE FROM inbox WHERE instance_id IN {_IDS}",
@@ -164,6 +167,15 @@ def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord |
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
     """The current execution's history, in order."""
     return [decode_event(text) for (text,) in conn.execute(SELECT_HISTORY, (instance_id,))]
+
+
+def get_histories(conn: sqlite3.Connection,
+                  instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+    """The current execution's history of each instance, in order (``[]`` when unknown)."""
+    histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
+    for instance_id, text in conn.execute(SELECT_HISTORIES, (encode_ids(list(histories)),)):
+        histories[instance_id].append(decode_event(text))
+    return histories
 
 
 def delete_instances(conn: sqlite3.Connection, instance_ids: Collection[str]) -> None:

@@ -218,10 +218,11 @@ class Worker:
                 await self._idle("orchestration")
                 continue
             now = utcnow()
+            histories = await self._histories_to_replay(items)
             outcomes: list[StepOutcome | None] = []
             for item in items:
                 try:
-                    outcomes.append(await self._step(item, now))
+                    outcomes.append(await self._step(item, now, histories))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
                     log.exception("step of instance %s failed", item.instance.instance_id)
                     self._cache.pop(item.instance.instance_id, None)
@@ -244,19 +245,41 @@ class Worker:
         while len(self._cache) > self.options.cache_size:
             self._cache.popitem(last=False)
 
-    async def _executor_for(self, item: OrchestrationWorkItem) -> OrchestrationExecutor:
+    def _cached_executor(self, item: OrchestrationWorkItem) -> OrchestrationExecutor | None:
+        """The executor kept from this instance's last step here, if it is still current."""
         inst = item.instance
         cached = self._cache.get(inst.instance_id)
         if cached is not None and cached.execution_id == inst.execution_id \
                 and cached.history_len == inst.history_len:
             return cached.executor
+        return None
+
+    async def _histories_to_replay(self, items: list[OrchestrationWorkItem],
+                                   ) -> dict[str, list[HistoryEvent]]:
+        """The histories of the batch's instances that have no current executor here
+        (their last step ran elsewhere, or long ago), in one read."""
+        ids = [item.instance.instance_id for item in items
+               if item.instance.history_len and not item.instance.runtime_status.is_terminal
+               and self._cached_executor(item) is None]
+        return await self.store.get_histories(ids) if ids else {}
+
+    async def _executor_for(self, item: OrchestrationWorkItem,
+                            histories: dict[str, list[HistoryEvent]]) -> OrchestrationExecutor:
+        executor = self._cached_executor(item)
+        if executor is not None:
+            return executor
+        inst = item.instance
         executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name), inst.instance_id)
         if inst.history_len:
-            executor.process(await self.store.get_history(inst.instance_id), replaying=True)
+            history = histories.get(inst.instance_id)
+            if history is None:
+                history = await self.store.get_history(inst.instance_id)
+            executor.process(history, replaying=True)
         self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, inst.history_len)
         return executor
 
-    async def _step(self, item: OrchestrationWorkItem, now: datetime) -> StepOutcome:
+    async def _step(self, item: OrchestrationWorkItem, now: datetime,
+                    histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
         inst = item.instance
         consumed = [m.id for m in item.messages]
         if inst.runtime_status.is_terminal:
@@ -270,7 +293,7 @@ class Worker:
         if not events:  # only stale messages for an earlier execution: drop them
             return StepOutcome(keep_state(item, consumed), inst.history_len, True)
         try:
-            executor = await self._executor_for(item)
+            executor = await self._executor_for(item, histories)
         except UnknownFunctionError as exc:
             executor = OrchestrationExecutor(lambda ctx: None, inst.instance_id)
             executor.ctx.name = inst.name
