@@ -124,11 +124,15 @@ ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
     # (and holds its executor in memory); others leave the instance to that
     # worker until its oldest visible message has waited `affinity` us. A
     # claim takes its own instances first, and at most `share` of the rest
-    # (new instances, and those it may take over), so that workers started
-    # together divide new work between them instead of the first taking all.
+    # (new instances first, then those it may take over), so that workers
+    # started together divide new work between them instead of the first
+    # taking all, and a busy worker does not take over instances (and replay
+    # them) while new ones wait.
     "claim_orchestrations": f"""
 WITH picked AS MATERIALIZED (
-    SELECT i.instance_id, m.visible_at, coalesce(i.locked_by = %(worker)s, false) AS own
+    SELECT i.instance_id, m.visible_at,
+           CASE WHEN i.locked_by = %(worker)s THEN 0 WHEN i.locked_by IS NULL THEN 1
+                ELSE 2 END AS kind
       FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
      WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
        AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
@@ -137,13 +141,16 @@ WITH picked AS MATERIALIZED (
      LIMIT %(limit)s
        FOR NO KEY UPDATE OF i SKIP LOCKED
 ), chosen AS (
-    -- Its own instances, and at most `share` of the others (the rest of the
-    -- locked rows are let go when the statement ends).
+    -- Its own instances (kind 0), and at most `share` of the others: new
+    -- ones (1) before those it takes over from another worker (2), which
+    -- would have to be replayed here (the other locked rows are let go when
+    -- the statement ends).
     SELECT instance_id FROM (
-        SELECT instance_id, own, row_number() OVER (PARTITION BY own ORDER BY first) AS n
-          FROM (SELECT instance_id, bool_or(own) AS own, min(visible_at) AS first
+        SELECT instance_id, kind,
+               row_number() OVER (PARTITION BY kind = 0 ORDER BY kind, first) AS n
+          FROM (SELECT instance_id, min(kind) AS kind, min(visible_at) AS first
                   FROM picked GROUP BY instance_id) AS g) AS w
-     WHERE own OR n <= %(share)s), claimed AS (
+     WHERE kind = 0 OR n <= %(share)s), claimed AS (
     UPDATE {{s}}.instances
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
            lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
