@@ -11,7 +11,8 @@ Timing starts once every worker is listening and a warm-up of 50 instances per w
 completed (connections opened, statements prepared). W1 starts
 500 hello sequences and waits for all (instances/s): the client keeps up to ``--concurrency``
 starts in flight (default 32), as a frontend serving many requests does, so that the client is not
-what is measured; ``--concurrency 1`` starts them back to back. W2 starts one orchestration that
+what is measured (``--concurrency 1`` starts them back to back), and waits for all of them at once
+(concurrent status reads share statements). W2 starts one orchestration that
 fans out to 1,000 activities (seconds to its result). Sizes come from ``_common.py``.
 
 DBOS runs the same workloads on the same server in the same run, through
@@ -126,12 +127,12 @@ async def perdure_run(workload: str, url: str, workers: int, concurrency: int,
             await wait_listening(url, workers + 1, procs)  # + this client's own listener
             # Warm-up (not timed): every worker's connections opened, its statements
             # prepared, its code paths run, as in a process that has been serving.
-            for iid in await start_all(client, WARM_UP * workers, concurrency):
-                await finished(client, iid)
+            await asyncio.gather(*(finished(client, iid) for iid in
+                                   await start_all(client, WARM_UP * workers, concurrency)))
             if workload == "W1":
                 with Stopwatch() as sw:
                     iids = await start_all(client, instances, concurrency)
-                    results = [await finished(client, iid) for iid in iids]
+                    results = await asyncio.gather(*(finished(client, iid) for iid in iids))
                 assert all(r == [f"Hello {c}!" for c in CITIES] for r in results)
                 return {"instances": instances, "seconds": round(sw.elapsed, 3),
                         "instances_per_s": round(instances / sw.elapsed, 1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,20 @@ from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityResult, ActivityTask, Message, Store
 
 from .helpers import ACTIVE, FINISHED, advance, claim_all, claim_one, new, start, step
+
+
+async def test_concurrent_reads_each_get_their_own_instance(store: Store) -> None:
+    """Reads made at the same time may share one statement; each still gets its own row."""
+    for instance_id in ("a", "b", "c"):
+        await store.create_instance(new(instance_id, f"orch_{instance_id}"))
+    asked = ["a", "unknown", "b", "a", "c", "b", "gone"] * 20
+    records = await asyncio.gather(*(store.get_instance(i) for i in asked))
+    for instance_id, record in zip(asked, records, strict=True):
+        if instance_id in ("unknown", "gone"):
+            assert record is None
+        else:
+            assert record is not None
+            assert (record.instance_id, record.name) == (instance_id, f"orch_{instance_id}")
 
 
 async def test_create_then_get(store: Store) -> None:

@@ -192,6 +192,9 @@ class PostgresStore:
         # Starts made at the same time share one statement and one commit.
         self._starts: Batcher[tuple[NewInstance, int], bool | None] = Batcher(
             lambda starts: self._run(ops.create_instances, starts))
+        # Reads made at the same time (status polls, waiters) share one statement.
+        self._reads: Batcher[str, InstanceRecord | None] = Batcher(
+            lambda ids: self._run(ops.get_instances, ids))
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r})"
@@ -286,7 +289,7 @@ class PostgresStore:
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance row, or ``None``."""
-        return await self._run(ops.get_instance, instance_id)
+        return await self._reads.submit(instance_id)
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history in order (empty when unknown)."""

@@ -78,6 +78,16 @@ async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceReco
     return None if row is None else instance_record(row)
 
 
+async def get_instances(conn: Conn, q: Queries,
+                        instance_ids: Sequence[str]) -> list[InstanceRecord | None]:
+    """Each instance's row (``None`` when unknown), in the order asked."""
+    if len(instance_ids) == 1:
+        return [await get_instance(conn, q, instance_ids[0])]
+    cur = await conn.execute(q.select_instances, (list(set(instance_ids)),))
+    rows = {row[0]: instance_record(row) for row in await cur.fetchall()}
+    return [rows.get(instance_id) for instance_id in instance_ids]
+
+
 async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryEvent]:
     """The current execution's history, in order."""
     cur = await conn.execute(q.select_history, (instance_id,))

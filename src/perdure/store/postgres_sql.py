@@ -25,6 +25,8 @@ RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
 # Templates: "{s}" is the quoted schema and "{now}" the clock expression.
 SQL = {
     "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
+    "select_instances": (
+        f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = ANY(%b::text[])"),
     "select_history": "SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq",
     "select_histories": (
         "SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[]) "
