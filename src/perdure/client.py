@@ -11,6 +11,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -241,8 +242,12 @@ class Client:
         store = await self._open()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        poll = 0.005
+        # The store wakes the wait on any status change, including one made
+        # while the status was being read (``since``): polling only covers
+        # news the store lost, so it backs off quickly.
+        poll = 0.1
         while True:
+            since = time.monotonic()
             status = await self.get_status(instance_id)
             if status is None:
                 raise InstanceNotFoundError(instance_id)
@@ -252,8 +257,8 @@ class Client:
             if remaining is not None and remaining <= 0:
                 raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
             await store.wait_for_instance(instance_id, poll if remaining is None
-                                          else min(poll, remaining))
-            poll = min(poll * 2, 0.1)
+                                          else min(poll, remaining), since)
+            poll = min(poll * 2, 1.0)
 
     # --- signalling ------------------------------------------------------
 

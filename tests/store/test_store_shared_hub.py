@@ -66,6 +66,21 @@ async def test_other_store_waiters_are_woken(store: Store, other_store: Store) -
     assert time.monotonic() - started < 5
 
 
+async def test_other_store_change_during_a_read_is_not_missed(
+        store: Store, other_store: Store) -> None:
+    await other_store.wait_for_instance("never", 0.01)  # the other process listens
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    await asyncio.sleep(0.3)
+    since = time.monotonic()
+    await other_store.get_instance("a")
+    await store.commit_steps([step(item, Status.Completed)])
+    await asyncio.sleep(1.0)  # the news arrives before the other process waits
+    started = time.monotonic()
+    await other_store.wait_for_instance("a", 10, since)
+    assert time.monotonic() - started < 1.0
+
+
 async def test_concurrent_writers_lose_nothing(store: Store, other_store: Store) -> None:
     async def create(target: Store, prefix: str) -> None:
         for i in range(30):

@@ -88,6 +88,23 @@ async def test_status_change_wakes_instance_waiter(store: Store) -> None:
     assert took < 1.0
 
 
+async def test_change_made_while_the_caller_read_is_not_missed(store: Store) -> None:
+    """A waiter passes the time it began reading: a change since then ends its wait
+    at once, even though it was made before the wait began."""
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    since = time.monotonic()
+    await store.get_instance("a")  # the caller's read, still Pending...
+    await store.commit_steps([step(item, Status.Completed)])  # ...changed meanwhile
+    started = time.monotonic()
+    await store.wait_for_instance("a", WAIT, since)
+    assert time.monotonic() - started < 1.0
+    # A change before the read began is no reason to return early.
+    started = time.monotonic()
+    await store.wait_for_instance("a", 0.2, time.monotonic())
+    assert time.monotonic() - started >= 0.15
+
+
 async def test_instance_waiter_times_out(store: Store) -> None:
     await start(store, "a")
     started = time.monotonic()

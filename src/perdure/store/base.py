@@ -284,5 +284,10 @@ class Store(Protocol):
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance may have changed status, or after ``timeout``."""
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
+        """Return when the instance may have changed status, or after ``timeout``.
+
+        With ``since`` (a ``time.monotonic()`` reading taken before the caller
+        last read the instance), return at once if it may have changed since.
+        """

@@ -492,9 +492,11 @@ class PostgresStore:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._wakeups.wait_for_work(kind, timeout)
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance may have changed status, or after ``timeout``."""
-        await self._wakeups.wait_for_instance(instance_id, timeout)
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
+        """Return when the instance may have changed status (since ``since``), or after
+        ``timeout``."""
+        await self._wakeups.wait_for_instance(instance_id, timeout, since)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -62,6 +62,8 @@ HEARTBEAT = 5.0
 WORKER_TTL = 3 * HEARTBEAT
 #: How long a process trusts its copy of the registry while it starts instances.
 REGISTRY_MAX_AGE = 1.0
+#: Without LISTEN, how often a waiter re-reads an instance's status.
+INSTANCE_POLL = 0.1
 
 #: A NOTIFY payload must stay under 8000 bytes.
 _PAYLOAD_LIMIT = 7000
@@ -263,12 +265,18 @@ class Wakeups:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance may have changed status, or after ``timeout``.
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
+        """Return when the instance may have changed status (since ``since``), or after
+        ``timeout``.
 
         The first wait of a process starts listening for status changes (and
-        waits for that to be in place, within its ``timeout``).
+        waits for that to be in place, within its ``timeout``). Without
+        ``LISTEN``, nothing announces other processes' changes: the wait is
+        cut to the poll interval.
         """
+        if not self._listen_enabled:
+            timeout = min(timeout, INSTANCE_POLL)
         if self._listen_enabled and self._instance_listener is None:
             self._instances_ready = asyncio.Event()
             self._instance_listener = asyncio.create_task(self._listen(
@@ -279,7 +287,7 @@ class Wakeups:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._instances_ready.wait(), timeout)
             timeout = max(0.0, timeout - (time.monotonic() - started))
-        await self.signals.wait_instance(instance_id, timeout)
+        await self.signals.wait_instance(instance_id, timeout, since)
 
     # --- announcing -----------------------------------------------------------
 
@@ -334,7 +342,9 @@ class Wakeups:
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     if work:
                         self.listening = True
-                    if ready.is_set():  # a reconnection: what was sent meanwhile is lost
+                    if ready.is_set() or not work:
+                        # A reconnection (what was sent meanwhile is lost), or the
+                        # first status listener (waiters read before it listened).
                         self.wake_everything()
                     delay = 0.1
                     ready.set()
@@ -365,7 +375,7 @@ class Wakeups:
 
     def _on_instances(self, channel: str, payload: str) -> None:
         origin, _, rest = payload.partition("|")
-        if origin == self.channels.origin or not self.signals.has_instance_waiters():
+        if origin == self.channels.origin:
             return
         try:
             ids = json.loads(rest)

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import get_args
 
 from .base import WorkKind
 
+#: How long a status change is remembered for waiters whose read was in flight.
+CHANGE_MEMORY = 30.0
+
 
 class Signals:
-    """Edge-triggered wake-ups for work kinds and per-instance status changes."""
+    """Edge-triggered wake-ups for work kinds and per-instance status changes.
+
+    Status changes are also remembered for a while (``time.monotonic()`` of
+    the latest, per instance), so that a waiter passing the time it started
+    its read (``since``) is not left waiting for a change that came while it
+    was reading.
+    """
 
     def __init__(self) -> None:
         self._work: dict[str, asyncio.Event] = {}
         self._instances: dict[str, tuple[asyncio.Event, int]] = {}
+        self._changed: dict[str, float] = {}
+        self._prune_at = 1024
+        self._all_changed = float("-inf")
 
     def _event(self, kind: str) -> asyncio.Event:
         event = self._work.get(kind)
@@ -34,17 +47,21 @@ class Signals:
 
     def notify_instances(self, instance_ids: Iterable[str]) -> None:
         """These instances may have changed status."""
+        now = time.monotonic()
+        changed = self._changed
         for instance_id in instance_ids:
+            changed[instance_id] = now
             entry = self._instances.get(instance_id)
             if entry is not None:
                 entry[0].set()
-
-    def has_instance_waiters(self) -> bool:
-        """Whether anyone waits on an instance (cross-process news can then be skipped)."""
-        return bool(self._instances)
+        if len(changed) >= self._prune_at:
+            horizon = now - CHANGE_MEMORY
+            self._changed = {i: t for i, t in changed.items() if t > horizon}
+            self._prune_at = max(1024, 2 * len(self._changed))
 
     def notify_every_instance(self) -> None:
         """Every instance may have changed (news of other processes was lost)."""
+        self._all_changed = time.monotonic()
         for event, _ in self._instances.values():
             event.set()
 
@@ -55,8 +72,7 @@ class Signals:
         """
         for kind in get_args(WorkKind):
             self._event(kind).set()
-        for event, _ in self._instances.values():
-            event.set()
+        self.notify_every_instance()
 
     async def wait(self, kind: WorkKind, timeout: float) -> None:
         """Wait for a notification of ``kind`` (or ``timeout``), consuming it.
@@ -70,8 +86,13 @@ class Signals:
                 await asyncio.wait_for(event.wait(), timeout)
         event.clear()
 
-    async def wait_instance(self, instance_id: str, timeout: float) -> None:
-        """Wait until the instance is notified or ``timeout`` passes."""
+    async def wait_instance(self, instance_id: str, timeout: float,
+                            since: float | None = None) -> None:
+        """Wait until the instance is notified or ``timeout`` passes; at once when
+        it was notified at or after ``since`` (a ``time.monotonic()`` reading)."""
+        if since is not None and max(self._all_changed,
+                                     self._changed.get(instance_id, since - 1)) >= since:
+            return
         event, waiters = self._instances.get(instance_id) or (asyncio.Event(), 0)
         self._instances[instance_id] = (event, waiters + 1)
         try:

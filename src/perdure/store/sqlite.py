@@ -424,9 +424,11 @@ class SqliteStore:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._signals.wait(kind, timeout)
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance may have changed status, or after ``timeout``."""
-        await self._signals.wait_instance(instance_id, timeout)
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
+        """Return when the instance may have changed status (since ``since``), or after
+        ``timeout``."""
+        await self._signals.wait_instance(instance_id, timeout, since)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
