@@ -235,9 +235,10 @@ class Client:
                                   timeout: float | None = None) -> OrchestrationStatus:
         """Wait until the instance is Completed, Failed or Terminated; returns its status.
 
-        Woken by the completion itself in this process, by short polling across
-        processes. Raises :class:`OrchestrationTimeoutError` after ``timeout``
-        seconds and :class:`InstanceNotFoundError` for an unknown id.
+        Woken by the store's news of status changes (from this process, other
+        processes' NOTIFY, or the SQLite change watcher); a re-read every few
+        seconds covers news that was lost. Raises :class:`OrchestrationTimeoutError`
+        after ``timeout`` seconds and :class:`InstanceNotFoundError` for an unknown id.
         """
         store = await self._open()
         loop = asyncio.get_running_loop()
@@ -258,7 +259,7 @@ class Client:
                 raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
             await store.wait_for_instance(instance_id, poll if remaining is None
                                           else min(poll, remaining), since)
-            poll = min(poll * 2, 1.0)
+            poll = min(poll * 2, 5.0)
 
     # --- signalling ------------------------------------------------------
 

@@ -249,6 +249,42 @@ async def test_without_listen_workers_poll(schema: str, opened: list[PostgresSto
     assert len(await worker.claim_orchestrations("w", 10, LONG)) == 1
 
 
+async def test_without_listen_instance_waiters_learn_of_changes_by_checking(
+        schema: str, opened: list[PostgresStore]) -> None:
+    waiter = await open_store(opened, hub_url(schema, listen=0))
+    worker = await open_store(opened, hub_url(schema))
+    await worker.create_instance(new("a"))
+    item = await claim_one(worker, "a")
+    await asyncio.sleep(0.5)  # the creation is old news
+    woken = asyncio.ensure_future(waiter.wait_for_instance("a", 10))
+    await asyncio.sleep(1.5)
+    assert not woken.done()  # nothing changed: no spurious wake-up
+    started = time.monotonic()
+    await worker.commit_steps([step(item, Status.Completed)])
+    await asyncio.wait_for(woken, 5)  # one check of the awaited instances later
+    assert time.monotonic() - started < 1.0
+
+
+async def test_lost_status_news_is_caught_up_by_the_check(
+        schema: str, opened: list[PostgresStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    waiter = await open_store(opened, hub_url(schema))
+    worker = await open_store(opened, hub_url(schema))
+    await worker.create_instance(new("a"))
+    item = await claim_one(worker, "a")
+    woken = asyncio.ensure_future(waiter.wait_for_instance("a", 10))
+    await asyncio.sleep(0.2)
+    assert not woken.done()
+    monkeypatch.setattr(worker._wakeups, "_send", _send_nothing)  # the NOTIFY is lost
+    started = time.monotonic()
+    await worker.commit_steps([step(item, Status.Completed)])
+    await asyncio.wait_for(woken, 5)
+    assert time.monotonic() - started < 3.0  # the once-a-second check, not the timeout
+
+
+async def _send_nothing() -> None:
+    return None
+
+
 async def test_start_wakes_a_registered_worker_only(schema: str,
                                                     opened: list[PostgresStore]) -> None:
     worker = await open_store(opened, hub_url(schema))

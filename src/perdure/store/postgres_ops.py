@@ -491,6 +491,20 @@ async def live_workers(conn: Conn, q: Queries, ttl_seconds: float) -> dict[str, 
     return {worker_id: origin for worker_id, origin in await cur.fetchall()}
 
 
+#: How far before the previous check a change is still reported (a commit in flight).
+CHECK_SLACK_US = 250_000
+
+
+async def changed_instances(conn: Conn, q: Queries, instance_ids: Sequence[str],
+                            since_us: int | None) -> tuple[list[str], int]:
+    """Which of the instances changed at or after ``since_us`` (server time; ``None``:
+    none), and the server time of this read, for the next one."""
+    cur = await conn.execute(q.changed_instances, {
+        "ids": list(instance_ids), "since": since_us, "slack": CHECK_SLACK_US})
+    rows = await cur.fetchall()  # at least one row, which carries the server time
+    return [instance_id for instance_id, _ in rows if instance_id is not None], rows[0][1]
+
+
 async def next_wakeup(conn: Conn, q: Queries) -> int | None:
     """The earliest future ``visible_at`` in any inbox, in microseconds."""
     row = await (await conn.execute(q.next_wakeup)).fetchone()

@@ -314,6 +314,19 @@ UPDATE {{s}}.tasks AS t SET lock_expires = {{now}} + %s::bigint
   FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {RELAXED}
  WHERE t.id = r.id AND t.lock_token = r.token
 """,
+    # Awaited instances that changed since the previous check (see
+    # Wakeups._check_instances); a row of NULL when none did, so that the
+    # server time always comes back. updated_at is taken when the committing
+    # statement starts, before it becomes visible: `slack` looks back over
+    # commits that were in flight during the previous check.
+    "changed_instances": """
+WITH now AS (SELECT {now} AS t)
+SELECT c.instance_id, now.t FROM now LEFT JOIN (
+       SELECT instance_id FROM {s}.instances
+        WHERE instance_id = ANY(%(ids)b::text[])
+          AND updated_at >= %(since)s::bigint - %(slack)s::bigint) AS c
+    ON true
+""",
     "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
     "register_workers": f"""
 INSERT INTO {{s}}.workers (worker_id, origin, seen_at)

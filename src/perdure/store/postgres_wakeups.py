@@ -62,8 +62,11 @@ HEARTBEAT = 5.0
 WORKER_TTL = 3 * HEARTBEAT
 #: How long a process trusts its copy of the registry while it starts instances.
 REGISTRY_MAX_AGE = 1.0
-#: Without LISTEN, how often a waiter re-reads an instance's status.
-INSTANCE_POLL = 0.1
+#: How often a process with instance waiters reads which of them changed: the
+#: fallback for status news lost (a process that died between its commit and
+#: its NOTIFY), and the only news without LISTEN.
+INSTANCE_CHECK = 1.0
+INSTANCE_CHECK_UNLISTENED = 0.1
 
 #: A NOTIFY payload must stay under 8000 bytes.
 _PAYLOAD_LIMIT = 7000
@@ -149,6 +152,7 @@ class Wakeups:
         self._channel_of = {kind: ch for ch, kind in self._broadcast.items()}
         self._listener: asyncio.Task[None] | None = None
         self._instance_listener: asyncio.Task[None] | None = None
+        self._instance_checker: asyncio.Task[None] | None = None
         self._instances_ready = asyncio.Event()
         self._instances_ready.set()  # until a listener is started
         self.listening = False
@@ -188,13 +192,14 @@ class Wakeups:
         if self._announcer is not None:
             with contextlib.suppress(Exception):
                 await self._announcer
-        for task in (self._heartbeat, self._refresh, self._listener, self._instance_listener):
+        for task in (self._heartbeat, self._refresh, self._listener, self._instance_listener,
+                     self._instance_checker):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._heartbeat = self._refresh = self._listener = self._announcer = None
-        self._instance_listener = None
+        self._instance_listener = self._instance_checker = None
         self.listening = False
         if self._local_workers:
             with contextlib.suppress(Exception):  # the rows expire by themselves anyway
@@ -271,12 +276,12 @@ class Wakeups:
         ``timeout``.
 
         The first wait of a process starts listening for status changes (and
-        waits for that to be in place, within its ``timeout``). Without
-        ``LISTEN``, nothing announces other processes' changes: the wait is
-        cut to the poll interval.
+        waits for that to be in place, within its ``timeout``), and checking
+        the awaited instances (:meth:`_check_instances`).
         """
-        if not self._listen_enabled:
-            timeout = min(timeout, INSTANCE_POLL)
+        if self._instance_checker is None or self._instance_checker.done():
+            self._instance_checker = asyncio.create_task(self._check_instances(),
+                                                         name="perdure instance checker")
         if self._listen_enabled and self._instance_listener is None:
             self._instances_ready = asyncio.Event()
             self._instance_listener = asyncio.create_task(self._listen(
@@ -288,6 +293,33 @@ class Wakeups:
                 await asyncio.wait_for(self._instances_ready.wait(), timeout)
             timeout = max(0.0, timeout - (time.monotonic() - started))
         await self.signals.wait_instance(instance_id, timeout, since)
+
+    async def _check_instances(self) -> None:
+        """While instances are awaited: one read per interval of which of them changed.
+
+        The statement names every awaited instance and compares its
+        ``updated_at`` with the server time of the previous check, so it costs
+        one round trip per interval however many callers wait.
+        """
+        interval = INSTANCE_CHECK if self._listen_enabled else INSTANCE_CHECK_UNLISTENED
+        mark: int | None = None  # the server time of the previous check
+        while mark is None:
+            try:
+                _, mark = await self._run(ops.changed_instances, [], None)
+            except Exception as exc:  # noqa: BLE001 - e.g. the server restarts
+                logger.info("could not start checking awaited instances (%s)", exc)
+                await asyncio.sleep(interval)
+        while True:
+            await asyncio.sleep(interval)
+            awaited = self.signals.awaited_instances()
+            if not awaited:
+                continue  # the old mark stays: changes since then are still reported
+            try:
+                changed, mark = await self._run(ops.changed_instances, awaited, mark)
+            except Exception as exc:  # noqa: BLE001 - a fallback: the next check retries
+                logger.info("could not check awaited instances (%s)", exc)
+                continue
+            self.signals.notify_instances(changed)
 
     # --- announcing -----------------------------------------------------------
 

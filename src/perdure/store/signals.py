@@ -59,6 +59,10 @@ class Signals:
             self._changed = {i: t for i, t in changed.items() if t > horizon}
             self._prune_at = max(1024, 2 * len(self._changed))
 
+    def awaited_instances(self) -> list[str]:
+        """The instances someone in this process waits on."""
+        return list(self._instances)
+
     def notify_every_instance(self) -> None:
         """Every instance may have changed (news of other processes was lost)."""
         self._all_changed = time.monotonic()
