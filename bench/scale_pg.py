@@ -20,9 +20,9 @@ DBOS runs the same workloads on the same server in the same run, through
 
 Runs are interleaved (every configuration once, then again...) and figures are medians over
 ``--runs``. Stdout gets one JSON line per configuration and run, then one summary line with the
-medians, the scaling over one worker, and the ratios to DBOS (W1: perdure instances/s / DBOS
-instances/s; W2: DBOS seconds / perdure seconds; > 1 means perdure is better). Progress goes to
-stderr.
+medians, the scaling over one worker (of the medians, and paired within each run:
+``scaling_per_run``), and the ratios to DBOS (W1: perdure instances/s / DBOS instances/s; W2:
+DBOS seconds / perdure seconds; > 1 means perdure is better). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -182,6 +182,24 @@ def run_dbos(workload: str, server: str, run: int, timeout: float) -> dict[str, 
 FIELD = {"W1": "instances_per_s", "W2": "seconds"}
 
 
+def paired_scaling(ok: list[dict[str, Any]], workload: str,
+                   workers: list[int]) -> dict[str, dict[str, Any]]:
+    """N workers over 1 worker within each run (the machine's speed drifts between
+    runs, not within one), and the median of those ratios (> 1: N workers are better)."""
+    field = FIELD[workload]
+    by_run: dict[int, dict[int, float]] = {}
+    for r in ok:
+        if r["engine"] == "perdure" and r["workload"] == workload:
+            by_run.setdefault(r["run"], {})[r["workers"]] = r[field]
+    out: dict[str, dict[str, Any]] = {}
+    for n in workers:
+        ratios = [round(v[n] / v[1] if workload == "W1" else v[1] / v[n], 2)
+                  for v in by_run.values() if 1 in v and n in v and v[1] and v[n]]
+        if ratios:
+            out[str(n)] = {"median": round(statistics.median(ratios), 2), "runs": ratios}
+    return out
+
+
 def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     ok = [r for r in results if "error" not in r]
 
@@ -205,6 +223,7 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             entry["scaling_vs_1_worker"] = {
                 str(n): round(v / one if workload == "W1" else one / v, 2)
                 for n, v in perdure_by_n.items() if v}
+            entry["scaling_per_run"] = paired_scaling(ok, workload, args.workers)
         if dbos:
             entry["vs_dbos"] = {
                 str(n): round(v / dbos if workload == "W1" else dbos / v, 2)
