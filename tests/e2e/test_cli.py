@@ -122,3 +122,20 @@ def test_purge_by_filter(cli):
 def test_db_migrate(cli):
     _, out, _ = cli("db", "migrate")
     assert "task hub ready" in out
+
+
+def test_serving_processes_collect_cycles_less_often() -> None:
+    """perdure worker / serve raise the cycle collector's thresholds and freeze what
+    is loaded at start (a busy worker spent about a sixth of its CPU collecting)."""
+    import gc
+
+    from perdure import cli
+
+    before = gc.get_threshold()
+    try:
+        cli._tune_gc_for_serving()
+        assert gc.get_threshold() == cli.SERVING_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
