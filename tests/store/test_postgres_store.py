@@ -182,7 +182,8 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
         "claim_activities": (q.claim_activities, {"worker": "w", "limit": 200, "lease": 1}),
         "complete_activities": (q.complete_activities, {
             "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),
-        "commit_steps": (q.commit_steps, _EMPTY_STEP),
+        "commit_steps": (q.commit_steps, {**_EMPTY_STEP, "worker": "w", "lease_count": 10,
+                                          "lease": 1}),
     }
     async with store._connection() as conn:  # set up as every pooled connection is
         mogrifier = psycopg.AsyncClientCursor(conn)

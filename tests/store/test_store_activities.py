@@ -29,6 +29,47 @@ def result(work: ActivityWorkItem, value: str = '"ok"') -> ActivityResult:
                                   execution_id=task.execution_id))
 
 
+async def test_a_commit_can_lease_its_tasks_to_the_committing_worker(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    exec_id = item.instance.execution_id
+    tasks = [ActivityTask("a", exec_id, i, f"act{i}", f'"{i}"') for i in range(3)]
+    applied, leased = await store.commit_steps_and_claim(
+        [step(item, activities=tasks)], "w1", 2, LONG)
+    assert applied == [True]
+    assert [(w.task, w.attempts) for w in leased] == [(tasks[0], 1), (tasks[1], 1)]
+    assert len({w.lock_token for w in leased}) == 2
+    # The third is left for any worker; the leased two are not claimable.
+    rest = await store.claim_activities("w2", 10, LONG)
+    assert [w.task for w in rest] == [tasks[2]]
+    assert await store.claim_activities("w3", 10, LONG) == []
+    # A leased task completes with its token like a claimed one.
+    assert await store.complete_activities([result(leased[0])]) == [True]
+    assert await store.complete_activities([result(leased[0])]) == [False]
+    # Its lease expires like a claim's: another worker then takes it (a second attempt).
+    await store.renew_activity_leases([(leased[1].id, leased[1].lock_token)], SHORT)
+    await asyncio.sleep(SHORT + 0.05)
+    again = await store.claim_activities("w4", 10, LONG)
+    assert [(w.task, w.attempts) for w in again] == [(tasks[1], 2)]
+
+
+async def test_a_commit_leases_nothing_without_room_or_without_its_lease(store: Store) -> None:
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    task = ActivityTask("a", item.instance.execution_id, 0, "act", None)
+    assert await store.commit_steps_and_claim([step(item, activities=[task])], "w1", 0,
+                                              LONG) == ([True], [])
+    assert [w.task for w in await store.claim_activities("w2", 10, LONG)] == [task]
+    await store.create_instance(new("b"))
+    stale = await claim_one(store, "b", lease=SHORT)
+    await asyncio.sleep(SHORT + 0.05)
+    await claim_one(store, "b")  # taken over: the stale step cannot commit
+    other = ActivityTask("b", stale.instance.execution_id, 0, "act", None)
+    assert await store.commit_steps_and_claim([step(stale, activities=[other])], "w1", 10,
+                                              LONG) == ([False], [])
+    assert await store.claim_activities("w2", 10, LONG) == []
+
+
 async def test_claims_are_exclusive_and_limited(store: Store) -> None:
     exec_id = await schedule(store, 3)
     first = await store.claim_activities("w1", 2, LONG)

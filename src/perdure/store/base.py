@@ -262,6 +262,15 @@ class Store(Protocol):
         an instance that does not exist is dropped.
         """
 
+    async def commit_steps_and_claim(
+        self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        """:meth:`commit_steps`, and in the same transaction lease up to ``limit``
+        activity tasks to ``worker_id`` as :meth:`claim_activities` does (the
+        tasks these steps create, or any claimable ones): spares the committing
+        worker a claim and a wake-up for work it is about to run. A store may
+        lease fewer, or none."""
+
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""
 

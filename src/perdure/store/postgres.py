@@ -400,17 +400,34 @@ class PostgresStore:
         lease, and creates activity tasks, messages and instances; a message to
         an instance that does not exist is dropped.
         """
+        applied, _ = await self._commit(steps, None)
+        return applied
+
+    async def commit_steps_and_claim(
+        self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        """:meth:`commit_steps`, leasing up to ``limit`` of the tasks it creates to
+        ``worker_id`` in the same statement (none for a batch that resets a history
+        or starts sub-orchestrations). After a retry whose first attempt did
+        commit, the tasks that attempt leased run once their lease expires.
+        """
+        lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
+        return await self._commit(steps, lease)
+
+    async def _commit(self, steps: Sequence[StepCommit], lease: ops.TaskLease | None,
+                      ) -> tuple[list[bool], list[ActivityWorkItem]]:
         if not steps:
-            return []
-        plan = await self._run(ops.commit_steps, steps)
+            return [], []
+        plan, taken = await self._run(ops.commit_steps, steps, lease)
         wakeups = self._wakeups
         kinds: list[WorkKind] = []
         targets: dict[WorkKind, set[str] | None] = {}
-        if plan.tasks_added:
+        unleased = len(plan.tasks) - len(taken)
+        if unleased > 0:
             kinds.append("activity")
-            if len(plan.tasks) <= wakeups.activity_room:
+            if unleased <= wakeups.activity_room:
                 # This process's worker has room for them: no other process is woken.
-                wakeups.activity_room -= len(plan.tasks)
+                wakeups.activity_room -= unleased
                 targets["activity"] = set()
         # Applied steps release leases: messages that arrived meanwhile become
         # claimable, by this process's worker first (affinity). Messages to
@@ -420,7 +437,7 @@ class PostgresStore:
             if not plan.messages_added:
                 targets["orchestration"] = set()
         wakeups.announce(kinds, plan.changed, targets=targets)
-        return plan.applied
+        return plan.applied, taken
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""

@@ -66,6 +66,8 @@ from .common import (
 from .postgres_sql import SQL, Queries
 
 Conn = AsyncConnection[Any]
+#: Lease the tasks a commit creates: (worker id, at most how many, lease in microseconds).
+TaskLease = tuple[str, int, int]
 
 
 
@@ -329,15 +331,20 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN})
 
 
-async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> CommitPlan:
-    """Apply every step whose lease holds, as one transaction.
+async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
+                       lease: TaskLease | None = None,
+                       ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
+    """Apply every step whose lease holds, as one transaction; with ``lease``
+    ``(worker_id, limit, lease_us)``, lease up to ``limit`` of the tasks it
+    creates to that worker and return them.
 
     The common case is one statement (see ``SQL["commit_steps"]``). A batch
     that resets a history (continue-as-new, rewind) or starts
-    sub-orchestrations takes :func:`commit_steps_locked` instead.
+    sub-orchestrations takes :func:`commit_steps_locked` instead (which
+    leases nothing).
     """
     if any(step.start_instances or step.new_execution_id is not None for step in steps):
-        return await commit_steps_locked(conn, q, steps)
+        return await commit_steps_locked(conn, q, steps), []
     firsts: dict[str, StepCommit] = {}
     for step in steps:
         firsts.setdefault(step.instance_id, step)  # a second step for one lease never applies
@@ -360,8 +367,18 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> C
     params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs"),
                          tasks))
     params.update(_named(("m_senders", "m_ids", "m_execs", "m_visible", "m_events"), messages))
+    worker, limit, lease_us = lease if lease is not None else ("", 0, 0)
+    params.update(worker=worker, lease_count=limit, lease=lease_us)
     cur = await conn.execute(q.commit_steps, params)
-    leased = {instance_id: status for instance_id, status in await cur.fetchall()}
+    leased: dict[str, str] = {}
+    taken: list[ActivityWorkItem] = []
+    for row in await cur.fetchall():
+        if row[2] is None:
+            leased[row[0]] = row[1]
+        else:
+            taken.append(ActivityWorkItem(row[2], row[3], row[4], ActivityTask(
+                row[0], row[5], row[6], row[7], row[8])))
+    taken.sort(key=lambda item: item.id)
     plan = CommitPlan()
     for step in steps:
         old_status = leased.pop(step.instance_id, None)
@@ -372,7 +389,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit]) -> C
             plan.changed.append(step.instance_id)
         plan.tasks.extend(task_row(task, None) for task in step.activities)
         plan.messages.extend(message_row(m, None) for m in step.messages)
-    return plan
+    return plan, taken
 
 
 def _named(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:

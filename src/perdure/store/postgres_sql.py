@@ -211,6 +211,8 @@ SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
     # lease holds (re-checked on the latest row version, so a lease taken
     # over meanwhile does not match) and returns the row as it was; every
     # other write joins `updated`: a step whose lease is lost writes nothing.
+    # The committing worker may take the tasks it creates (as a claim would),
+    # sparing it a claim and a wake-up for work it is about to run.
     # History resets need their deletes to go first: batches with a reset (or
     # a sub-orchestration start) use the multi-statement path.
     "commit_steps": """
@@ -237,14 +239,22 @@ WITH r AS (
      USING updated AS u, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
      WHERE u.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
 ), tasks AS (
+    -- The first `lease_count` tasks go out leased to the committing worker.
     INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,
-                           visible_at)
-    SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
-      FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
-                  %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
-           WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name, input, ord)
-      JOIN updated AS u ON u.instance_id = t.sender
+                           visible_at, locked_by, lock_token, lock_expires, attempts)
+    SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now},
+           CASE WHEN t.leased THEN %(worker)s::text END,
+           CASE WHEN t.leased THEN gen_random_uuid()::text END,
+           CASE WHEN t.leased THEN {now} + %(lease)s::bigint END,
+           CASE WHEN t.leased THEN 1 ELSE 0 END
+      FROM (SELECT t.*, row_number() OVER (ORDER BY t.ord) <= %(lease_count)s AS leased
+              FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
+                          %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
+                   WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name,
+                                        input, ord)
+              JOIN updated AS u ON u.instance_id = t.sender) AS t
      ORDER BY t.ord
+    RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input
 ), messages AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT m.instance_id, m.execution_id, coalesce(m.visible_at, {now}), m.event
@@ -255,7 +265,13 @@ WITH r AS (
      WHERE EXISTS (SELECT 1 FROM {s}.instances t WHERE t.instance_id = m.instance_id)
      ORDER BY m.ord
 )
-SELECT instance_id, runtime_status FROM updated
+-- The applied steps (with their status before), then the tasks leased here.
+SELECT instance_id, runtime_status, NULL::bigint, NULL::text, NULL::int, NULL::text,
+       NULL::int, NULL::text, NULL::text
+  FROM updated
+UNION ALL
+SELECT instance_id, NULL, id, lock_token, attempts, execution_id, task_id, name, input
+  FROM tasks WHERE lock_token IS NOT NULL
 """,
     # Wake-ups only: committed without waiting for the WAL flush (a lost
     # notification costs a poll, never data), so the notify lock is brief.

@@ -368,17 +368,31 @@ class SqliteStore:
         lease, and creates activity tasks, messages and instances; a message to
         an instance that does not exist is dropped.
         """
+        applied, _ = await self._commit(steps, None)
+        return applied
+
+    async def commit_steps_and_claim(
+        self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        """:meth:`commit_steps`, then in the same transaction a claim of up to
+        ``limit`` activity tasks for ``worker_id`` (the oldest claimable, which
+        are usually those the steps just created)."""
+        lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
+        return await self._commit(steps, lease)
+
+    async def _commit(self, steps: Sequence[StepCommit], lease: tuple[str, int, int] | None,
+                      ) -> tuple[list[bool], list[ActivityWorkItem]]:
         if not steps:
-            return []
-        outcome = await self._write(ops.commit_steps, steps, now_us())
-        if outcome.tasks_added:
+            return [], []
+        outcome, taken = await self._write(ops.commit_steps, steps, now_us(), lease)
+        if outcome.tasks_added and len(taken) < len(outcome.tasks):
             self._signals.notify("activity")
         # Applied steps release leases: messages that arrived meanwhile become claimable.
         if outcome.messages_added or any(outcome.applied):
             self._signals.notify("orchestration")
         if outcome.changed:
             self._signals.notify_instances(outcome.changed)
-        return outcome.applied
+        return outcome.applied, taken
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""

@@ -305,8 +305,11 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
     return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
 
 
-def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int) -> CommitPlan:
-    """Apply every step whose lease holds, as one transaction (the caller's).
+def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int,
+                 lease: tuple[str, int, int] | None = None,
+                 ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
+    """Apply every step whose lease holds, as one transaction (the caller's); with
+    ``lease`` ``(worker_id, limit, lease_us)``, then claim activity tasks for it.
 
     The leases are read once; :func:`~perdure.store.common.plan_commit` decides
     the rows, which then go kind by kind through ``executemany``.
@@ -329,7 +332,11 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
             plan.changed.append(new.instance_id)
     if plan.messages:
         conn.executemany(INSERT_MESSAGE_IF_EXISTS, plan.messages)
-    return plan
+    taken: list[ActivityWorkItem] = []
+    if lease is not None and plan.tasks:
+        worker_id, limit, lease_us = lease
+        taken = claim_activities(conn, worker_id, limit, lease_us, now)
+    return plan, taken
 
 
 def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token: str) -> bool:

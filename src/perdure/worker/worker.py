@@ -230,9 +230,14 @@ class Worker:
                                                            item.lock_token)
                     outcomes.append(None)
             done = [o for o in outcomes if o is not None]
-            applied = await self.store.commit_steps([o.commit for o in done])
+            # The activities these steps schedule are leased to this worker in the
+            # same transaction, up to its free slots, and start at once.
+            free = 0 if self._stopping else opts.max_concurrent_activities - len(self._running)
+            applied, tasks = await self.store.commit_steps_and_claim(
+                [o.commit for o in done], self.worker_id, free, opts.lease_seconds)
             for outcome, ok in zip(done, applied, strict=True):
                 self._remember(outcome, ok)
+            self._start_activities(tasks)
 
     def _remember(self, outcome: StepOutcome, applied: bool) -> None:
         instance_id = outcome.commit.instance_id
@@ -322,10 +327,14 @@ class Worker:
             if not items:
                 await self._idle("activity")
                 continue
+            self._start_activities(items)
+
+    def _start_activities(self, items: list[ActivityWorkItem]) -> None:
+        if items:
             self._no_activities.clear()
-            for item in items:
-                self._running[item.id] = item.lock_token
-                self._start_activity(item)
+        for item in items:
+            self._running[item.id] = item.lock_token
+            self._start_activity(item)
 
     def _start_activity(self, item: ActivityWorkItem) -> None:
         """Run a claimed task: plain functions on the threads, ``async def`` on the loop."""
