@@ -93,6 +93,23 @@ async def test_pragmas(sqlite_store: SqliteStore, tmp_path: Path) -> None:
         await full.close()
 
 
+async def test_the_log_is_checkpointed_off_the_event_loop(sqlite_store: SqliteStore,
+                                                          tmp_path: Path) -> None:
+    """No commit checkpoints (a 1,000-page checkpoint stalled the loop for ~15 ms);
+    the checkpointer copies the log into the database file in the background."""
+    assert sqlite_store._inline is not None
+    assert sqlite_store._inline.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert await pragma(sqlite_store, "wal_autocheckpoint") == 0
+    db_file = tmp_path / "hub.db"
+    before = db_file.stat().st_size
+    for i in range(300):
+        await sqlite_store.create_instance(new(f"i{i}", input='"' + "x" * 200 + '"'))
+    deadline = time.monotonic() + 5
+    while db_file.stat().st_size <= before:
+        assert time.monotonic() < deadline, "the log was never checkpointed"
+        await asyncio.sleep(0.1)
+
+
 async def test_migrations_are_recorded_and_not_rerun(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
     for _ in range(2):
