@@ -88,6 +88,25 @@ async def test_status_change_wakes_instance_waiter(store: Store) -> None:
     assert took < 1.0
 
 
+async def test_instance_waiters_are_woken_when_it_finishes_not_at_every_step(
+        store: Store) -> None:
+    """Waiters wait for an instance to finish: a step that leaves it running does not
+    wake them (thousands of waiters would each re-read for nothing)."""
+    await store.create_instance(new("a"))
+    item = await claim_one(store, "a")
+    waiter = asyncio.ensure_future(store.wait_for_instance("a", WAIT))
+    await asyncio.sleep(0.05)
+    await store.commit_steps([step(item, Status.Running)])  # Pending -> Running
+    await asyncio.sleep(0.3)
+    assert not waiter.done()
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    item = await claim_one(store, "a")
+    started = time.monotonic()
+    await store.commit_steps([step(item, Status.Failed)])
+    await asyncio.wait_for(waiter, 5)
+    assert time.monotonic() - started < 1.0
+
+
 async def test_change_made_while_the_caller_read_is_not_missed(store: Store) -> None:
     """A waiter passes the time it began reading: a change since then ends its wait
     at once, even though it was made before the wait began."""

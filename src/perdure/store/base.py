@@ -295,8 +295,9 @@ class Store(Protocol):
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have changed status, or after ``timeout``.
+        """Return when the instance may have finished (Completed, Failed,
+        Terminated), been created anew or purged; or after ``timeout``.
 
         With ``since`` (a ``time.monotonic()`` reading taken before the caller
-        last read the instance), return at once if it may have changed since.
+        last read the instance), return at once if that may have happened since.
         """

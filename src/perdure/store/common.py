@@ -130,6 +130,12 @@ INSTANCE_COLUMNS = (
 TERMINAL_STATUS_VALUES = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
+def wakes_waiters(status: str, old_status: str) -> bool:
+    """Whether a step taking an instance from ``old_status`` to ``status`` concerns
+    those waiting on it: they wait for it to finish, so only a step that ends it."""
+    return status != old_status and status in TERMINAL_STATUS_VALUES
+
+
 def instance_record(row: Sequence[Any]) -> InstanceRecord:
     """An :class:`InstanceRecord` from a row of :data:`INSTANCE_COLUMNS`."""
     return InstanceRecord(
@@ -167,8 +173,8 @@ class CommitPlan:
     Steps own distinct instances, so writing kind by kind equals applying them
     one by one, except that every step's own update precedes every step's side
     effects (as if those steps had committed first). ``changed`` lists the
-    instances whose status changed, for wake-ups after the commit; a store
-    appends the sub-orchestrations it creates.
+    instances their waiters should read again after the commit (see
+    :func:`wakes_waiters`); a store appends the sub-orchestrations it creates.
     """
 
     applied: list[bool] = field(default_factory=list)
@@ -232,7 +238,7 @@ def plan_commit(steps: Sequence[StepCommit],
         plan.tasks.extend(task_row(task, now) for task in step.activities)
         plan.messages.extend(message_row(message, now) for message in step.messages)
         plan.starts.extend(step.start_instances)
-        if status != old_status:
+        if wakes_waiters(status, old_status):
             plan.changed.append(step.instance_id)
     return plan
 

@@ -511,8 +511,8 @@ class PostgresStore:
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have changed status (since ``since``), or after
-        ``timeout``."""
+        """Return when the instance may have finished, been created or purged (since
+        ``since``), or after ``timeout``."""
         await self._wakeups.wait_for_instance(instance_id, timeout, since)
 
 

@@ -62,6 +62,7 @@ from .common import (
     status_values,
     task_row,
     to_us,
+    wakes_waiters,
 )
 from .postgres_sql import SQL, Queries
 
@@ -385,7 +386,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
         plan.applied.append(old_status is not None)
         if old_status is None:
             continue
-        if OrchestrationRuntimeStatus(step.runtime_status).value != old_status:
+        if wakes_waiters(OrchestrationRuntimeStatus(step.runtime_status).value, old_status):
             plan.changed.append(step.instance_id)
         plan.tasks.extend(task_row(task, None) for task in step.activities)
         plan.messages.extend(message_row(m, None) for m in step.messages)
@@ -514,10 +515,11 @@ CHECK_SLACK_US = 250_000
 
 async def changed_instances(conn: Conn, q: Queries, instance_ids: Sequence[str],
                             since_us: int | None) -> tuple[list[str], int]:
-    """Which of the instances changed at or after ``since_us`` (server time; ``None``:
+    """Which of the instances finished at or after ``since_us`` (server time; ``None``:
     none), and the server time of this read, for the next one."""
     cur = await conn.execute(q.changed_instances, {
-        "ids": list(instance_ids), "since": since_us, "slack": CHECK_SLACK_US})
+        "ids": list(instance_ids), "since": since_us, "slack": CHECK_SLACK_US,
+        "finished": sorted(TERMINAL_STATUS_VALUES)})
     rows = await cur.fetchall()  # at least one row, which carries the server time
     return [instance_id for instance_id, _ in rows if instance_id is not None], rows[0][1]
 

@@ -330,7 +330,7 @@ UPDATE {{s}}.tasks AS t SET lock_expires = {{now}} + %s::bigint
   FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {RELAXED}
  WHERE t.id = r.id AND t.lock_token = r.token
 """,
-    # Awaited instances that changed since the previous check (see
+    # Awaited instances that finished since the previous check (see
     # Wakeups._check_instances); a row of NULL when none did, so that the
     # server time always comes back. updated_at is taken when the committing
     # statement starts, before it becomes visible: `slack` looks back over
@@ -340,7 +340,8 @@ WITH now AS (SELECT {now} AS t)
 SELECT c.instance_id, now.t FROM now LEFT JOIN (
        SELECT instance_id FROM {s}.instances
         WHERE instance_id = ANY(%(ids)b::text[])
-          AND updated_at >= %(since)s::bigint - %(slack)s::bigint) AS c
+          AND updated_at >= %(since)s::bigint - %(slack)s::bigint
+          AND runtime_status = ANY(%(finished)b::text[])) AS c
     ON true
 """,
     "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",

@@ -272,8 +272,8 @@ class Wakeups:
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have changed status (since ``since``), or after
-        ``timeout``.
+        """Return when the instance may have finished, been created or purged (since
+        ``since``), or after ``timeout``.
 
         The first wait of a process starts listening for status changes (and
         waits for that to be in place, within its ``timeout``), and checking
@@ -295,7 +295,7 @@ class Wakeups:
         await self.signals.wait_instance(instance_id, timeout, since)
 
     async def _check_instances(self) -> None:
-        """While instances are awaited: one read per interval of which of them changed.
+        """While instances are awaited: one read per interval of which of them finished.
 
         The statement names every awaited instance and compares its
         ``updated_at`` with the server time of the previous check, so it costs

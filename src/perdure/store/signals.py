@@ -30,7 +30,7 @@ class Signals:
 
     def __init__(self) -> None:
         self._work: dict[str, asyncio.Event] = {}
-        self._instances: dict[str, tuple[asyncio.Event, int]] = {}
+        self._instances: dict[str, list[asyncio.Future[None]]] = {}
         self._changed: dict[str, float] = {}
         self._prune_at = 1024
         self._all_changed = float("-inf")
@@ -51,9 +51,8 @@ class Signals:
         changed = self._changed
         for instance_id in instance_ids:
             changed[instance_id] = now
-            entry = self._instances.get(instance_id)
-            if entry is not None:
-                entry[0].set()
+            for waiter in self._instances.get(instance_id, ()):
+                _release(waiter)
         if len(changed) >= self._prune_at:
             horizon = now - CHANGE_MEMORY
             self._changed = {i: t for i, t in changed.items() if t > horizon}
@@ -66,8 +65,9 @@ class Signals:
     def notify_every_instance(self) -> None:
         """Every instance may have changed (news of other processes was lost)."""
         self._all_changed = time.monotonic()
-        for event, _ in self._instances.values():
-            event.set()
+        for waiters in self._instances.values():
+            for waiter in waiters:
+                _release(waiter)
 
     def notify_all(self) -> None:
         """Something changed that this process did not see (another process committed).
@@ -97,14 +97,22 @@ class Signals:
         if since is not None and max(self._all_changed,
                                      self._changed.get(instance_id, since - 1)) >= since:
             return
-        event, waiters = self._instances.get(instance_id) or (asyncio.Event(), 0)
-        self._instances[instance_id] = (event, waiters + 1)
+        # A bare future and a timer: thousands of callers may wait at once, and
+        # asyncio.wait_for would cost each wait a task of its own.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        waiters = self._instances.setdefault(instance_id, [])
+        waiters.append(waiter)
+        timer = loop.call_later(timeout, _release, waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+            await waiter
         finally:
-            event, waiters = self._instances[instance_id]
-            if waiters == 1:
+            timer.cancel()
+            waiters.remove(waiter)
+            if not waiters:
                 del self._instances[instance_id]
-            else:
-                self._instances[instance_id] = (event, waiters - 1)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -476,8 +476,8 @@ class SqliteStore:
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have changed status (since ``since``), or after
-        ``timeout``."""
+        """Return when the instance may have finished, been created or purged (since
+        ``since``), or after ``timeout``."""
         await self._signals.wait_instance(instance_id, timeout, since)
 
 
