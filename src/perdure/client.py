@@ -235,18 +235,18 @@ class Client:
                                   timeout: float | None = None) -> OrchestrationStatus:
         """Wait until the instance is Completed, Failed or Terminated; returns its status.
 
-        Woken by the store's news of status changes (from this process, other
-        processes' NOTIFY, or the SQLite change watcher); a re-read every few
-        seconds covers news that was lost. Raises :class:`OrchestrationTimeoutError`
+        Woken by the store's news that the instance finished (from this
+        process, other processes' NOTIFY, or the SQLite change watcher); a
+        re-read every few seconds is the last resort for news that was lost. Raises :class:`OrchestrationTimeoutError`
         after ``timeout`` seconds and :class:`InstanceNotFoundError` for an unknown id.
         """
         store = await self._open()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        # The store wakes the wait on any status change, including one made
-        # while the status was being read (``since``): polling only covers
-        # news the store lost, so it backs off quickly.
-        poll = 0.1
+        # The store wakes the wait when the instance finishes, even while its
+        # status was being read (``since``), and catches up on lost news by
+        # itself: this re-read is only a last resort, so it is rare.
+        poll = 1.0
         while True:
             since = time.monotonic()
             status = await self.get_status(instance_id)
@@ -259,7 +259,7 @@ class Client:
                 raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
             await store.wait_for_instance(instance_id, poll if remaining is None
                                           else min(poll, remaining), since)
-            poll = min(poll * 2, 5.0)
+            poll = min(poll * 2, 10.0)
 
     # --- signalling ------------------------------------------------------
 

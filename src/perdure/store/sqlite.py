@@ -95,7 +95,9 @@ class SqliteStore:
       another process's write lock before failing.
     * ``poll_interval=<seconds>`` (default 0.1; 0 disables): how often the
       store checks whether another process committed, to wake this process's
-      waiters. Commits made through this store wake them at once.
+      waiters. Commits made through this store wake them at once. With 0,
+      other processes' commits reach them only through the waiters' own
+      re-reads, every few seconds.
     """
 
     def __init__(self, url: str) -> None:
