@@ -237,8 +237,9 @@ class Client:
 
         Woken by the store's news that the instance finished (from this
         process, other processes' NOTIFY, or the SQLite change watcher); a
-        re-read every few seconds is the last resort for news that was lost. Raises :class:`OrchestrationTimeoutError`
-        after ``timeout`` seconds and :class:`InstanceNotFoundError` for an unknown id.
+        re-read every few seconds is the last resort for news that was lost.
+        Raises :class:`OrchestrationTimeoutError` after ``timeout`` seconds and
+        :class:`InstanceNotFoundError` for an unknown id.
         """
         store = await self._open()
         loop = asyncio.get_running_loop()

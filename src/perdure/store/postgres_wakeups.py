@@ -62,9 +62,9 @@ HEARTBEAT = 5.0
 WORKER_TTL = 3 * HEARTBEAT
 #: How long a process trusts its copy of the registry while it starts instances.
 REGISTRY_MAX_AGE = 1.0
-#: How often a process with instance waiters reads which of them changed: the
-#: fallback for status news lost (a process that died between its commit and
-#: its NOTIFY), and the only news without LISTEN.
+#: How often a process with instance waiters reads which of them finished: the
+#: fallback for news lost (a process that died between its commit and its
+#: NOTIFY), and the only news without LISTEN.
 INSTANCE_CHECK = 1.0
 INSTANCE_CHECK_UNLISTENED = 0.1
 

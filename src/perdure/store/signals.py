@@ -15,17 +15,17 @@ from typing import get_args
 
 from .base import WorkKind
 
-#: How long a status change is remembered for waiters whose read was in flight.
+#: How long news of an instance is remembered for waiters whose read was in flight.
 CHANGE_MEMORY = 30.0
 
 
 class Signals:
-    """Edge-triggered wake-ups for work kinds and per-instance status changes.
+    """Edge-triggered wake-ups for work kinds and for news of instances (one
+    finished, was created or purged).
 
-    Status changes are also remembered for a while (``time.monotonic()`` of
-    the latest, per instance), so that a waiter passing the time it started
-    its read (``since``) is not left waiting for a change that came while it
-    was reading.
+    News is also remembered for a while (``time.monotonic()`` of the latest,
+    per instance), so that a waiter passing the time it started its read
+    (``since``) is not left waiting for news that came while it was reading.
     """
 
     def __init__(self) -> None:
@@ -46,7 +46,7 @@ class Signals:
         self._event(kind).set()
 
     def notify_instances(self, instance_ids: Iterable[str]) -> None:
-        """These instances may have changed status."""
+        """These instances may have finished, been created or purged."""
         now = time.monotonic()
         changed = self._changed
         for instance_id in instance_ids:
