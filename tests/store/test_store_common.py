@@ -113,3 +113,29 @@ def test_split_sql() -> None:
     script = ("-- a comment; with a semicolon\nCREATE TABLE t (x);\n\n"
               "-- more\nCREATE INDEX i ON t (x);\n")
     assert split_sql(script) == ["CREATE TABLE t (x)", "CREATE INDEX i ON t (x)"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+
+
+@given(_JSON)
+def test_compact_encoder_writes_what_the_standard_one_does(value: object) -> None:
+    import json
+
+    from perdure.store.common import _encode
+
+    assert _encode(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_events_sharing_a_timestamp_encode_it_each_time() -> None:
+    from perdure.store.common import encode_event
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    later = when + timedelta(seconds=1)
+    texts = [encode_event(TimerFired(task_id=i, fire_at=at, timestamp=at))
+             for i, at in enumerate((when, when, later, when))]
+    assert [decode_event(t).fire_at for t in texts] == [when, when, later, when]  # type: ignore[attr-defined]

@@ -227,15 +227,32 @@ def _field_names(cls: type[HistoryEvent]) -> tuple[str, ...]:
     return names
 
 
+#: The last datetime formatted and its text: the events of a step share one
+#: timestamp, and isoformat() is most of the cost of encoding an event.
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
+def _isoformat(value: datetime) -> str:
+    global _last_iso
+    last = _last_iso
+    if last[0] is value:
+        return last[1]
+    text = value.isoformat()
+    _last_iso = (value, text)
+    return text
+
+
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
     """Encode an event as a plain JSON-ready dict with a ``type`` key."""
-    out: dict[str, Any] = {"type": type(event).__name__}
-    for name in _field_names(type(event)):
+    cls = type(event)
+    out: dict[str, Any] = {"type": cls.__name__}
+    for name in _field_names(cls):
         value = getattr(event, name)
         if value is None:
             continue
-        if isinstance(value, datetime):
-            value = value.isoformat()
+        kind = type(value)
+        if kind is datetime or (kind is not str and isinstance(value, datetime)):
+            value = _isoformat(value)
         elif isinstance(value, FailureDetails):
             value = value.to_dict()
         out[name] = value

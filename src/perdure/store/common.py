@@ -71,13 +71,36 @@ def seconds_to_us(seconds: float) -> int:
 
 # --- JSON rows -------------------------------------------------------------
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _decode = json.JSONDecoder().decode
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of a value (``separators=(",", ":")``, non-ASCII kept).
+
+    ``JSONEncoder.encode`` builds its C encoder anew on every call, which
+    cost as much as encoding a small event: the C encoder is built once here
+    (the pure-Python encoder stands in where CPython's C module is missing).
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = json.encoder.c_make_encoder
+    if make is None:  # pragma: no cover - CPython always has it
+        return encoder.encode
+    chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                  False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring(value)
+        return "".join(chunks(value, 0))
+    return encode
+
+
+_encode = _compact_encoder()
 
 
 def encode_event(event: HistoryEvent) -> str:
     """A history event as the compact JSON text stored in history and inbox rows."""
-    return _encoder.encode(event_to_dict(event))
+    return _encode(event_to_dict(event))
 
 
 def decode_event(text: str) -> HistoryEvent:
@@ -97,7 +120,7 @@ def decode_events(text: str) -> list[HistoryEvent]:
 
 def encode_failure(failure: FailureDetails | None) -> str | None:
     """Failure details as JSON text, ``None`` staying ``None``."""
-    return None if failure is None else _encoder.encode(failure.to_dict())
+    return None if failure is None else _encode(failure.to_dict())
 
 
 def decode_failure(text: str | None) -> FailureDetails | None:
@@ -107,7 +130,7 @@ def decode_failure(text: str | None) -> FailureDetails | None:
 
 def encode_ids(ids: Collection[str] | Collection[int]) -> str:
     """A JSON array of ids, bound as one parameter to a set-based statement."""
-    return _encoder.encode(list(ids))
+    return _encode(list(ids))
 
 
 def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
@@ -248,7 +271,7 @@ def plan_commit(steps: Sequence[StepCommit],
 
 def encode_token(created_at_us: int, instance_id: str) -> str:
     """An opaque continuation token: the keyset position after the last row of a page."""
-    raw = _encoder.encode([created_at_us, instance_id]).encode()
+    raw = _encode([created_at_us, instance_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
