@@ -82,7 +82,7 @@ def _compact_encoder() -> Callable[[Any], str]:
     (the pure-Python encoder stands in where CPython's C module is missing).
     """
     encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)  # private, hence untyped
     if make is None:  # pragma: no cover - CPython always has it
         return encoder.encode
     chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
