@@ -423,7 +423,8 @@ class SqliteStore:
         if not steps:
             return [], []
         outcome, taken = await self._write(ops.commit_steps, steps, now_us(), lease)
-        if outcome.tasks_added and len(taken) < len(outcome.tasks):
+        # A claim that took less than its limit took every claimable task.
+        if outcome.tasks_added and (lease is None or len(taken) >= lease[1]):
             self._signals.notify("activity")
         # Applied steps release leases: messages that arrived meanwhile become claimable.
         if outcome.messages_added or any(outcome.applied):
