@@ -189,6 +189,10 @@ def task_row(task: ActivityTask, now: int | None) -> tuple[Any, ...]:
     return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
 
 
+#: A commit's lease of activity tasks: (worker id, at most how many, lease in microseconds).
+TaskLease = tuple[str, int, int]
+
+
 @dataclass(slots=True)
 class CommitPlan:
     """The rows a batch of :class:`StepCommit` writes, decided from the leases read first.

@@ -70,6 +70,7 @@ from .base import (
 )
 from .batcher import Batcher
 from .common import (
+    TaskLease,
     check_page_size,
     decode_token,
     from_us,
@@ -414,7 +415,7 @@ class PostgresStore:
         lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
         return await self._commit(steps, lease)
 
-    async def _commit(self, steps: Sequence[StepCommit], lease: ops.TaskLease | None,
+    async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
                       ) -> tuple[list[bool], list[ActivityWorkItem]]:
         if not steps:
             return [], []

@@ -44,6 +44,7 @@ from .common import (
     MAX_MESSAGES_PER_CLAIM,
     TERMINAL_STATUS_VALUES,
     CommitPlan,
+    TaskLease,
     check_can_purge,
     check_can_send,
     decode_event,
@@ -67,8 +68,6 @@ from .common import (
 from .postgres_sql import SQL, Queries
 
 Conn = AsyncConnection[Any]
-#: Lease the tasks a commit creates: (worker id, at most how many, lease in microseconds).
-TaskLease = tuple[str, int, int]
 
 
 

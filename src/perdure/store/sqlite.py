@@ -41,6 +41,7 @@ from .base import (
     WorkKind,
 )
 from .common import (
+    TaskLease,
     check_page_size,
     decode_token,
     from_us,
@@ -418,7 +419,7 @@ class SqliteStore:
         lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
         return await self._commit(steps, lease)
 
-    async def _commit(self, steps: Sequence[StepCommit], lease: tuple[str, int, int] | None,
+    async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
                       ) -> tuple[list[bool], list[ActivityWorkItem]]:
         if not steps:
             return [], []

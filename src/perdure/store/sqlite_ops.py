@@ -35,6 +35,7 @@ from .common import (
     TERMINAL_STATUS_VALUES,
     CommitPlan,
     MessageRow,
+    TaskLease,
     check_can_purge,
     check_can_send,
     decode_event,
@@ -306,7 +307,7 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
 
 
 def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int,
-                 lease: tuple[str, int, int] | None = None,
+                 lease: TaskLease | None = None,
                  ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
     """Apply every step whose lease holds, as one transaction (the caller's); with
     ``lease`` ``(worker_id, limit, lease_us)``, then claim activity tasks for it.
