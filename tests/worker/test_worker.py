@@ -215,3 +215,29 @@ async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory
     await hub.restart_worker(lease_seconds=1.0)  # takes the task once its lease expires
     assert (await hub.client.wait_for_completion(iid, 10)).output == "rerun"
     assert _started.is_set()
+
+
+async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hub_factory):
+    """A step runs on the executor kept in memory, which the step advances; if the commit
+    then fails (a database outage), that executor is ahead of the history and must not
+    be reused: the retried step must schedule the activity again."""
+    hub = await hub_factory(app, lease_seconds=0.5)
+    store = hub.store
+    real = store.commit_steps_and_claim
+    failures = []
+
+    async def fail_once(steps, *args):  # the step that schedules the second activity fails
+        if not failures and any(task.task_id == 1 for step in steps for task in step.activities):
+            failures.append(steps)
+            raise OSError("the database went away")
+        return await real(steps, *args)
+
+    store.commit_steps_and_claim = fail_once  # type: ignore[method-assign]
+    iid = await hub.client.start_new("hello_sequence")
+    done = await hub.client.wait_for_completion(iid, 20)
+    assert failures, "the failure was never injected"
+    assert done.runtime_status is S.Completed
+    assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    history = await store.get_history(iid)
+    scheduled = [e.task_id for e in history if type(e).__name__ == "TaskScheduled"]
+    assert scheduled == [0, 1, 2]

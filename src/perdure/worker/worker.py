@@ -81,7 +81,11 @@ class WorkerOptions:
 class _Cached:
     executor: OrchestrationExecutor
     execution_id: str
-    history_len: int
+    history_len: int  # of the committed history the executor matches; _STEPPING: none yet
+
+
+#: The history length of a cached executor whose step has not committed yet.
+_STEPPING = -1
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -270,17 +274,23 @@ class Worker:
 
     async def _executor_for(self, item: OrchestrationWorkItem,
                             histories: dict[str, list[HistoryEvent]]) -> OrchestrationExecutor:
-        executor = self._cached_executor(item)
-        if executor is not None:
-            return executor
+        """The instance's executor, for a step that will advance it in memory.
+
+        Until :meth:`_remember` learns that the step committed, the cached entry
+        is marked stale: if the commit fails, the executor is ahead of the
+        history and the next step rebuilds it from the history instead.
+        """
         inst = item.instance
-        executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name), inst.instance_id)
-        if inst.history_len:
-            history = histories.get(inst.instance_id)
-            if history is None:
-                history = await self.store.get_history(inst.instance_id)
-            executor.process(history, replaying=True)
-        self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, inst.history_len)
+        executor = self._cached_executor(item)
+        if executor is None:
+            executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name),
+                                             inst.instance_id)
+            if inst.history_len:
+                history = histories.get(inst.instance_id)
+                if history is None:
+                    history = await self.store.get_history(inst.instance_id)
+                executor.process(history, replaying=True)
+        self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, _STEPPING)
         return executor
 
     async def _step(self, item: OrchestrationWorkItem, now: datetime,
