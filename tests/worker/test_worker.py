@@ -241,3 +241,29 @@ async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hu
     history = await store.get_history(iid)
     scheduled = [e.task_id for e in history if type(e).__name__ == "TaskScheduled"]
     assert scheduled == [0, 1, 2]
+
+
+exiting = perdure.App()
+
+
+@exiting.activity
+def calls_exit(_: object) -> None:
+    raise SystemExit(3)
+
+
+@exiting.orchestrator
+def exit_in_activity(ctx: perdure.OrchestrationContext):
+    try:
+        yield ctx.call_activity("calls_exit", None)
+    except perdure.TaskFailedError as exc:
+        return str(exc)
+    return "not failed"
+
+
+async def test_an_activity_raising_system_exit_fails_its_task_only(hub_factory):
+    hub = await hub_factory(exiting)
+    iid = await hub.client.start_new("exit_in_activity")
+    done = await hub.client.wait_for_completion(iid, 10)
+    assert done.runtime_status is S.Completed
+    assert "SystemExit" in done.output
+    assert not hub.worker._running  # its slot (and its lease renewal) are freed

@@ -100,17 +100,21 @@ def activity_arguments(fn: Callable[..., Any], task: ActivityTask,
     return kwargs
 
 
-def activity_failed(task: ActivityTask, exc: Exception) -> TaskFailed:
+def activity_failed(task: ActivityTask, exc: BaseException) -> TaskFailed:
     """The ``TaskFailed`` event of ``task`` for ``exc``."""
     return TaskFailed(task_id=task.task_id, failure=FailureDetails.from_exception(exc))
 
 
 def call_activity(fn: Callable[..., Any], task: ActivityTask,
                   kwargs: dict[str, Any]) -> HistoryEvent:
-    """Call a plain activity (in a worker thread); its ``TaskCompleted`` or ``TaskFailed``."""
+    """Call a plain activity (in a worker thread); its ``TaskCompleted`` or ``TaskFailed``.
+
+    Never raises: even ``SystemExit`` or ``KeyboardInterrupt`` raised by the
+    function (which cannot stop the worker from a thread) fail the task.
+    """
     try:
         return _completed(task, fn(**kwargs))
-    except Exception as exc:  # noqa: BLE001 - user code: any error becomes TaskFailed
+    except BaseException as exc:  # noqa: BLE001 - user code: anything becomes TaskFailed
         return activity_failed(task, exc)
 
 
