@@ -7,10 +7,12 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -20,18 +22,20 @@ ROOT = HERE.parents[1]
 def serve(app: str | Path, store_url: str, *args: str,
           startup_timeout: float = 20.0) -> Iterator[str]:
     """Start ``perdure serve APP --port 0``; yield ``http://127.0.0.1:PORT``; stop it (SIGTERM)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "perdure.cli", "serve", str(app), "--store", store_url,
-         "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=HERE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield _wait_for_banner(process, startup_timeout)
-    finally:
-        stop(process)
+    # The log goes to a file: a pipe nobody reads would block a chatty server.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "perdure.cli", "serve", str(app), "--store", store_url,
+             "--port", "0", *args],
+            stdout=subprocess.PIPE, stderr=log, cwd=HERE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            yield _wait_for_banner(process, log, startup_timeout)
+        finally:
+            stop(process)
 
 
-def _wait_for_banner(process: subprocess.Popen[bytes], timeout: float) -> str:
+def _wait_for_banner(process: subprocess.Popen[bytes], log: IO[bytes], timeout: float) -> str:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,7 +45,8 @@ def _wait_for_banner(process: subprocess.Popen[bytes], timeout: float) -> str:
             if line.startswith("perdure serving "):
                 return line.split()[2]
         if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
+            log.seek(0)
+            err = log.read().decode()
             raise RuntimeError(f"perdure serve exited with {process.returncode}: {err}")
     raise RuntimeError("perdure serve did not start in time")
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -13,11 +14,16 @@ HERE = Path(__file__).parent
 
 def start_worker(store_url: str, env: dict[str, str], lease: float = 1.0,
                  app: str = "crash_app.py") -> subprocess.Popen[bytes]:
-    """``perdure worker`` in a child process."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "perdure.cli", "worker", str(HERE / app), "--store", store_url,
-         "--lease", str(lease)],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """``perdure worker`` in a child process.
+
+    Its log goes to a file, not a pipe: nobody reads the pipe, and a worker
+    logging through a database outage would fill it and block.
+    """
+    with tempfile.TemporaryFile() as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "perdure.cli", "worker", str(HERE / app), "--store",
+             store_url, "--lease", str(lease)],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
