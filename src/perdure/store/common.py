@@ -193,6 +193,11 @@ def task_row(task: ActivityTask, now: int | None) -> tuple[Any, ...]:
 TaskLease = tuple[str, int, int]
 
 
+def task_lease(worker_id: str, limit: int, lease_seconds: float) -> TaskLease | None:
+    """The :data:`TaskLease` of a ``commit_steps_and_claim`` call (``None``: lease nothing)."""
+    return (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
+
+
 @dataclass(slots=True)
 class CommitPlan:
     """The rows a batch of :class:`StepCommit` writes, decided from the leases read first.

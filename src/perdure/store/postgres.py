@@ -80,6 +80,7 @@ from .common import (
     seconds_option,
     seconds_to_us,
     split_sql,
+    task_lease,
     to_us,
 )
 from .postgres_sql import Queries
@@ -412,8 +413,7 @@ class PostgresStore:
         or starts sub-orchestrations). After a retry whose first attempt did
         commit, the tasks that attempt leased run once their lease expires.
         """
-        lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
-        return await self._commit(steps, lease)
+        return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
     async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
                       ) -> tuple[list[bool], list[ActivityWorkItem]]:

@@ -51,6 +51,7 @@ from .common import (
     seconds_option,
     seconds_to_us,
     split_sql,
+    task_lease,
 )
 from .signals import Signals
 
@@ -416,8 +417,7 @@ class SqliteStore:
         """:meth:`commit_steps`, then in the same transaction a claim of up to
         ``limit`` activity tasks for ``worker_id`` (the oldest claimable, which
         are usually those the steps just created)."""
-        lease = (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
-        return await self._commit(steps, lease)
+        return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
     async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
                       ) -> tuple[list[bool], list[ActivityWorkItem]]:
