@@ -16,6 +16,9 @@ import perdure
 from perdure.http import KeyAuth, create_asgi_app
 
 
+TEST_HOSTS = ("example.test",)
+
+
 @dataclass
 class Api:
     """An httpx client on the ASGI app, plus the hub behind it."""
@@ -50,7 +53,9 @@ class Api:
 async def make_api(hub_factory: Callable[..., Awaitable[Any]], app: perdure.App = http_apps.app,
                    auth: KeyAuth | None = None) -> tuple[Api, httpx.AsyncClient]:
     hub = await hub_factory(app, lease_seconds=5.0)
-    asgi = create_asgi_app(app, hub.client, auth=auth)
+    # With keys off only loopback Hosts are served; the tests' one public-looking
+    # name is allowed explicitly, as an operator would with --allowed-host.
+    asgi = create_asgi_app(app, hub.client, auth=auth, allowed_hosts=TEST_HOSTS)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url=ORIGIN)
     return Api(http, hub.client, hub), http
 

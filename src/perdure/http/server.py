@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -27,6 +28,7 @@ from ..app import App
 from ..client import Client
 from .auth import KeyAuth, generate_key
 from .errors import error_response, json_response
+from .guard import RequestGuard
 from .openapi import openapi_document
 from .routes import ManagementApi
 from .user_routes import user_routes
@@ -39,13 +41,16 @@ log = logging.getLogger(__name__)
 
 
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
-                    extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+                    extra_routes: Sequence[BaseRoute] = (),
+                    allowed_hosts: Collection[str] = ()) -> Starlette:
     """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
 
     With keys on, ``client``'s management URLs are given the instance tokens
     (its ``url_query`` hook is set). ``extra_routes`` (a dashboard, say) are
     mounted as given, after the management API and before the user routes;
-    protect them with :func:`protect`.
+    protect them with :func:`protect`. With keys off, only loopback ``Host``
+    names and ``allowed_hosts`` are served, and foreign ``Origin``s are
+    refused (see :mod:`perdure.http.guard`).
     """
     auth = auth or KeyAuth()
     if auth.enabled:
@@ -71,8 +76,10 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(exc)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
-                                                        Exception: server_error})
+    guard = Middleware(RequestGuard, check_browsers=not auth.enabled,
+                       allowed_hosts=allowed_hosts)
+    return Starlette(routes=routes, middleware=[guard],
+                     exception_handlers={HTTPException: http_error, Exception: server_error})
 
 
 def protect(endpoint: Any, auth: KeyAuth, level: str) -> Any:
