@@ -166,7 +166,8 @@ def main() -> None:
 @LEASE_OPTION
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
-          lease_seconds: float) -> None:
+          lease_seconds: float, allowed_hosts: tuple[str, ...], header_timeout: float,
+          body_timeout: float, max_connections: int | None) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     app = _load_or_exit(app_spec)
     from .http.server import run_server
@@ -179,7 +180,9 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                auth=True if system_key is not None else auth,
                                system_key=system_key, function_keys=function_keys,
                                worker=not no_worker,
-                               worker_options=WorkerOptions(lease_seconds=lease_seconds)))
+                               worker_options=WorkerOptions(lease_seconds=lease_seconds),
+                               allowed_hosts=allowed_hosts, header_timeout=header_timeout,
+                               body_timeout=body_timeout, max_connections=max_connections))
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:
@@ -192,6 +195,18 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @LEASE_OPTION
 def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
     """Run APP's orchestrators and activities (no HTTP)."""
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="With keys off, a Host name (or NAME:PORT, *.DOMAIN, *) served besides "
+                   "loopback ones (repeatable).")
+@click.option("--header-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Seconds a connection has to send its request headers.")
+@click.option("--body-timeout", default=30.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Seconds a request body may go without a byte.")
+@click.option("--max-connections", default=None, type=click.IntRange(1, None),
+              help="Open connections at most (default: 1000, fewer under a low open-file "
+                   "limit).")
     app = _load_or_exit(app_spec)
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = WorkerOptions(lease_seconds=lease_seconds)

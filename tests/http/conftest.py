@@ -15,7 +15,6 @@ from http_apps import BASE, ORIGIN
 import perdure
 from perdure.http import KeyAuth, create_asgi_app
 
-
 TEST_HOSTS = ("example.test",)
 
 

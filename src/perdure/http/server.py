@@ -31,6 +31,15 @@ from .errors import error_response, json_response
 from .guard import RequestGuard
 from .openapi import openapi_document
 from .routes import ManagementApi
+from .protocol import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    RESERVED_FDS,
+    ConnectionLimits,
+    default_max_connections,
+    limited_protocol,
+    raise_fd_limit,
+)
 from .user_routes import user_routes
 
 if TYPE_CHECKING:
@@ -39,6 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+KEEP_ALIVE_SECONDS = 5
+# The request line plus headers: h11's own default, stated so it is a decision.
+MAX_HEADER_BYTES = 16 * 1024
 
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     extra_routes: Sequence[BaseRoute] = (),
@@ -154,13 +167,23 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
                      auth: bool | None = None, system_key: str | None = None,
                      worker: bool = True, function_keys: Collection[str] = (),
                      worker_options: WorkerOptions | None = None,
-                     log_level: str = "warning") -> None:
+                     log_level: str = "warning", allowed_hosts: Collection[str] = (),
+                     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                     max_connections: int | None = None) -> None:
     """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
 
     Keys: ``auth=None`` turns them on unless ``host`` is a loopback address;
     ``system_key`` implies them; with keys on and no key given, a random one
-    is generated and printed. Port 0 picks a free port. Prints one line,
-    ``perdure serving http://HOST:PORT``, once it accepts connections.
+    is generated and printed. With keys off, ``Host`` must be a loopback name,
+    the bound address or one of ``allowed_hosts``. Port 0 picks a free port.
+    Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
+    connections.
+
+    Connections must send their request headers within ``header_timeout``
+    seconds and keep a request body moving (``body_timeout``); at most
+    ``max_connections`` are open (default: 1000, or fewer if the file
+    descriptor limit, raised to its hard limit here, is lower).
     """
     # The one place http reaches the worker layer: serve = worker + HTTP on one loop.
     from ..worker import Worker
@@ -174,9 +197,20 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
     base_url = f"http://{_public_host(host)}:{port}"
     await store.open()
     client = Client(store, app=app, base_url=base_url, url_query=key_auth.url_query)
-    asgi = create_asgi_app(app, client, auth=key_auth)
+    hosts = [*allowed_hosts]
+    if host not in ("", "0.0.0.0", "::"):
+        hosts.append(host)  # the address the operator bound is the server's own
+    asgi = create_asgi_app(app, client, auth=key_auth, allowed_hosts=hosts)
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits(header_timeout, body_timeout,
+                              max_connections or default_max_connections(fd_limit))
+    if limits.max_connections > fd_limit - RESERVED_FDS:
+        log.warning("--max-connections %d is close to the open-file limit %d",
+                    limits.max_connections, fd_limit)
     config = uvicorn.Config(asgi, lifespan="off", log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=limited_protocol(limits),
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     server = _Server(config)
     runner = Worker(app, store, client=client, options=worker_options) if worker else None
     try:
