@@ -6,12 +6,14 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .core.errors import InvalidArgumentError, UnknownFunctionError
+from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +40,8 @@ class App:
     orchestrators: dict[str, Callable[..., Any]] = field(default_factory=dict)
     activities: dict[str, Callable[..., Any]] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
+    activity_timeouts: dict[str, float] = field(default_factory=dict)
+    """Seconds an attempt of each activity may run (``@app.activity(timeout=...)``)."""
 
     def _register(self, table: dict[str, Callable[..., Any]], kind: str,
                   fn: Callable[..., Any], name: str | None) -> None:
@@ -58,15 +62,26 @@ class App:
             return f
         return register(fn) if fn is not None else register
 
-    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+    def activity(self, fn: F | None = None, /, *, name: str | None = None,
+                 timeout: timedelta | float | None = None) -> Any:
         """Register an activity: a plain function (run in a thread pool) or ``async def``.
 
-        Use bare (``@app.activity``) or with a name (``@app.activity(name="x")``).
+        Use bare (``@app.activity``) or with options (``@app.activity(name="x",
+        timeout=30)``). ``timeout`` (seconds or a ``timedelta``) bounds each
+        attempt: past it the attempt fails with :class:`ActivityTimeoutError`
+        (retry policies apply); it overrides the worker's ``activity_timeout``.
         """
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        if seconds is not None and (isinstance(seconds, bool) or not 0 < seconds < float("inf")):
+            raise InvalidArgumentError(f"activity timeout must be a positive number of seconds, "
+                                       f"got {timeout!r}")
+
         def register(f: F) -> F:
             if inspect.isgeneratorfunction(f):
                 raise InvalidArgumentError(f"activity {f.__name__!r} must not be a generator")
             self._register(self.activities, "activity", f, name)
+            if seconds is not None:
+                self.activity_timeouts[name or f.__name__] = float(seconds)
             return f
         return register(fn) if fn is not None else register
 
@@ -102,11 +117,33 @@ class App:
             raise UnknownFunctionError("activity", name, list(self.activities)) from None
 
 
+def _load_error(spec: str, exc: Exception, app_file: str | None) -> AppLoadError:
+    """``exc``, raised while importing the app, located at the line that failed.
+
+    A syntax error knows its own file and line. Any other error is placed at
+    the innermost frame of the app's own file (the user's line, even when a
+    library it called raised), else at the innermost frame outside the import
+    machinery and this module.
+    """
+    if isinstance(exc, SyntaxError):
+        return AppLoadError(spec, f"SyntaxError: {exc.msg}", exc.filename, exc.lineno)
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if not frame.filename.startswith("<frozen") and frame.filename != __file__]
+    ours = [frame for frame in frames if frame.filename == app_file]
+    where = (ours or frames or [None])[-1]
+    reason = f"{type(exc).__name__}: {exc}"
+    if where is None:
+        return AppLoadError(spec, reason)
+    return AppLoadError(spec, reason, where.filename, where.lineno)
+
+
 def load_app(spec: str) -> App:
     """Load an :class:`App` from ``path/to/file.py`` or ``module:attr`` (attr defaults to ``app``).
 
     A file is imported as a module named after it, with its folder on ``sys.path``
-    so that it can import its neighbours.
+    so that it can import its neighbours. Code that fails to import (a syntax
+    error, an exception at import time) raises :class:`AppLoadError` naming the
+    file and line.
     """
     target, _, attr = spec.partition(":")
     if target.endswith(".py") or Path(target).is_file():
@@ -119,12 +156,20 @@ def load_app(spec: str) -> App:
             raise InvalidArgumentError(f"cannot import {target}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            # As a failed import does: no half-initialized module is left behind.
+            if sys.modules.get(path.stem) is module:
+                del sys.modules[path.stem]
+            raise _load_error(spec, exc, str(path)) from exc
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise InvalidArgumentError(f"cannot import app module {target!r}: {exc}") from None
+        except Exception as exc:
+            raise _load_error(spec, exc, None) from exc
     if attr:
         app = getattr(module, attr, None)
     else:

@@ -17,7 +17,17 @@ class InvalidArgumentError(PerdureError, ValueError):
 
 
 class SerializationError(PerdureError, TypeError):
-    """A value that must cross a durable boundary is not JSON-serializable."""
+    """A value that must cross a durable boundary is not JSON-serializable, or is
+    nested deeper than the depth limit."""
+
+
+class ValueTooLargeError(SerializationError):
+    """A JSON value (input, output, event data, result, custom status) exceeds the size limit."""
+
+    def __init__(self, message: str, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class UnknownFunctionError(InvalidArgumentError):
@@ -93,6 +103,15 @@ class EventTimeoutError(PerdureError, TimeoutError):
         self.name = name
 
 
+class ActivityTimeoutError(PerdureError, TimeoutError):
+    """An activity attempt ran past its timeout; the attempt fails (retry policies apply)."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(f"activity {name!r} did not finish within its timeout of {timeout:g}s")
+        self.name = name
+        self.timeout = timeout
+
+
 class OrchestrationTimeoutError(PerdureError, TimeoutError):
     """``wait_for_completion`` returned before the instance finished."""
 
@@ -115,3 +134,36 @@ class TaskFailedError(PerdureError):
     def error_type(self) -> str:
         """The type name of the original error."""
         return str(self.details.error_type)
+
+
+def _one_line(text: str) -> str:
+    # Driver and parser messages span lines (libpq adds a tab-indented hint);
+    # these errors end up as one line of a log or of the command line.
+    return " ".join(text.split())
+
+
+class AppLoadError(InvalidArgumentError):
+    """An app's code failed to import: a syntax error, or an exception it raised.
+
+    The message names the file and line that failed: ``cannot load app
+    app.py: /path/app.py:3: SyntaxError: invalid syntax``.
+    """
+
+    def __init__(self, spec: str, reason: str, filename: str | None = None,
+                 lineno: int | None = None) -> None:
+        where = f"{filename}:{lineno}: " if filename and lineno else \
+            f"{filename}: " if filename else ""
+        super().__init__(_one_line(f"cannot load app {spec}: {where}{reason}"))
+        self.spec = spec
+        self.filename = filename
+        self.lineno = lineno
+
+
+class StoreOpenError(PerdureError):
+    """The task hub could not be opened: an unreachable or unknown database, a path
+    that is a directory, a file that is not a database..."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(_one_line(f"the task hub at {url} could not be opened: {reason}"))
+        self.url = url
+        self.reason = reason

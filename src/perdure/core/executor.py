@@ -16,7 +16,7 @@ from typing import Any
 
 from .actions import RECORDING_EVENTS, Action, describe, recorded_action
 from .context import OrchestrationContext
-from .errors import NonDeterminismError, SerializationError
+from .errors import NonDeterminismError
 from .history import (
     EventRaised,
     ExecutionCompleted,
@@ -218,7 +218,7 @@ class OrchestrationExecutor:
         self._started = True
         try:
             body = self._fn(ctx)
-        except Exception as exc:  # noqa: BLE001 - user code: any failure fails the instance
+        except BaseException as exc:  # noqa: BLE001 - user code: even SystemExit fails it
             self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
             return
         if inspect.isgenerator(body) or inspect.iscoroutine(body):
@@ -265,8 +265,14 @@ class OrchestrationExecutor:
                 self._advance(task._result, None)
 
     def _advance(self, value: Any, error: BaseException | None) -> None:
-        """Run the body until it awaits an incomplete task, returns or raises."""
+        """Run the body until it awaits an incomplete task, returns or raises.
+
+        Anything the body raises, ``BaseException`` included (``sys.exit()``,
+        ``KeyboardInterrupt``, the worker's step-timeout), fails the instance:
+        user code must never stop the process.
+        """
         body = self._body
+        refused: TypeError | None = None
         while True:
             try:
                 yielded = body.throw(error) if error is not None else body.send(value)
@@ -274,17 +280,24 @@ class OrchestrationExecutor:
                 if self.completion is None:
                     self._finish_with(stop.value)
                 return
-            except Exception as exc:  # noqa: BLE001 - user code: fails the instance
+            except BaseException as exc:  # noqa: BLE001 - user code: fails the instance
                 if self.completion is None:
                     self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
                 return
             if self.completion is not None:
                 return  # continue_as_new ended the execution
             if not isinstance(yielded, Task):
-                error, value = TypeError(
-                    f"orchestrator {self.ctx.name!r} awaited {yielded!r}, which is not a "
-                    "perdure task; orchestrators may only await tasks from the context"), None
+                if refused is not None:
+                    # The body swallowed the error and awaited a non-task again: it
+                    # would loop forever, so the instance fails with the first error.
+                    self._finish(Status.Failed, failure=FailureDetails.from_exception(refused))
+                    return
+                error = refused = TypeError(
+                    f"orchestrator {self.ctx.name!r} awaited {_describe(yielded)}, which is "
+                    "not a perdure task; orchestrators may only await tasks from the context")
+                value = None
                 continue
+            refused = None
             if not yielded.is_completed:
                 self._awaiting = yielded
                 return
@@ -293,9 +306,11 @@ class OrchestrationExecutor:
 
     def _finish_with(self, value: Any) -> None:
         try:
-            self._finish(Status.Completed, output=dumps(value, "orchestrator output"))
-        except SerializationError as exc:
+            output = dumps(value, "orchestrator output")
+        except BaseException as exc:  # noqa: BLE001 - also user types whose encoding raises
             self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+            return
+        self._finish(Status.Completed, output=output)
 
     def _finish(self, status: Status, output: str | None = None,
                 failure: FailureDetails | None = None,
@@ -304,6 +319,15 @@ class OrchestrationExecutor:
             output = dumps(f"Orchestrator function '{self.ctx.name}' failed: {failure.summary()}")
         self.completion = Completion(status, output, failure, carryover or [])
         self._awaiting = None
+
+
+def _describe(value: Any) -> str:
+    """``repr(value)`` for an error message, shortened, and safe if ``__repr__`` raises."""
+    try:
+        text = repr(value)
+    except BaseException:  # noqa: BLE001 - user objects may have a broken __repr__
+        return f"a {type(value).__name__} object"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _ignore(event: HistoryEvent) -> None:

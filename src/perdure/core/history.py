@@ -29,9 +29,23 @@ class FailureDetails:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> FailureDetails:
-        """Capture an exception's type, message and formatted traceback."""
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(type(exc).__name__, str(exc), tb)
+        """Capture an exception's type, message and formatted traceback.
+
+        Never raises: user exceptions whose ``__str__`` (or anything the
+        traceback formatter calls) raises fall back to their type name, so a
+        failure is always recorded.
+        """
+        error_type = _type_name(exc)
+        try:
+            message = str(exc)
+        except BaseException:  # noqa: BLE001 - user code: a broken __str__
+            message = f"<{error_type} object: str() failed>"
+        try:
+            tb: str | None = "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except BaseException:  # noqa: BLE001 - user code: a broken __str__ or __repr__
+            tb = _bare_traceback(exc, error_type, message)
+        return cls(error_type, message, tb)
 
     def to_dict(self) -> dict[str, Any]:
         """Encode as a plain dict."""
@@ -46,6 +60,20 @@ class FailureDetails:
     def summary(self) -> str:
         """One line: ``ErrorType: message``."""
         return f"{self.error_type}: {self.message}"
+
+
+def _type_name(exc: BaseException) -> str:
+    name = getattr(type(exc), "__name__", None)
+    return name if isinstance(name, str) and name else "Exception"
+
+
+def _bare_traceback(exc: BaseException, error_type: str, message: str) -> str | None:
+    """The frames of ``exc``'s traceback without formatting the exception itself."""
+    try:
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+    except BaseException:  # noqa: BLE001 - nothing more can be recovered
+        return None
+    return f"Traceback (most recent call last):\n{frames}{error_type}: {message}\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

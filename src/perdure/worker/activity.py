@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import ActivityTimeoutError
 from ..core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
 from ..core.serialization import dumps, loads
 from ..store.base import ActivityTask
@@ -119,12 +120,37 @@ def call_activity(fn: Callable[..., Any], task: ActivityTask,
 
 
 async def run_async_activity(fn: Callable[..., Any], task: ActivityTask,
-                             make_context: Callable[[], ActivityContext]) -> HistoryEvent:
-    """Run an ``async def`` activity; its ``TaskCompleted`` or ``TaskFailed``."""
+                             make_context: Callable[[], ActivityContext],
+                             timeout: float | None = None) -> HistoryEvent:
+    """Run an ``async def`` activity; its ``TaskCompleted`` or ``TaskFailed``.
+
+    Raises only ``CancelledError``, and only when the worker cancelled it (on
+    stop). Anything the activity raises itself — ``CancelledError``,
+    ``SystemExit``, ``KeyboardInterrupt`` included, which asyncio would
+    otherwise let escape the event loop — fails the task, and so does running
+    past ``timeout`` (:class:`ActivityTimeoutError`).
+    """
+    deadline = asyncio.timeout(timeout)
     try:
-        return _completed(task, await fn(**activity_arguments(fn, task, make_context)))
-    except Exception as exc:  # noqa: BLE001 - user code: any error becomes TaskFailed
+        async with deadline:
+            value = await fn(**activity_arguments(fn, task, make_context))
+        return _completed(task, value)
+    except asyncio.CancelledError as exc:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the worker is stopping: the lease expires, another worker reruns it
         return activity_failed(task, exc)
+    except TimeoutError as exc:
+        if deadline.expired() and timeout is not None:
+            return activity_failed(task, ActivityTimeoutError(task.name, timeout))
+        return activity_failed(task, exc)
+    except BaseException as exc:  # noqa: BLE001 - user code: anything becomes TaskFailed
+        return activity_failed(task, exc)
+
+
+def activity_timed_out(task: ActivityTask, timeout: float) -> TaskFailed:
+    """The ``TaskFailed`` event of an attempt of ``task`` that ran past ``timeout``."""
+    return activity_failed(task, ActivityTimeoutError(task.name, timeout))
 
 
 def _completed(task: ActivityTask, value: Any) -> TaskCompleted:

@@ -181,7 +181,9 @@ def _continue_as_new(commit: StepCommit, executor: OrchestrationExecutor,
 
 def fail_step(item: OrchestrationWorkItem, executor: OrchestrationExecutor, now: datetime,
               failure: FailureDetails) -> StepOutcome:
-    """Force the instance to Failed (poison work, unknown orchestrator)."""
+    """Force the instance to Failed (poison work, unknown orchestrator, step timeout)."""
+    # An executor that never processed ExecutionStarted does not know its name yet.
+    executor.ctx.name = executor.ctx.name or item.instance.name
     executor._finish(Status.Failed, failure=failure)
     result = executor.result()
     return step_commit(item, executor, result, [], now, lambda _name: False)

@@ -45,12 +45,14 @@ from .activity import (
     ActivityContext,
     activity_arguments,
     activity_failed,
+    activity_timed_out,
     call_activity,
     is_async_activity,
     run_async_activity,
 )
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
+from .watchdog import StepTimeout, StepWatchdog
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -64,17 +66,24 @@ class WorkerOptions:
 
     ``poll_interval`` only bounds how late an expired lease (a crashed worker's
     work) is noticed: new work wakes the worker through the store's signals.
+    ``max_concurrent_activities`` bounds the activities a worker holds at once,
+    and each plain one gets a thread of its own, so a worker never claims work
+    it cannot start (the rest stays claimable by other workers).
+    ``step_timeout`` is the time budget of one orchestrator step (``None``: no
+    budget); ``activity_timeout`` bounds each activity attempt unless the
+    activity sets its own (``None``, the default: no bound).
     """
 
     orchestration_batch: int = 200
     activity_batch: int = 200
-    max_concurrent_activities: int = 200
-    activity_threads: int = 32
+    max_concurrent_activities: int = 100
     lease_seconds: float = 30.0
     poll_interval: float = 0.5
     max_attempts: int = 10
     cache_size: int = 20_000
     shutdown_grace: float = 5.0
+    step_timeout: float | None = 10.0
+    activity_timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -114,6 +123,9 @@ class Worker:
         self._runner: ThreadRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, str] = {}  # activity id -> lock token, for lease renewal
+        # Timed-out plain activities whose thread still runs: they keep their slot.
+        self._overdue = 0
+        self._watchdog: StepWatchdog | None = None
         self._activity_tasks: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self._no_activities = asyncio.Event()
@@ -141,7 +153,10 @@ class Worker:
         await self.store.register_functions(list(self.app.orchestrators),
                                             list(self.app.activities))
         self._stopping = self._closed = False
-        self._runner = ThreadRunner(self.options.activity_threads, self._loop)
+        self._runner = ThreadRunner(self.options.max_concurrent_activities, self._loop)
+        if self.options.step_timeout is not None:
+            self._watchdog = StepWatchdog(self.options.step_timeout)
+            self._watchdog.start()
         for loop_fn in (self._orchestration_loop, self._activity_loop, self._completion_loop,
                         self._renewal_loop):
             self._tasks.append(asyncio.create_task(self._guard(loop_fn), name=loop_fn.__name__))
@@ -170,6 +185,9 @@ class Worker:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         log.info("worker %s stopped", self.worker_id)
 
     async def __aenter__(self) -> Worker:
@@ -236,7 +254,7 @@ class Worker:
             done = [o for o in outcomes if o is not None]
             # The activities these steps schedule are leased to this worker in the
             # same transaction, up to its free slots, and start at once.
-            free = 0 if self._stopping else opts.max_concurrent_activities - len(self._running)
+            free = 0 if self._stopping else self._free_slots()
             applied, tasks = await self.store.commit_steps_and_claim(
                 [o.commit for o in done], self.worker_id, free, opts.lease_seconds)
             for outcome, ok in zip(done, applied, strict=True):
@@ -272,9 +290,10 @@ class Worker:
                and self._cached_executor(item) is None]
         return await self.store.get_histories(ids) if ids else {}
 
-    async def _executor_for(self, item: OrchestrationWorkItem,
-                            histories: dict[str, list[HistoryEvent]]) -> OrchestrationExecutor:
-        """The instance's executor, for a step that will advance it in memory.
+    def _executor_for(self, item: OrchestrationWorkItem
+                      ) -> tuple[OrchestrationExecutor, bool]:
+        """The instance's executor, for a step that will advance it in memory, and
+        whether it is new (to be rebuilt from the history before the step).
 
         Until :meth:`_remember` learns that the step committed, the cached entry
         is marked stale: if the commit fails, the executor is ahead of the
@@ -282,16 +301,12 @@ class Worker:
         """
         inst = item.instance
         executor = self._cached_executor(item)
+        fresh = executor is None
         if executor is None:
             executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name),
                                              inst.instance_id)
-            if inst.history_len:
-                history = histories.get(inst.instance_id)
-                if history is None:
-                    history = await self.store.get_history(inst.instance_id)
-                executor.process(history, replaying=True)
         self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, _STEPPING)
-        return executor
+        return executor, fresh
 
     async def _step(self, item: OrchestrationWorkItem, now: datetime,
                     histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
@@ -308,16 +323,35 @@ class Worker:
         if not events:  # only stale messages for an earlier execution: drop them
             return StepOutcome(keep_state(item, consumed), inst.history_len, True)
         try:
-            executor = await self._executor_for(item, histories)
+            executor, fresh = self._executor_for(item)
         except UnknownFunctionError as exc:
             executor = OrchestrationExecutor(lambda ctx: None, inst.instance_id)
-            executor.ctx.name = inst.name
             return fail_step(item, executor, now, FailureDetails.from_exception(exc))
+        past: list[HistoryEvent] = []
+        if fresh and inst.history_len:
+            past = histories.get(inst.instance_id) or \
+                await self.store.get_history(inst.instance_id)
+        watchdog = self._watchdog
+        if watchdog is None:
+            return self._run_step(item, executor, past, events, now)
+        try:
+            with watchdog.step():  # only synchronous code inside: user code runs here
+                return self._run_step(item, executor, past, events, now)
+        except StepTimeout as exc:  # it landed outside user code, which would have caught it
+            watchdog.settle()
+            return fail_step(item, executor, now, FailureDetails.from_exception(exc))
+
+    def _run_step(self, item: OrchestrationWorkItem, executor: OrchestrationExecutor,
+                  history: list[HistoryEvent], events: list[HistoryEvent],
+                  now: datetime) -> StepOutcome:
+        """Rebuild the executor from ``history`` (if given), then run the step."""
+        if history:
+            executor.process(history, replaying=True)
         if item.attempts > self.options.max_attempts:
             failure = FailureDetails(
                 "PoisonMessageError",
-                f"instance {inst.instance_id!r} was claimed {item.attempts} times without "
-                "committing a step; giving up")
+                f"instance {item.instance.instance_id!r} was claimed {item.attempts} times "
+                "without committing a step; giving up")
             return fail_step(item, executor, now, failure)
         return build_step(item, executor, events, now,
                           self.app.orchestrators.__contains__)
@@ -327,7 +361,7 @@ class Worker:
     async def _activity_loop(self) -> None:
         opts = self.options
         while not self._stopping:
-            free = opts.max_concurrent_activities - len(self._running)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -338,6 +372,13 @@ class Worker:
                 await self._idle("activity")
                 continue
             self._start_activities(items)
+
+    def _free_slots(self) -> int:
+        """Activities this worker may still claim: each one it claims starts at once."""
+        return self.options.max_concurrent_activities - len(self._running) - self._overdue
+
+    def _timeout_of(self, name: str) -> float | None:
+        return self.app.activity_timeouts.get(name, self.options.activity_timeout)
 
     def _start_activities(self, items: list[ActivityWorkItem]) -> None:
         if items:
@@ -360,8 +401,9 @@ class Worker:
         except PerdureError as exc:
             self._activity_done(item, activity_failed(task, exc))
             return
+        timeout = self._timeout_of(task.name)
         if is_async_activity(fn):
-            running = asyncio.create_task(self._run_async_activity(item, fn))
+            running = asyncio.create_task(self._run_async_activity(item, fn, timeout))
             self._activity_tasks.add(running)
             running.add_done_callback(self._activity_tasks.discard)
             return
@@ -371,13 +413,42 @@ class Worker:
             self._activity_done(item, activity_failed(task, exc))
             return
         assert self._runner is not None
-        self._runner.submit(functools.partial(call_activity, fn, task, kwargs),
-                            functools.partial(self._activity_done, item))
+        job = functools.partial(call_activity, fn, task, kwargs)
+        if timeout is None:
+            self._runner.submit(job, functools.partial(self._activity_done, item))
+            return
+        assert self._loop is not None
+        deadline = self._loop.call_later(timeout, self._activity_overran, item, timeout)
+        self._runner.submit(job, functools.partial(self._timed_activity_done, item, deadline))
 
-    async def _run_async_activity(self, item: ActivityWorkItem, fn: Any) -> None:
+    def _activity_overran(self, item: ActivityWorkItem, timeout: float) -> None:
+        """A plain activity ran past its timeout: fail the attempt now.
+
+        Python cannot stop a thread: the function runs on until it returns, its
+        result is then discarded, and it keeps its slot (and thread) meanwhile.
+        """
+        if item.id not in self._running:
+            return
+        self._overdue += 1
+        log.warning("activity %r of instance %s ran past its timeout of %gs; its thread "
+                    "keeps running until the function returns", item.task.name,
+                    item.task.instance_id, timeout)
+        self._activity_done(item, activity_timed_out(item.task, timeout))
+
+    def _timed_activity_done(self, item: ActivityWorkItem, deadline: asyncio.TimerHandle,
+                             event: HistoryEvent) -> None:
+        if item.id in self._running:
+            deadline.cancel()
+            self._activity_done(item, event)
+            return
+        self._overdue -= 1  # it overran and was failed already: only the slot is freed
+        self._slot_free.set()
+
+    async def _run_async_activity(self, item: ActivityWorkItem, fn: Any,
+                                  timeout: float | None) -> None:
         try:
             event = await run_async_activity(fn, item.task,
-                                             lambda: self._activity_context(item))
+                                             lambda: self._activity_context(item), timeout)
         except asyncio.CancelledError:  # stopped: the lease expires, another worker reruns it
             self._activity_gone(item)
             raise
