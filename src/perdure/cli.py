@@ -164,6 +164,18 @@ def main() -> None:
               help="A key accepted by function-level routes (repeatable).")
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only (workers run elsewhere).")
 @LEASE_OPTION
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="With keys off, a Host name (or NAME:PORT, *.DOMAIN, *) served besides "
+                   "loopback ones (repeatable).")
+@click.option("--header-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Seconds a connection has to send its request headers.")
+@click.option("--body-timeout", default=30.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Seconds a request body may go without a byte.")
+@click.option("--max-connections", default=None, type=click.IntRange(1, None),
+              help="Open connections at most (default: 1000, fewer under a low open-file "
+                   "limit).")
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           lease_seconds: float, allowed_hosts: tuple[str, ...], header_timeout: float,
@@ -195,18 +207,6 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @LEASE_OPTION
 def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
     """Run APP's orchestrators and activities (no HTTP)."""
-@click.option("--allowed-host", "allowed_hosts", multiple=True,
-              help="With keys off, a Host name (or NAME:PORT, *.DOMAIN, *) served besides "
-                   "loopback ones (repeatable).")
-@click.option("--header-timeout", default=10.0, show_default=True,
-              type=click.FloatRange(0, min_open=True),
-              help="Seconds a connection has to send its request headers.")
-@click.option("--body-timeout", default=30.0, show_default=True,
-              type=click.FloatRange(0, min_open=True),
-              help="Seconds a request body may go without a byte.")
-@click.option("--max-connections", default=None, type=click.IntRange(1, None),
-              help="Open connections at most (default: 1000, fewer under a low open-file "
-                   "limit).")
     app = _load_or_exit(app_spec)
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = WorkerOptions(lease_seconds=lease_seconds)

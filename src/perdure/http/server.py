@@ -30,7 +30,6 @@ from .auth import KeyAuth, generate_key
 from .errors import error_response, json_response
 from .guard import RequestGuard
 from .openapi import openapi_document
-from .routes import ManagementApi
 from .protocol import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
@@ -40,6 +39,7 @@ from .protocol import (
     limited_protocol,
     raise_fd_limit,
 )
+from .routes import ManagementApi
 from .user_routes import user_routes
 
 if TYPE_CHECKING:
@@ -48,10 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
 KEEP_ALIVE_SECONDS = 5
 # The request line plus headers: h11's own default, stated so it is a decision.
 MAX_HEADER_BYTES = 16 * 1024
+
 
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     extra_routes: Sequence[BaseRoute] = (),
