@@ -124,11 +124,24 @@ def _public_host(host: str) -> str:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, minus re-raising the stop signal after shutdown.
+    """uvicorn, minus re-raising the stop signal after shutdown, plus ending waits first.
 
     uvicorn re-raises SIGTERM/SIGINT once it has stopped, which would kill the
     process before the worker below it has stopped and released its leases.
     """
+
+    def __init__(self, config: uvicorn.Config, client: Client) -> None:
+        super().__init__(config)
+        self.client = client
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End in-flight ``wait…`` requests with their 202 check-status answer, then stop.
+
+        uvicorn waits for requests during its grace period and then cancels
+        them, which answered a wait of a minute with a plain-text 500.
+        """
+        self.client.interrupt_waits()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -211,7 +224,7 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
                             timeout_graceful_shutdown=5, http=limited_protocol(limits),
                             timeout_keep_alive=KEEP_ALIVE_SECONDS,
                             h11_max_incomplete_event_size=MAX_HEADER_BYTES)
-    server = _Server(config)
+    server = _Server(config, client)
     runner = Worker(app, store, client=client, options=worker_options) if worker else None
     try:
         if runner is not None:
