@@ -129,12 +129,11 @@ def _load_error(spec: str, exc: Exception, app_file: str | None) -> AppLoadError
         return AppLoadError(spec, f"SyntaxError: {exc.msg}", exc.filename, exc.lineno)
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if not frame.filename.startswith("<frozen") and frame.filename != __file__]
-    ours = [frame for frame in frames if frame.filename == app_file]
-    where = (ours or frames or [None])[-1]
+    candidates = [frame for frame in frames if frame.filename == app_file] or frames
     reason = f"{type(exc).__name__}: {exc}"
-    if where is None:
+    if not candidates:
         return AppLoadError(spec, reason)
-    return AppLoadError(spec, reason, where.filename, where.lineno)
+    return AppLoadError(spec, reason, candidates[-1].filename, candidates[-1].lineno)
 
 
 def load_app(spec: str) -> App:

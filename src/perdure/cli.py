@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
@@ -43,7 +44,8 @@ LEASE_OPTION = click.option("--lease", "lease_seconds", envvar="PERDURE_LEASE_SE
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    # One line, whatever the message: the README promises it, and scripts read it.
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(1)
 
 
@@ -70,6 +72,30 @@ async def _until_signal(body: Coroutine[Any, Any, None]) -> None:
         await task
 
 
+class _EchoWarnings(logging.Handler):
+    """Prints the warnings of a library logger as ``warning: ...`` lines on stderr.
+
+    The library configures no logging handlers; the command line is the
+    application, and its user must see that, say, a name went unchecked.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"warning: {' '.join(record.getMessage().split())}", err=True)
+
+
+@contextlib.contextmanager
+def _echo_warnings(logger: logging.Logger) -> Iterator[None]:
+    handler = _EchoWarnings()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _parse_json(text: str | None, what: str) -> Any:
     if text is None:
         return None
@@ -77,6 +103,8 @@ def _parse_json(text: str | None, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgumentError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # json's decoder recurses once per level of [ or {
+        raise InvalidArgumentError(f"{what} is nested too deeply to parse") from None
 
 
 def _load(app_spec: str | None) -> App | None:
@@ -181,6 +209,12 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
           lease_seconds: float, allowed_hosts: tuple[str, ...], header_timeout: float,
           body_timeout: float, max_connections: int | None) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
+    from .http.auth import KeyAuth
+
+    try:  # before anything runs: an empty --key once served with a random, unprinted key
+        KeyAuth(system_key, function_keys)
+    except InvalidArgumentError as exc:
+        _fail(f"--key/--function-key: {exc}")
     app = _load_or_exit(app_spec)
     from .http.server import run_server
 
@@ -242,7 +276,10 @@ async def start(name: str | None, input_json: str | None, instance_id: str | Non
             return await client.start_new_from(body)
         assert name is not None
         return await client.start_new(name, instance_id, data)
-    started = await _with_client(store_url, app_spec, run)
+    # Without --app and before any worker registered, the client accepts the
+    # name unchecked and says so on its logger: show that line to the user.
+    with _echo_warnings(logging.getLogger(Client.__module__)):
+        started = await _with_client(store_url, app_spec, run)
     click.echo(json.dumps({"id": started}) if as_json else started)
 
 

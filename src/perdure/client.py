@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import threading
 import time
 import unicodedata
@@ -133,6 +134,15 @@ class Client:
         await self.close()
 
     async def _check_orchestrator(self, name: str) -> None:
+        """Refuse a name that the app, the ``orchestrators`` list or the hub's workers lack.
+
+        With neither an app nor a list, and no worker registered in the hub
+        yet, the name is accepted unchecked, with a warning on this module's
+        logger: work may be queued before any worker runs (and ``perdure
+        start`` right after ``perdure worker app.py &`` must not lose the race
+        with the worker's registration). A worker that claims an instance of
+        an orchestrator it does not know fails it with UnknownFunctionError.
+        """
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("orchestrator name must be a non-empty string")
         if self._app is not None:
@@ -141,12 +151,13 @@ class Client:
             known = self._orchestrators
         else:
             known = await (await self._open()).known_orchestrators()
-        if name not in known:
-            error = UnknownFunctionError("orchestrator", name, list(known))
             if not known:
-                error.args = (f"{error}: no app was given and no worker has registered "
-                              "functions in this task hub yet",)
-            raise error
+                logging.getLogger(__name__).warning(
+                    "orchestrator %r was not checked: no app was given and no worker has "
+                    "registered functions in this task hub yet", name)
+                return
+        if name not in known:
+            raise UnknownFunctionError("orchestrator", name, list(known))
 
     # --- starting --------------------------------------------------------
 

@@ -62,6 +62,38 @@ async def test_unknown_orchestrator_and_unserializable_input(hub):
     assert (await hub.client.get_status_all()) == []
 
 
+async def test_start_before_any_worker_registered(db_url, hub_factory, caplog):
+    """Work may be queued before any worker runs: with no app and an empty registry the
+    name is accepted unchecked (a warning is logged); a client given its app (as a
+    `perdure serve --no-worker` frontend's is) checks against the app, registry or not."""
+    unchecked = perdure.Client(db_url)
+    frontend = perdure.Client(db_url, app=app)
+    try:
+        with caplog.at_level("WARNING", logger="perdure.client"):
+            await unchecked.start_new("hello_sequence", "early")
+            await unchecked.start_new("ghost", "haunted")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"orchestrator {name!r} was not checked: no app was given and no worker has "
+            "registered functions in this task hub yet" for name in ("hello_sequence", "ghost")]
+        caplog.clear()
+        await frontend.start_new("hello_async", "front", ["F"])
+        with pytest.raises(perdure.UnknownFunctionError, match="nope"):
+            await frontend.start_new("nope")
+        assert caplog.records == []
+        hub = await hub_factory(app)  # the first worker registers its names, then runs them
+        assert (await hub.client.wait_for_completion("early", 10)).runtime_status is S.Completed
+        assert (await hub.client.wait_for_completion("front", 10)).output == ["Hello F!"]
+        # A worker that does not know the name fails the instance, clearly.
+        haunted = await hub.client.wait_for_completion("haunted", 10)
+        assert haunted.runtime_status is S.Failed
+        assert "unknown orchestrator 'ghost'" in haunted.failure_details.message
+        with pytest.raises(perdure.UnknownFunctionError, match="known orchestrators"):
+            await unchecked.start_new("ghost")  # registered names are checked again
+    finally:
+        await unchecked.close()
+        await frontend.close()
+
+
 async def test_duplicate_start_refused_while_active_and_replaces_finished(hub):
     await hub.client.start_new("wait_event", "dup")
     with pytest.raises(perdure.InstanceAlreadyExistsError):

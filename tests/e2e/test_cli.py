@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import perdure
+from perdure import cli as cli_module
 from perdure.cli import main
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
+HELLO = str(EXAMPLES / "hello.py")
+PG_SERVER = os.environ.get("PERDURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 
 
 @pytest.fixture
@@ -83,7 +91,7 @@ async def _history(url: str, instance_id: str) -> list[object]:
 
 
 @pytest.mark.parametrize("args,message", [
-    (("start", "nope"), "unknown orchestrator 'nope'"),
+    (("start", "nope", "--app", HELLO), "unknown orchestrator 'nope'"),
     (("start", "hello_sequence", "--input", "{bad"), "--input is not valid JSON"),
     (("start", "--payload", '{"Input": 1}'), "FunctionName"),
     (("status", "ghost"), "no orchestration instance with id 'ghost'"),
@@ -139,3 +147,137 @@ def test_serving_processes_collect_cycles_less_often() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+# --- bad input: one line on stderr, never a traceback ------------------------
+
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/perdure?connect_timeout=2"
+UNKNOWN_PG = f"{PG_SERVER}/perdure_no_such_database"
+SQLITE_HUB = "sqlite:///{tmp}/hub.db"
+
+#: case id: (argv, the text its one error line must contain); {tmp} and {busy_port}
+#: are filled in by the bad_inputs fixture.
+BAD_INPUTS: dict[str, tuple[list[str], str]] = {
+    "list-store-is-a-directory": (
+        ["list", "--store", "sqlite:///{tmp}/a-directory"], "could not be opened: Is a directory"),
+    "list-store-is-not-a-database": (
+        ["list", "--store", "sqlite:///{tmp}/notes.txt"],
+        "could not be opened: file is not a database"),
+    "migrate-store-is-not-a-database": (
+        ["db", "migrate", "--store", "sqlite:///{tmp}/notes.txt"], "file is not a database"),
+    "start-store-is-a-directory": (
+        ["start", "hello_sequence", "--app", HELLO, "--store", "sqlite:///{tmp}/a-directory"],
+        "Is a directory"),
+    "list-unreachable-postgres": (["list", "--store", UNREACHABLE_PG], "could not be opened"),
+    "list-unknown-postgres": (["list", "--store", UNKNOWN_PG], "perdure_no_such_database"),
+    "migrate-unknown-postgres": (["db", "migrate", "--store", UNKNOWN_PG],
+                                 "perdure_no_such_database"),
+    "worker-unknown-postgres": (["worker", HELLO, "--store", UNKNOWN_PG],
+                                "perdure_no_such_database"),
+    "serve-unreachable-postgres": (["serve", HELLO, "--port", "0", "--store", UNREACHABLE_PG],
+                                   "could not be opened"),
+    "worker-app-syntax-error": (["worker", "{tmp}/syntax_error_app.py", "--store", SQLITE_HUB],
+                                "syntax_error_app.py:3: SyntaxError"),
+    "start-app-syntax-error": (["start", "x", "--app", "{tmp}/syntax_error_app.py",
+                                "--store", SQLITE_HUB], "syntax_error_app.py:3: SyntaxError"),
+    "serve-app-raises-on-import": (["serve", "{tmp}/raising_app.py", "--store", SQLITE_HUB],
+                                   "raising_app.py:4: RuntimeError: no configuration"),
+    "serve-unresolvable-host": (["serve", HELLO, "--host", "no-such-host.invalid",
+                                 "--store", SQLITE_HUB], "cannot listen on no-such-host.invalid"),
+    "serve-port-in-use": (["serve", HELLO, "--port", "{busy_port}", "--store", SQLITE_HUB],
+                          "cannot listen on 127.0.0.1:{busy_port}"),
+    "start-deeply-nested-input": (["start", "hello_sequence", "--app", HELLO, "--input",
+                                   "[" * 100_000, "--store", SQLITE_HUB],
+                                  "--input is nested too deeply"),
+    "start-deeply-nested-payload": (["start", "--payload", "[" * 100_000, "--store", SQLITE_HUB],
+                                    "--payload is nested too deeply"),
+}
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The files and the busy port the BAD_INPUTS cases refer to."""
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "notes.txt").write_text("these are notes, not a database\n" * 100)
+    (tmp_path / "syntax_error_app.py").write_text(
+        "import perdure\napp = perdure.App()\ndef broken(:\n    pass\n")
+    (tmp_path / "raising_app.py").write_text(
+        "import perdure\napp = perdure.App()\n\nraise RuntimeError('no configuration')\n")
+    # serve in this process must not retune its garbage collector
+    monkeypatch.setattr(cli_module, "_tune_gc_for_serving", lambda: None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        yield {"tmp": str(tmp_path), "busy_port": str(busy.getsockname()[1])}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_error_line_not_a_traceback(case: str,
+                                                     bad_inputs: dict[str, str]) -> None:
+    argv, expected = BAD_INPUTS[case]
+    result = CliRunner().invoke(main, [arg.format(**bad_inputs) for arg in argv])
+    # CliRunner swallows an uncaught exception (which would print a traceback);
+    # only a clean exit leaves a SystemExit here.
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines()
+             if not line.startswith("perdure worker on ")]  # the worker's start banner
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and expected.format(**bad_inputs) in lines[0], lines[0]
+
+
+def test_app_load_error_names_the_file_and_line(tmp_path: Path) -> None:
+    app_file = tmp_path / "raising_on_import.py"
+    app_file.write_text("import perdure\napp = perdure.App()\nraise KeyError('DATABASE_URL')\n")
+    with pytest.raises(perdure.InvalidArgumentError) as caught:
+        perdure.load_app(str(app_file))
+    error = caught.value
+    assert (error.filename, error.lineno) == (str(app_file), 3)  # type: ignore[attr-defined]
+    assert str(error) == (f"cannot load app {app_file}: {app_file}:3: KeyError: 'DATABASE_URL'")
+    assert "raising_on_import" not in sys.modules  # no half-imported module is left behind
+
+
+# --- keys --------------------------------------------------------------------
+
+
+def test_empty_key_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """--key '' used to serve with a random key it never printed: every request got 401."""
+    hub = tmp_path / "hub.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "perdure.cli", "serve", HELLO, "--port", "0", "--key", "",
+         "--store", f"sqlite:///{hub}"],
+        capture_output=True, text=True, timeout=20)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: --key/--function-key: keys must be non-empty printable strings without spaces"]
+    assert not hub.exists()  # nothing was opened, let alone served
+
+
+def test_run_server_refuses_an_empty_key(tmp_path: Path) -> None:
+    from perdure.http import run_server
+
+    store = perdure.create_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    with pytest.raises(perdure.InvalidArgumentError, match="non-empty"):
+        asyncio.run(asyncio.wait_for(
+            run_server(perdure.load_app(HELLO), store, port=0, system_key=""), 10))
+    assert not (tmp_path / "hub.db").exists()
+
+
+# --- starting before any worker registered ------------------------------------
+
+
+def test_start_before_any_worker_is_queued_with_a_warning(cli) -> None:
+    """`perdure start NAME` right after `perdure worker app.py &` must not lose the race
+    with the worker's registration: the name is queued unchecked, with a warning."""
+    code, out, err = cli("start", "hello_sequence", "--id", "early", "--input", '"x"')
+    assert code == 0 and out.strip() == "early"
+    assert err.splitlines() == [
+        "warning: orchestrator 'hello_sequence' was not checked: no app was given and no "
+        "worker has registered functions in this task hub yet"]
+    done = run_worker_until_done(cli.url, EXAMPLES / "hello.py", "early")
+    assert done.runtime_status is perdure.OrchestrationRuntimeStatus.Completed
+    # Once a worker has registered its names, they are checked again.
+    code, _, err = cli("start", "nope", ok=False)
+    assert code == 1 and "unknown orchestrator 'nope'; known orchestrators:" in err
+    _, _, err = cli("start", "hello_sequence")
+    assert err == ""

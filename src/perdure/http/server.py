@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import App
 from ..client import Client
+from ..core.errors import InvalidArgumentError
 from .auth import KeyAuth, generate_key
 from .errors import error_response, json_response
 from .guard import RequestGuard
@@ -169,9 +170,12 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         # Listen now: connections made before uvicorn starts wait in the backlog.
         sock.listen(2048)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        # A port in use, a host that does not resolve (socket.gaierror), an
+        # address not on this machine: the caller's --host/--port, in one line.
+        raise InvalidArgumentError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -204,7 +208,10 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
     if auth is None:
         auth = system_key is not None or not _is_loopback(host)
     generated = auth and system_key is None
-    key_auth = KeyAuth((system_key or generate_key()) if auth else None, function_keys)
+    # "is not None", not "or": an empty key is refused by KeyAuth, never replaced
+    # by a random key nobody is told.
+    key_auth = KeyAuth((system_key if system_key is not None else generate_key()) if auth
+                       else None, function_keys)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{_public_host(host)}:{port}"

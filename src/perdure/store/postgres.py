@@ -52,7 +52,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, StoreOpenError
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from . import postgres_ops as ops
@@ -212,12 +212,18 @@ class PostgresStore:
         """Connect, create or migrate the schema, start listening (idempotent)."""
         if self._pool is not None:
             return
-        await migrate(self._conninfo, self._schema)
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._conninfo, min_size=self._pool_min, max_size=self._pool_max, open=False,
             kwargs={"autocommit": True}, configure=_configure, timeout=self._pool_timeout,
             name=f"perdure:{self._schema}")
-        await pool.open(wait=self._pool_min > 0, timeout=self._pool_timeout)
+        try:
+            await migrate(self._conninfo, self._schema)
+            await pool.open(wait=self._pool_min > 0, timeout=self._pool_timeout)
+        except psycopg.Error as exc:
+            # Unreachable server, unknown database, refused login, no right to
+            # create the schema: the URL or the server is wrong, not perdure.
+            await pool.close()
+            raise StoreOpenError(_redact(self.url), str(exc)) from exc
         self._pool = pool
         await self._wakeups.start(self._pool_timeout)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, StoreOpenError
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from . import sqlite_ops as ops
@@ -185,9 +186,13 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-sqlite")
         try:
             await self._run(self._open_sync)
-        except BaseException:
+        except BaseException as exc:
             self._executor.shutdown(wait=False)
             self._executor = None
+            if isinstance(exc, sqlite3.Error | OSError):
+                # A directory, a file that is not a database, a folder we may not
+                # create: the caller's URL is wrong, which is no bug of ours.
+                raise StoreOpenError(self.url, _open_reason(exc)) from exc
             raise
         # The file exists and is migrated: the loop's own connection never waits.
         self._inline = self._connect(busy_timeout=0.0)
@@ -217,6 +222,8 @@ class SqliteStore:
     def _open_sync(self) -> None:
         if self._path != ":memory:":  # "created on first use" includes its folder
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            if Path(self._path).is_dir():  # SQLite would only say "unable to open database file"
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", self._path)
         conn = self._connect(self._busy_timeout)
         try:
             _migrate(conn)
@@ -515,6 +522,13 @@ def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+def _open_reason(exc: sqlite3.Error | OSError) -> str:
+    """Why opening failed, without the ``[Errno N]`` noise of an OSError."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
