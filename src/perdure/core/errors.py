@@ -167,3 +167,17 @@ class StoreOpenError(PerdureError):
         super().__init__(_one_line(f"the task hub at {url} could not be opened: {reason}"))
         self.url = url
         self.reason = reason
+
+
+class StoreUnavailableError(PerdureError):
+    """The task hub refused an operation for a cause outside perdure, which an operator
+    must fix: a full disk, a read-only or deleted hub file, a read-only or overloaded
+    database server. The operation wrote nothing; it may succeed once the cause is gone.
+
+    ``reason`` says what is wrong in words fit for an HTTP client (no paths, no URL).
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(_one_line(f"the task hub at {url} is unavailable: {reason}"))
+        self.url = url
+        self.reason = reason

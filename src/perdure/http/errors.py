@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Any
 
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from ..core.errors import (
     OrchestrationTimeoutError,
     PerdureError,
     SerializationError,
+    StoreUnavailableError,
 )
 
 log = logging.getLogger(__name__)
@@ -89,9 +91,19 @@ def error_response(exc: BaseException) -> Response:
     if isinstance(exc, OrchestrationTimeoutError):
         return json_response(error_body("The operation timed out", str(exc),
                                         type(exc).__name__), 504)
+    if isinstance(exc, StoreUnavailableError):
+        log.error("task hub unavailable: %s", exc, exc_info=exc)
+        return json_response(error_body("The task hub is unavailable; retry later",
+                                        f"the task hub is unavailable: {exc.reason}",
+                                        type(exc).__name__), 503, {"Retry-After": "10"})
+    # Anything else is a bug or an unforeseen failure: its text ("disk I/O error",
+    # a RecursionError, a SQL statement) is for the log, not for the client. The
+    # id ties the answer to the log record.
+    incident = secrets.token_hex(4)
     if isinstance(exc, PerdureError):
-        log.warning("unmapped perdure error: %s", exc, exc_info=exc)
+        log.warning("unmapped perdure error (error id %s): %s", incident, exc, exc_info=exc)
     else:
-        log.error("error serving a request", exc_info=exc)
+        log.error("error serving a request (error id %s)", incident, exc_info=exc)
     return json_response(error_body("Something went wrong while processing your request",
-                                    str(exc), type(exc).__name__), 500)
+                                    f"an internal error occurred; see the server log "
+                                    f"(error id {incident})", "InternalServerError"), 500)

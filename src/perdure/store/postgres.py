@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from ..core.errors import InvalidArgumentError, StoreOpenError
 from ..core.history import HistoryEvent
@@ -261,8 +261,8 @@ class PostgresStore:
             try:
                 async with self._connection() as conn:
                     return await fn(conn, self._q, *args)
-            except PoolTimeout:
-                raise
+            except ops.UNAVAILABLE as exc:
+                raise ops.unavailable(_redact(self.url), exc) from exc
             except psycopg.OperationalError as exc:
                 rolled_back = exc.sqlstate in _ROLLED_BACK
                 broken = conn is not None and (conn.broken or conn.closed)

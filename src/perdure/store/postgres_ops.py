@@ -22,9 +22,15 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg_pool import PoolTimeout
 
-from ..core.errors import InstanceAlreadyExistsError, InstanceNotFoundError
+from ..core.errors import (
+    InstanceAlreadyExistsError,
+    InstanceNotFoundError,
+    StoreUnavailableError,
+)
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from .base import (
@@ -521,6 +527,28 @@ async def changed_instances(conn: Conn, q: Queries, instance_ids: Sequence[str],
         "finished": sorted(TERMINAL_STATUS_VALUES)})
     rows = await cur.fetchall()  # at least one row, which carries the server time
     return [instance_id for instance_id, _ in rows if instance_id is not None], rows[0][1]
+
+
+# What the server (or the pool) says that no retry of ours can fix: the operator
+# must free disk, fail over to a writable primary, raise limits or start it.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    PoolTimeout, errors.DiskFull, errors.InsufficientResources, errors.OutOfMemory,
+    errors.TooManyConnections, errors.ReadOnlySqlTransaction, errors.CannotConnectNow)
+
+
+def unavailable(url: str, exc: Exception) -> StoreUnavailableError:
+    """The :class:`StoreUnavailableError` for one of :data:`UNAVAILABLE`."""
+    if isinstance(exc, PoolTimeout):
+        reason = "no connection to the database server became available in time"
+    elif isinstance(exc, errors.ReadOnlySqlTransaction):
+        reason = "the database server is read-only (a standby?)"
+    elif isinstance(exc, errors.DiskFull):
+        reason = "the database server's disk is full"
+    else:
+        sqlstate = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+        reason = f"the database server is out of resources or not accepting connections " \
+                 f"(SQLSTATE {sqlstate})"
+    return StoreUnavailableError(url, reason)
 
 
 async def next_wakeup(conn: Conn, q: Queries) -> int | None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from ..core.errors import InvalidArgumentError, StoreOpenError
+from ..core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from . import sqlite_ops as ops
@@ -124,6 +125,11 @@ class SqliteStore:
         self._checkpointer: asyncio.Task[None] | None = None
         self._writes = 0  # write transactions so far (for the checkpointer)
 
+    # The hub file's (st_dev, st_ino) once connected, and why it is unusable since
+    # (class defaults: set by _connect and _check_file).
+    _identity: tuple[int, int] | None = None
+    _gone: str | None = None
+
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"
 
@@ -148,8 +154,20 @@ class SqliteStore:
     async def _write(self, fn: Callable[..., T], *args: Any, relaxed: bool = False) -> T:
         """Run ``fn(conn, *args)`` as one ``BEGIN IMMEDIATE`` transaction.
 
-        ``relaxed`` commits without an fsync (see :meth:`_lease_write`).
+        ``relaxed`` commits without an fsync (see :meth:`_lease_write`). A full
+        disk, a read-only or deleted hub raise :class:`StoreUnavailableError`.
         """
+        if self._gone is not None:
+            raise StoreUnavailableError(self.url, self._gone)
+        try:
+            return await self._write_once(fn, *args, relaxed=relaxed)
+        except sqlite3.OperationalError as exc:
+            reason = _unavailable_reason(exc)
+            if reason is None:
+                raise
+            raise StoreUnavailableError(self.url, reason) from exc
+
+    async def _write_once(self, fn: Callable[..., T], *args: Any, relaxed: bool) -> T:
         self._writes += 1
         if self._inline is not None:
             try:
@@ -217,7 +235,33 @@ class SqliteStore:
         except BaseException:
             conn.close()
             raise
+        if self._path != ":memory:" and self._identity is None:
+            info = os.stat(self._path)
+            self._identity = (info.st_dev, info.st_ino)
         return conn
+
+    def _check_file(self) -> None:
+        """Notice the hub file being deleted or replaced while open.
+
+        SQLite keeps writing to the unlinked file, so every later commit would
+        be acknowledged and lost with the process. A stat costs a microsecond or
+        two; it runs once a second (checkpointer) and before each start, not per
+        step.
+        """
+        if self._identity is None or self._gone is not None:
+            return
+        try:
+            info = os.stat(self._path)
+        except FileNotFoundError:
+            same = False
+        except OSError:  # e.g. a permission change: no evidence the file is gone
+            return
+        else:
+            same = (info.st_dev, info.st_ino) == self._identity
+        if not same:
+            self._gone = ("the hub file was deleted or replaced while the server ran; "
+                          "restart the server to open a hub")
+            logger.error("%s: %s; refusing writes", self.url, self._gone)
 
     def _open_sync(self) -> None:
         if self._path != ":memory:":  # "created on first use" includes its folder
@@ -271,6 +315,7 @@ class SqliteStore:
         seen = self._writes
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
+            self._check_file()
             if self._writes == seen:
                 continue
             seen = self._writes
@@ -310,6 +355,7 @@ class SqliteStore:
         tasks deleted). An active one raises ``InstanceAlreadyExistsError``
         (or, with ``new.on_conflict``, gets that message enqueued instead).
         """
+        self._check_file()
         created = await self._write(ops.create_instance, new, now_us())
         self._signals.notify("orchestration")
         if created:
@@ -496,6 +542,30 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """True when SQLite refused because another connection holds a lock."""
     return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
         or "locked" in str(exc)
+
+
+# What SQLite's primary result codes mean for the operator (extended codes,
+# e.g. SQLITE_READONLY_DBMOVED, share the low byte).
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL: "the disk holding the hub is full",
+    sqlite3.SQLITE_READONLY: "the hub is read-only",
+    sqlite3.SQLITE_IOERR: "the disk holding the hub reported an I/O error",
+    sqlite3.SQLITE_CANTOPEN: "the hub file cannot be opened",
+}
+
+
+def _unavailable_reason(exc: sqlite3.OperationalError) -> str | None:
+    """The operator's problem behind ``exc`` (full, read-only...), or None for others."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return _UNAVAILABLE.get(code & 0xFF)
+    text = str(exc)  # an old sqlite3 module without error codes
+    for needle, reason in (("disk is full", sqlite3.SQLITE_FULL),
+                           ("readonly database", sqlite3.SQLITE_READONLY),
+                           ("disk I/O error", sqlite3.SQLITE_IOERR)):
+        if needle in text:
+            return _UNAVAILABLE[reason]
+    return None
 
 
 def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
