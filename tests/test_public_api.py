@@ -11,6 +11,9 @@ EXPECTED = {
     "PerdureError", "RetryOptions", "SerializationError", "StatusPage", "Store", "SyncClient",
     "Task", "TaskFailedError", "UnknownFunctionError", "Worker", "WorkerOptions",
     "create_store", "load_app",
+    # Hardening: activity timeouts and value limits.
+    "ActivityTimeoutError", "ValueLimits", "ValueTooLargeError", "set_value_limits",
+    "value_limits",
 }
 
 

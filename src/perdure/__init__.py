@@ -4,6 +4,7 @@ from .app import App, load_app
 from .client import Client, StatusPage, SyncClient
 from .core.context import OrchestrationContext
 from .core.errors import (
+    ActivityTimeoutError,
     EventTimeoutError,
     InstanceAlreadyExistsError,
     InstanceError,
@@ -18,9 +19,11 @@ from .core.errors import (
     SerializationError,
     TaskFailedError,
     UnknownFunctionError,
+    ValueTooLargeError,
 )
 from .core.history import FailureDetails
 from .core.retry import RetryOptions
+from .core.serialization import ValueLimits, set_value_limits, value_limits
 from .core.status import OrchestrationRuntimeStatus
 from .core.task import Task
 from .status import OrchestrationStatus
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActivityContext",
+    "ActivityTimeoutError",
     "App",
     "Client",
     "EventTimeoutError",
@@ -56,8 +60,12 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "UnknownFunctionError",
+    "ValueLimits",
+    "ValueTooLargeError",
     "Worker",
     "WorkerOptions",
     "create_store",
     "load_app",
+    "set_value_limits",
+    "value_limits",
 ]

@@ -53,11 +53,22 @@ def test_prefix_upper_bound_edges() -> None:
     assert prefix_upper_bound("\ud7ff") == "\ue000"
 
 
-@given(st.integers(min_value=0, max_value=2**62), st.text())
+@given(st.integers(min_value=0, max_value=2**62),
+       st.text(st.characters(exclude_categories=("Cc", "Cs"))))
 def test_token_round_trip(created_at: int, instance_id: str) -> None:
     token = encode_token(created_at, instance_id)
     assert token.isascii() and "=" not in token
     assert decode_token(token) == (created_at, instance_id)
+
+
+def test_a_token_hiding_a_control_character_is_refused() -> None:
+    import pytest
+
+    from perdure import InvalidArgumentError
+
+    for instance_id in ("a\x00b", "\x1f", "x\n"):
+        with pytest.raises(InvalidArgumentError, match="malformed continuation token"):
+            decode_token(encode_token(1, instance_id))
 
 
 @given(st.text())

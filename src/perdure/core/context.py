@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
 from .errors import EventTimeoutError, InvalidArgumentError, TaskFailedError
 from .history import EventRaised, FailureDetails
+from .names import check_instance_id, check_name, validate_instance_id
 from .retry import RetryOptions
 from .serialization import dumps, loads
 from .task import CompletableTask, Task, WhenAllTask, WhenAnyTask
@@ -140,14 +141,14 @@ class OrchestrationContext:
 
     def call_activity(self, name: str, input: Any = None) -> Task[Any]:
         """Schedule activity ``name`` with a JSON ``input``; the task completes with its result."""
-        _check_name(name, "activity")
+        check_name(name, "activity")
         encoded = dumps(input, "input")  # before taking an id: a refused call uses none
         return self._schedule(ScheduleActivity(self._next_id(), name, encoded))
 
     def call_activity_with_retry(self, name: str, retry_options: RetryOptions,
                                  input: Any = None) -> Task[Any]:
         """Like :meth:`call_activity`, retrying failures as ``retry_options`` says."""
-        _check_name(name, "activity")
+        check_name(name, "activity")
         encoded = dumps(input, "input")
         return RetryableTask(self, retry_options, lambda: self._schedule(
             ScheduleActivity(self._next_id(), name, encoded)))
@@ -155,7 +156,9 @@ class OrchestrationContext:
     def call_sub_orchestrator(self, name: str, input: Any = None,
                               instance_id: str | None = None) -> Task[Any]:
         """Start orchestrator ``name`` as a child; the task completes with its output."""
-        _check_name(name, "orchestrator")
+        check_name(name, "orchestrator")
+        if instance_id is not None:
+            validate_instance_id(instance_id)
         encoded = dumps(input, "input")
         task_id = self._next_id()
         child_id = instance_id or f"{self.instance_id}:{task_id}"
@@ -188,7 +191,7 @@ class OrchestrationContext:
         With ``timeout`` (a timedelta or seconds) the task fails with
         :class:`EventTimeoutError` when it runs out; a timed-out wait consumes nothing.
         """
-        _check_name(name, "event")
+        check_name(name, "event")
         task = ExternalEventTask(name)
         buffered = self._received.get(name)
         if buffered:
@@ -210,7 +213,8 @@ class OrchestrationContext:
 
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise event ``name`` on another instance (fire and forget, recorded in history)."""
-        _check_name(name, "event")
+        check_name(name, "event")
+        check_instance_id(instance_id)
         encoded = dumps(data, "event data")
         self._schedule(SendEvent(self._next_id(), instance_id, name, encoded))
         # Nothing completes a sent event: drop it from the open tasks at once.
@@ -258,6 +262,4 @@ class OrchestrationContext:
                                        failure))
 
 
-def _check_name(name: str, kind: str) -> None:
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"{kind} name must be a non-empty string, got {name!r}")
+

@@ -7,13 +7,22 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from ..core.serialization import value_limits
 from .errors import INVALID_JSON, HttpError, bad_request
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
+
+def max_body_bytes() -> int:
+    """The largest body read: twice the value size limit, room for whitespace and escapes.
+
+    The value it holds is held to the exact limit when it is stored (413 too).
+    """
+    return 2 * value_limits().max_bytes
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, refusing more than ``limit`` bytes with 413 before reading it all."""
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes (default :func:`max_body_bytes`)
+    with 413 before reading it all."""
+    limit = max_body_bytes() if limit is None else limit
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -43,7 +52,11 @@ def parse_json(raw: bytes) -> Any:
     """Parse a JSON document (strict: no NaN/Infinity); 400 "Invalid JSON content" otherwise."""
     try:
         return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        depth = value_limits().max_depth
+        raise bad_request(f"the request body is nested more than {depth} levels deep; the "
+                          f"limit is {depth}", INVALID_JSON) from None
+    except ValueError as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}", INVALID_JSON) from None
 
 

@@ -25,6 +25,7 @@ from ..core.errors import (
     PerdureError,
     SerializationError,
     StoreUnavailableError,
+    ValueTooLargeError,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ def error_response(exc: BaseException) -> Response:
         # The host answers 500 here; a conflict with the instance's state is a 409.
         return json_response(error_body("The instance's current state does not allow this",
                                          str(exc), type(exc).__name__), 409)
+    if isinstance(exc, ValueTooLargeError):
+        return json_response(error_body("Request entity too large", str(exc),
+                                        type(exc).__name__), 413)
     if isinstance(exc, InvalidArgumentError | SerializationError):
         return json_response(error_body(BAD_ARGUMENTS, str(exc), type(exc).__name__), 400)
     if isinstance(exc, OrchestrationTimeoutError):

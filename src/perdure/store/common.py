@@ -34,6 +34,8 @@ from ..core.history import (
     event_from_dict,
     event_to_dict,
 )
+from ..core.names import control_character
+from ..core.serialization import value_limits
 from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
 from .base import ActivityTask, InstanceQuery, InstanceRecord, Message, NewInstance, StepCommit
 
@@ -292,7 +294,8 @@ def decode_token(token: str) -> tuple[int, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         value = None
     if (isinstance(value, list) and len(value) == 2 and type(value[0]) is int
-            and -(2**63) <= value[0] < 2**63 and isinstance(value[1], str)):
+            and -(2**63) <= value[0] < 2**63 and isinstance(value[1], str)
+            and control_character(value[1]) is None):
         return value[0], value[1]
     raise InvalidArgumentError(f"malformed continuation token {token!r}")
 
@@ -327,13 +330,48 @@ def keyset_conditions(query: InstanceQuery, mark: str,
     return where, params
 
 
+def page_byte_budget() -> int:
+    """Bytes of payload one query page may carry before it is cut (at least 8 MiB).
+
+    A page holds inputs, outputs and custom statuses of up to a thousand
+    instances, each up to the value size limit: without a budget one page
+    could cost gigabytes to read and serve.
+    """
+    return max(8 * 1024 * 1024, 2 * value_limits().max_bytes)
+
+
+#: The payload bytes of an instance row (as characters: close enough for a budget).
+PAYLOAD_SIZE = ("coalesce(length(input), 0) + coalesce(length(output), 0) + "
+                "coalesce(length(custom_status), 0) + coalesce(length(failure), 0)")
+
+
+def budgeted_page(inner: str, mark: str) -> str:
+    """Wrap a page query so that it stops after the row that crosses the byte budget.
+
+    ``inner`` selects :data:`INSTANCE_COLUMNS`, then ``PAYLOAD_SIZE AS size``,
+    ordered by ``created_at, instance_id`` and limited to ``page_size + 1``;
+    the budget is the parameter ``mark``. Each row comes back with its running
+    payload total and the count of ``inner``'s rows, which :func:`page_of`
+    needs to tell whether the page was cut. The first row always comes back.
+    """
+    return ("SELECT * FROM (SELECT p.*, sum(p.size) OVER (ORDER BY p.created_at, "
+            "p.instance_id ROWS UNBOUNDED PRECEDING) AS running, count(*) OVER () AS total "
+            f"FROM ({inner}) p) w WHERE w.running - w.size < {mark} "
+            "ORDER BY w.created_at, w.instance_id")
+
+
 def page_of(rows: Sequence[Sequence[Any]], page_size: int) -> tuple[list[InstanceRecord],
                                                                    str | None]:
-    """Records of a page fetched with ``LIMIT page_size + 1``, and the next page's token."""
-    token = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        token = encode_token(rows[-1][4], rows[-1][0])
+    """Records of a :func:`budgeted_page` query, and the next page's token.
+
+    A page is cut at ``page_size`` rows or by the byte budget, whichever comes
+    first; either way the token carries on after its last row.
+    """
+    if not rows:
+        return [], None
+    total = rows[0][-1]
+    rows = rows[:page_size]
+    token = encode_token(rows[-1][4], rows[-1][0]) if total > len(rows) else None
     return [instance_record(row) for row in rows], token
 
 
@@ -480,7 +518,8 @@ def split_sql(script: str) -> list[str]:
 
 
 __all__ = [
-    "EPOCH", "INSTANCE_COLUMNS", "MAX_MESSAGES_PER_CLAIM", "TERMINAL_STATUS_VALUES", "CommitPlan",
+    "EPOCH", "INSTANCE_COLUMNS", "MAX_MESSAGES_PER_CLAIM", "PAYLOAD_SIZE", "TERMINAL_STATUS_VALUES",
+    "CommitPlan", "budgeted_page", "page_byte_budget",
     "MessageRow", "check_can_create", "check_can_purge", "check_can_send", "check_page_size",
     "decode_event", "decode_events", "decode_failure", "decode_token", "encode_event",
     "encode_events", "encode_failure",

@@ -48,9 +48,11 @@ from .base import (
 from .common import (
     INSTANCE_COLUMNS,
     MAX_MESSAGES_PER_CLAIM,
+    PAYLOAD_SIZE,
     TERMINAL_STATUS_VALUES,
     CommitPlan,
     TaskLease,
+    budgeted_page,
     check_can_purge,
     check_can_send,
     decode_event,
@@ -63,6 +65,7 @@ from .common import (
     keyset_conditions,
     message_row,
     now_us,
+    page_byte_budget,
     page_of,
     plan_commit,
     started_event,
@@ -261,11 +264,13 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
             return [], None
         where.append("runtime_status = ANY(%b::text[])")
         params.append(statuses)
-    sql = f"SELECT {INSTANCE_COLUMNS} FROM {q.schema}.instances"
+    sql = f"SELECT {INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size FROM {q.schema}.instances"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at, instance_id LIMIT %s"
     params.append(query.page_size + 1)  # one row more says whether a next page exists
+    params.append(page_byte_budget())
+    sql = budgeted_page(sql, "%s")
     return page_of(await (await conn.execute(sql, params)).fetchall(), query.page_size)
 
 

@@ -32,10 +32,12 @@ from .base import (
 from .common import (
     INSTANCE_COLUMNS,
     MAX_MESSAGES_PER_CLAIM,
+    PAYLOAD_SIZE,
     TERMINAL_STATUS_VALUES,
     CommitPlan,
     MessageRow,
     TaskLease,
+    budgeted_page,
     check_can_purge,
     check_can_send,
     decode_event,
@@ -45,6 +47,7 @@ from .common import (
     instance_record,
     keyset_conditions,
     message_row,
+    page_byte_budget,
     page_of,
     plan_commit,
     started_event,
@@ -254,8 +257,9 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
     """
     where, params = keyset_conditions(query, "?")
     limit = query.page_size + 1  # one row more than asked says whether a next page exists
+    columns = f"{_COLUMNS}, {PAYLOAD_SIZE} AS size"
     if query.statuses is None:
-        sql = f"SELECT {_COLUMNS} FROM instances"
+        sql = f"SELECT {columns} FROM instances"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" {_ORDER} LIMIT ?"
@@ -266,11 +270,12 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
         statuses = sorted(set(status_values(query.statuses)))
         if not statuses:
             return [], None
-        arm = (f"SELECT * FROM (SELECT {_COLUMNS} FROM instances WHERE "
+        arm = (f"SELECT * FROM (SELECT {columns} FROM instances WHERE "
                + " AND ".join(["runtime_status = ?", *where]) + f" {_ORDER} LIMIT ?)")
         sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
         args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
-    return page_of(conn.execute(sql, args).fetchall(), query.page_size)
+    sql = budgeted_page(sql, "?")
+    return page_of(conn.execute(sql, [*args, page_byte_budget()]).fetchall(), query.page_size)
 
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
