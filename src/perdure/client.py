@@ -300,7 +300,8 @@ class Client:
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiter.cancel()  # done already, or interrupted (or we were cancelled)
-                error = waiter.exception() if waiter.done() and not waiter.cancelled()                     else None
+                finished = waiter.done() and not waiter.cancelled()
+                error = waiter.exception() if finished else None
                 if error is not None:
                     raise error  # the store failed: as if it had been awaited directly
                 poll = min(poll * 2, 10.0)

@@ -12,7 +12,7 @@ import pytest
 from perdure.core.errors import StoreUnavailableError
 from perdure.store import create_store
 from perdure.store.base import NewInstance
-from perdure.store.sqlite import _unavailable_reason
+from perdure.store.sqlite_health import unavailable_reason
 
 from .pg import scratch_hub
 
@@ -42,8 +42,8 @@ async def test_a_read_only_postgres_transaction_is_store_unavailable():
 
 
 async def test_a_busy_sqlite_hub_is_not_unavailable(tmp_path: Path):
-    assert _unavailable_reason(sqlite3.OperationalError("database is locked")) is None
-    assert _unavailable_reason(sqlite3.OperationalError("database or disk is full")) \
+    assert unavailable_reason(sqlite3.OperationalError("database is locked")) is None
+    assert unavailable_reason(sqlite3.OperationalError("database or disk is full")) \
         == "the disk holding the hub is full"
     # A start on a healthy hub goes through the same path.
     store = create_store(f"sqlite:///{tmp_path / 'hub.db'}")

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +55,7 @@ from .common import (
     task_lease,
 )
 from .signals import Signals
+from .sqlite_health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class SqliteStore:
         try:
             return await self._write_once(fn, *args, relaxed=relaxed)
         except sqlite3.OperationalError as exc:
-            reason = _unavailable_reason(exc)
+            reason = unavailable_reason(exc)
             if reason is None:
                 raise
             raise StoreUnavailableError(self.url, reason) from exc
@@ -235,32 +235,19 @@ class SqliteStore:
         except BaseException:
             conn.close()
             raise
-        if self._path != ":memory:" and self._identity is None:
-            info = os.stat(self._path)
-            self._identity = (info.st_dev, info.st_ino)
+        if self._identity is None:
+            self._identity = file_identity(self._path)
         return conn
 
     def _check_file(self) -> None:
-        """Notice the hub file being deleted or replaced while open.
+        """Refuse writes from now on if the hub file was deleted or replaced while open.
 
-        SQLite keeps writing to the unlinked file, so every later commit would
-        be acknowledged and lost with the process. A stat costs a microsecond or
-        two; it runs once a second (checkpointer) and before each start, not per
-        step.
+        A stat is a microsecond or two: it runs once a second (checkpointer)
+        and before each start, not per step.
         """
-        if self._identity is None or self._gone is not None:
-            return
-        try:
-            info = os.stat(self._path)
-        except FileNotFoundError:
-            same = False
-        except OSError:  # e.g. a permission change: no evidence the file is gone
-            return
-        else:
-            same = (info.st_dev, info.st_ino) == self._identity
-        if not same:
-            self._gone = ("the hub file was deleted or replaced while the server ran; "
-                          "restart the server to open a hub")
+        if self._identity is not None and self._gone is None \
+                and file_replaced(self._path, self._identity):
+            self._gone = HUB_FILE_GONE
             logger.error("%s: %s; refusing writes", self.url, self._gone)
 
     def _open_sync(self) -> None:
@@ -542,30 +529,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """True when SQLite refused because another connection holds a lock."""
     return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
         or "locked" in str(exc)
-
-
-# What SQLite's primary result codes mean for the operator (extended codes,
-# e.g. SQLITE_READONLY_DBMOVED, share the low byte).
-_UNAVAILABLE = {
-    sqlite3.SQLITE_FULL: "the disk holding the hub is full",
-    sqlite3.SQLITE_READONLY: "the hub is read-only",
-    sqlite3.SQLITE_IOERR: "the disk holding the hub reported an I/O error",
-    sqlite3.SQLITE_CANTOPEN: "the hub file cannot be opened",
-}
-
-
-def _unavailable_reason(exc: sqlite3.OperationalError) -> str | None:
-    """The operator's problem behind ``exc`` (full, read-only...), or None for others."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return _UNAVAILABLE.get(code & 0xFF)
-    text = str(exc)  # an old sqlite3 module without error codes
-    for needle, reason in (("disk is full", sqlite3.SQLITE_FULL),
-                           ("readonly database", sqlite3.SQLITE_READONLY),
-                           ("disk I/O error", sqlite3.SQLITE_IOERR)):
-        if needle in text:
-            return _UNAVAILABLE[reason]
-    return None
 
 
 def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
