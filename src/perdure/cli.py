@@ -25,6 +25,7 @@ import click
 from .app import App, load_app
 from .client import Client
 from .core.errors import InvalidArgumentError, PerdureError
+from .core.serialization import ValueLimits, set_value_limits, value_limits
 from .status import OrchestrationStatus, format_time
 from .store import create_store, store_url_from_env
 from .worker import Worker, WorkerOptions
@@ -38,9 +39,64 @@ APP_OPTION = click.option("--app", "app_spec", envvar="PERDURE_APP", default=Non
                           help="App (path/to/file.py or module:attr) to check orchestrator "
                                "names against; default: names registered by workers.")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-LEASE_OPTION = click.option("--lease", "lease_seconds", envvar="PERDURE_LEASE_SECONDS",
-                            type=click.FloatRange(0.1, None), default=30.0, show_default=True,
-                            help="Seconds before a dead worker's work is picked up again.")
+
+
+class ByteSize(click.ParamType[int]):
+    """A size in bytes: ``4194304``, ``512KiB``, ``4MiB``, ``1GiB``."""
+
+    name = "size"
+    _units = {"gib": 1024**3, "mib": 1024**2, "kib": 1024, "b": 1}
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        unit = next((u for u in self._units if text.endswith(u)), "")
+        number, factor = text[:len(text) - len(unit)].strip(), self._units.get(unit, 1)
+        try:
+            size = int(float(number) * factor)
+        except ValueError:
+            size = 0
+        if size < 1:
+            self.fail(f"{value!r} is not a size (bytes, or a number with KiB, MiB or GiB)",
+                      param, ctx)
+        return size
+
+
+WORKER_OPTIONS = (
+    click.option("--lease", "lease_seconds", envvar="PERDURE_LEASE_SECONDS",
+                 type=click.FloatRange(0.1, None), default=30.0, show_default=True,
+                 help="Seconds before a dead worker's work is picked up again."),
+    click.option("--step-timeout", type=click.FloatRange(0), default=10.0, show_default=True,
+                 help="Seconds an orchestrator step may run without yielding before its "
+                      "instance fails (0: no budget)."),
+    click.option("--activity-timeout", type=click.FloatRange(0, min_open=True), default=None,
+                 help="Seconds an activity attempt may run (default: no bound; "
+                      "@app.activity(timeout=...) overrides it)."),
+    click.option("--max-activities", type=click.IntRange(1, None), default=100,
+                 show_default=True, help="Activities one worker runs at once."),
+    click.option("--max-value-size", type=ByteSize(), default="4MiB", show_default=True,
+                 help="Largest JSON value stored: input, output, event, result, custom status."),
+)
+
+
+def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
+    """Add the worker options to a command; it receives them as ``worker_options``."""
+    @wraps(fn)
+    def command(*args: Any, lease_seconds: float, step_timeout: float,
+                activity_timeout: float | None, max_activities: int, max_value_size: int,
+                **kwargs: Any) -> T:
+        set_value_limits(ValueLimits(max_bytes=max_value_size,
+                                     max_depth=value_limits().max_depth))
+        options = WorkerOptions(lease_seconds=lease_seconds,
+                                step_timeout=step_timeout or None,
+                                activity_timeout=activity_timeout,
+                                max_concurrent_activities=max_activities)
+        return fn(*args, worker_options=options, **kwargs)
+    for option in reversed(WORKER_OPTIONS):
+        command = option(command)
+    return command
 
 
 def _fail(message: str) -> None:
@@ -191,7 +247,6 @@ def main() -> None:
 @click.option("--function-key", "function_keys", multiple=True,
               help="A key accepted by function-level routes (repeatable).")
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only (workers run elsewhere).")
-@LEASE_OPTION
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="With keys off, a Host name (or NAME:PORT, *.DOMAIN, *) served besides "
                    "loopback ones (repeatable).")
@@ -204,9 +259,10 @@ def main() -> None:
 @click.option("--max-connections", default=None, type=click.IntRange(1, None),
               help="Open connections at most (default: 1000, fewer under a low open-file "
                    "limit).")
+@_worker_options
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
-          lease_seconds: float, allowed_hosts: tuple[str, ...], header_timeout: float,
+          worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
           body_timeout: float, max_connections: int | None) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     from .http.auth import KeyAuth
@@ -226,7 +282,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                auth=True if system_key is not None else auth,
                                system_key=system_key, function_keys=function_keys,
                                worker=not no_worker,
-                               worker_options=WorkerOptions(lease_seconds=lease_seconds),
+                               worker_options=worker_options,
                                allowed_hosts=allowed_hosts, header_timeout=header_timeout,
                                body_timeout=body_timeout, max_connections=max_connections))
     except KeyboardInterrupt:
@@ -238,12 +294,12 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @main.command()
 @click.argument("app_spec", metavar="APP")
 @STORE_OPTION
-@LEASE_OPTION
-def worker(app_spec: str, store_url: str | None, lease_seconds: float) -> None:
+@_worker_options
+def worker(app_spec: str, store_url: str | None, worker_options: WorkerOptions) -> None:
     """Run APP's orchestrators and activities (no HTTP)."""
     app = _load_or_exit(app_spec)
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
-    options = WorkerOptions(lease_seconds=lease_seconds)
+    options = worker_options
     _tune_gc_for_serving()
     try:
         asyncio.run(_until_signal(Worker(app, create_store(store_url), options=options)

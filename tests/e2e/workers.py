@@ -13,16 +13,18 @@ HERE = Path(__file__).parent
 
 
 def start_worker(store_url: str, env: dict[str, str], lease: float = 1.0,
-                 app: str = "crash_app.py") -> subprocess.Popen[bytes]:
+                 app: str = "crash_app.py", max_activities: int = 16,
+                 ) -> subprocess.Popen[bytes]:
     """``perdure worker`` in a child process.
 
     Its log goes to a file, not a pipe: nobody reads the pipe, and a worker
-    logging through a database outage would fill it and block.
+    logging through a database outage would fill it and block. A few
+    activities at a time keep a run long enough to be killed in its middle.
     """
     with tempfile.TemporaryFile() as log:
         return subprocess.Popen(
             [sys.executable, "-m", "perdure.cli", "worker", str(HERE / app), "--store",
-             store_url, "--lease", str(lease)],
+             store_url, "--lease", str(lease), "--max-activities", str(max_activities)],
             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
 
 
