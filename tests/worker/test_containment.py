@@ -361,3 +361,14 @@ def test_activity_timeouts_are_validated():
 
 
 assert sys.version_info >= (3, 11)
+
+
+bad.activity(name="uninspectable")(dict)  # inspect.signature(dict) raises ValueError
+
+
+async def test_an_activity_whose_signature_cannot_be_read_fails_its_task(hub_factory):
+    hub = await hub_factory(bad)
+    iid = await hub.client.start_new("calls", input=["uninspectable", "x"])
+    done = await hub.client.wait_for_completion(iid, 10)
+    assert done.output[0] == "ValueError"
+    assert not hub.worker._running

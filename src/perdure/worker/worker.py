@@ -402,7 +402,12 @@ class Worker:
             self._activity_done(item, activity_failed(task, exc))
             return
         timeout = self._timeout_of(task.name)
-        if is_async_activity(fn):
+        try:
+            is_async = is_async_activity(fn)  # inspects the user's callable
+        except Exception as exc:  # noqa: BLE001 - a callable inspect cannot read fails its task
+            self._activity_done(item, activity_failed(task, exc))
+            return
+        if is_async:
             running = asyncio.create_task(self._run_async_activity(item, fn, timeout))
             self._activity_tasks.add(running)
             running.add_done_callback(self._activity_tasks.discard)
