@@ -15,6 +15,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,21 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "http://localhost:7071"
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+GENERATION_CACHE_SIZE = 10_000
+
+UrlQuery = Callable[[str, str, datetime | None], str | None]
+"""``url_query(instance_id, operation, generation)``: the query string that opens
+``operation`` (``read``, ``raiseEvent``, ``terminate``, …) of the instance created at
+``generation`` (its ``created_at``, ``None`` when the client does not know it);
+``None`` when it cannot be built without the generation."""
+
+# Which operation each URL of the payload performs (see perdure.http.auth.OPERATIONS).
+_PAYLOAD_OPERATIONS = ("read", "raiseEvent", "terminate", "rewind", "purge", "restart",
+                       "suspend", "resume")
+
+
+def _no_query(instance_id: str, operation: str, generation: datetime | None) -> str:
+    return ""
 MAX_INSTANCE_ID_LENGTH = 256
 
 
@@ -101,19 +117,25 @@ class Client:
 
     ``app`` (or ``orchestrators``) tells which orchestrator names exist; without
     either, the names registered in the hub by its workers are used.
-    ``base_url`` is where the HTTP API is served, for management URLs.
+    ``base_url`` is where the HTTP API is served, for management URLs;
+    ``url_query`` (:data:`UrlQuery`) adds their keys (the HTTP server sets it).
     """
 
     def __init__(self, store: Store | str | None = None, *, app: App | None = None,
                  orchestrators: Collection[str] | None = None,
                  base_url: str = DEFAULT_BASE_URL,
-                 url_query: Callable[[str], str] | None = None) -> None:
+                 url_query: UrlQuery | None = None) -> None:
         self.store: Store = store if store is not None and not isinstance(store, str) \
             else create_store(store)
         self._app = app
         self._orchestrators = orchestrators
         self.base_url = base_url.rstrip("/")
-        self.url_query = url_query or (lambda _instance_id: "")
+        self.url_query: UrlQuery = url_query or _no_query
+        # The creation time of instances this client started or read, so that the
+        # synchronous payload builders can mint tokens bound to it without I/O.
+        # Bounded (LRU); a lock because SyncClient.bound callers run in threads.
+        self._generations: OrderedDict[str, datetime] = OrderedDict()
+        self._generations_lock = threading.Lock()
         self._opened = False
 
     async def _open(self) -> Store:
@@ -176,8 +198,10 @@ class Client:
             else uuid.uuid4().hex
         await self._check_orchestrator(name)
         store = await self._open()
+        created_at = utcnow()
         await store.create_instance(NewInstance(instance_id, name, uuid.uuid4().hex,
-                                                encoded_input, created_at=utcnow()))
+                                                encoded_input, created_at=created_at))
+        self._learn(instance_id, created_at)
         return instance_id
 
     async def start_new_from(self, payload: Mapping[str, Any]) -> str:
@@ -207,6 +231,7 @@ class Client:
         record = await store.get_instance(instance_id)
         if record is None:
             return None
+        self._learn(instance_id, record.created_at)
         status = OrchestrationStatus.from_record(record, show_input=show_input)
         if show_history:
             status.history = history_to_df(await store.get_history(instance_id),
@@ -352,7 +377,9 @@ class Client:
 
     async def purge_instance_history(self, instance_id: str) -> int:
         """Delete a finished instance and its history; returns 1, or 0 if it did not exist."""
-        return int(await (await self._open()).purge_instance(instance_id))
+        deleted = int(await (await self._open()).purge_instance(instance_id))
+        self._forget(instance_id)
+        return deleted
 
     async def purge_instance_history_by(
         self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
@@ -369,23 +396,88 @@ class Client:
 
     # --- HTTP helpers ----------------------------------------------------
 
+    def _learn(self, instance_id: str, created_at: datetime) -> None:
+        with self._generations_lock:
+            self._generations[instance_id] = created_at
+            self._generations.move_to_end(instance_id)
+            while len(self._generations) > GENERATION_CACHE_SIZE:
+                self._generations.popitem(last=False)
+
+    def _forget(self, instance_id: str) -> None:
+        with self._generations_lock:
+            self._generations.pop(instance_id, None)
+
+    async def instance_generation(self, instance_id: str) -> datetime | None:
+        """The instance's current generation (its ``created_at``), read from the hub;
+        ``None`` when it does not exist. Management tokens are bound to it."""
+        record = await (await self._open()).get_instance(instance_id)
+        if record is None:
+            self._forget(instance_id)
+            return None
+        self._learn(instance_id, record.created_at)
+        return record.created_at
+
     def create_http_management_payload(self, instance_id: str,
                                        base_url: str | None = None) -> dict[str, str]:
-        """The management URLs of an instance (Durable Functions' ``HttpManagementPayload``)."""
+        """The management URLs of an instance (Durable Functions' ``HttpManagementPayload``).
+
+        With keys on, each URL carries a token for its own operation, bound to
+        the instance's generation as this client last saw it (it started the
+        instance, or read its status); for an instance it has not seen this
+        raises :class:`InvalidArgumentError`: use :meth:`http_management_payload`.
+        """
+        with self._generations_lock:
+            generation = self._generations.get(instance_id)
+        payload = self._payload(instance_id, base_url, generation)
+        if payload is None:
+            raise InvalidArgumentError(
+                f"the management URLs of instance {instance_id!r} carry tokens bound to its "
+                "creation, which this client has not seen (it neither started nor read the "
+                "instance); use 'await client.http_management_payload(instance_id)', which "
+                "reads it")
+        return payload
+
+    async def http_management_payload(self, instance_id: str,
+                                      base_url: str | None = None) -> dict[str, str]:
+        """:meth:`create_http_management_payload` for any instance: with keys on it reads
+        the instance's current generation first (:class:`InstanceNotFoundError` if none)."""
+        payload = self._payload(instance_id, base_url, None)
+        if payload is not None:  # keys off: nothing to read
+            return payload
+        generation = await self.instance_generation(instance_id)
+        if generation is None:
+            raise InstanceNotFoundError(instance_id)
+        payload = self._payload(instance_id, base_url, generation)
+        assert payload is not None, "url_query needs more than the generation"
+        return payload
+
+    def _payload(self, instance_id: str, base_url: str | None,
+                 generation: datetime | None) -> dict[str, str] | None:
         base = (base_url or self.base_url).rstrip("/") + WEBHOOK_PATH
         prefix = f"{base}/instances/{quote(instance_id, safe='')}"
-        query = self.url_query(instance_id)
-        amp, q = (f"&{query}", f"?{query}") if query else ("", "")
+        queries: dict[str, str] = {}
+        for operation in _PAYLOAD_OPERATIONS:
+            query = self.url_query(instance_id, operation, generation)
+            if query is None:
+                return None
+            queries[operation] = query
+        def q(operation: str, first: str = "") -> str:
+            parts = [part for part in (first, queries[operation]) if part]
+            return "?" + "&".join(parts) if parts else ""
+        reason = "reason={text}"
+        # With keys on, the restart URL restarts in place: a restart token cannot
+        # start an instance under a new id (that needs the system key).
+        restart = q("restart", "restartWithNewInstanceId=false" if queries["restart"] else "")
         return {
             "id": instance_id,
-            "statusQueryGetUri": f"{prefix}{q}",
-            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}{q}",
-            "terminatePostUri": f"{prefix}/terminate?reason={{text}}{amp}",
-            "rewindPostUri": f"{prefix}/rewind?reason={{text}}{amp}",
-            "purgeHistoryDeleteUri": f"{prefix}{q}",
-            "restartPostUri": f"{prefix}/restart{q}",
-            "suspendPostUri": f"{prefix}/suspend?reason={{text}}{amp}",
-            "resumePostUri": f"{prefix}/resume?reason={{text}}{amp}",
+            "statusQueryGetUri": f"{prefix}{q('read')}",
+            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}{q('raiseEvent')}",
+            "terminatePostUri": f"{prefix}/terminate{q('terminate', reason)}",
+            "rewindPostUri": f"{prefix}/rewind{q('rewind', reason)}",
+            "purgeHistoryDeleteUri": f"{prefix}{q('purge')}",
+            "restartPostUri": f"{prefix}/restart{restart}",
+            "suspendPostUri": f"{prefix}/suspend{q('suspend', reason)}",
+            "resumePostUri": f"{prefix}/resume{q('resume', reason)}",
         }
 
     def create_check_status_response(self, request: Request, instance_id: str) -> Response:

@@ -45,7 +45,7 @@ def test_keys_on_a_real_server_and_clean_shutdown(tmp_path: Path):
         response = http.post(f"{WEBHOOK}/orchestrators/echo/k1?code=s3cret", json=1)
         assert response.status_code == 202
         status_url = response.json()["statusQueryGetUri"]
-        assert "code=i1." in status_url and "s3cret" not in status_url
+        assert "code=i2." in status_url and "s3cret" not in status_url
         deadline = time.monotonic() + 10
         while http.get(status_url).status_code != 200:
             assert time.monotonic() < deadline

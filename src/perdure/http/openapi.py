@@ -77,6 +77,8 @@ _ERRORS = {
     "413": _json(_ref("schemas", "Error"), "The request body is larger than 16 MiB."),
 }
 _NOT_FOUND = {"404": _empty("No such instance (no body).")}
+_FORBIDDEN = _json(_ref("schemas", "Error"), "An instance token used for another operation, "
+                   "or a restart token with restartWithNewInstanceId=true.")
 _GONE = {"410": _empty("The instance has already finished (no body).")}
 _CONFLICT = {"409": _json(_ref("schemas", "Error"),
                           "The instance's current state does not allow this.")}
@@ -270,9 +272,11 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
         "responses": {**_CREATED, **_NOT_FOUND, **_CONFLICT, **_ERRORS},
     }}
     security: list[dict[str, list[str]]] = [{"code": []}, {"functionsKey": []}, {}]
-    for item in paths.values():
+    for path, item in paths.items():
         for op in item.values():
             op["security"] = security
+            if "{instanceId}" in path:  # the routes that take instance tokens
+                op["responses"]["403"] = _FORBIDDEN
     return {
         "openapi": "3.0.3",
         "info": {
@@ -280,9 +284,9 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
             "version": "1.0",
             "description": "The Durable Functions instance-management HTTP API. The same "
                            f"routes are served under {WEBHOOK_BASE}, {LEGACY_BASE} and "
-                           f"{RPC_BASE}. With keys on, pass the system key (or the "
-                           "instance's token from a check-status payload) as `code` or "
-                           "`x-functions-key`.",
+                           f"{RPC_BASE}. With keys on, pass the system key (or, on an "
+                           "instance's routes, that operation's token from its check-status "
+                           "payload) as `code` or `x-functions-key`.",
         },
         "paths": {base + path: item for path, item in paths.items()},
         "components": {

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..client import Client, validate_instance_id
 from ..core.status import OrchestrationRuntimeStatus as Status
-from .auth import KeyAuth
+from .auth import TOKEN_PREFIX, KeyAuth
 from .body import is_json_media_type, optional_json, parse_json, read_body
 from .errors import (
     INVALID_JSON,
@@ -84,20 +84,52 @@ class ManagementApi:
                scoped: bool = True) -> Route:
         """One route: key check, instance-id validation, method dispatch, error mapping.
 
-        ``scoped`` routes accept the instance's own token besides the system key.
+        ``scoped`` routes accept the instance's operation tokens besides the system key.
         """
         async def endpoint(request: Request) -> Response:
             instance_id = request.path_params.get("instance_id")
             method = "GET" if request.method == "HEAD" else request.method
             try:
-                if not self.auth.allows(request, "system", instance_id if scoped else None):
-                    return unauthorized()
+                refusal = await self._refusal(request, method, instance_id if scoped else None)
+                if refusal is not None:
+                    return refusal
                 if instance_id is not None:
                     validate_instance_id(instance_id)
                 return await handlers[method](request, Query(request.query_params))
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 return error_response(exc)
         return Route(base + path, endpoint, methods=list(handlers))
+
+    async def _refusal(self, request: Request, method: str,
+                       instance_id: str | None) -> Response | None:
+        """``None`` if the request's key opens this route, else the 401 or 403.
+
+        The system key opens everything. An instance token opens one operation
+        of the instance as it is now: it is checked against the stored
+        generation, so an unknown instance (not revealed: 401, not 404) or a
+        re-created one refuses it. A genuine token used for another operation
+        gets a 403 naming what it opens.
+        """
+        if self.auth.allows(request, "system"):
+            return None
+        key = self.auth.presented_key(request)
+        if instance_id is None or key is None or not key.startswith(TOKEN_PREFIX):
+            return unauthorized()
+        generation = await self.client.instance_generation(instance_id)
+        opens = None if generation is None else \
+            self.auth.token_operation(key, instance_id, generation)
+        if opens is None:
+            return unauthorized()
+        wanted = _operation_of(request, method)
+        if opens != wanted:
+            return forbidden(f"this token opens only '{opens}' of instance {instance_id!r}; "
+                             "use the URL handed out for that operation, or the system key")
+        if wanted == "restart" and Query(request.query_params).boolean(
+                "restartWithNewInstanceId", True):
+            return forbidden("restarting under a new instance id starts a new instance and "
+                             "needs the system key; a restart token restarts in place only "
+                             "(restartWithNewInstanceId=false)")
+        return None
 
     # --- starting --------------------------------------------------------
 
@@ -229,6 +261,23 @@ class ManagementApi:
         return await self._created(request, new_id, wait)
 
 
+_POST_OPERATIONS = {name.lower(): name for name in
+                    ("raiseEvent", "terminate", "suspend", "resume", "rewind", "restart")}
+
+
+def _operation_of(request: Request, method: str) -> str | None:
+    """The instance operation (``perdure.http.auth.OPERATIONS``) a request performs."""
+    operation = request.path_params.get("operation")
+    if operation is None:
+        return {"GET": "read", "DELETE": "purge"}.get(method)
+    name = _POST_OPERATIONS.get(operation.lower())
+    # raiseEvent is the one operation with an event name after it (the handlers
+    # answer 404 for the other shapes).
+    if name is None or (name == "raiseEvent") != ("event_name" in request.path_params):
+        return None
+    return name
+
+
 def _wait_options(query: Query) -> tuple[float, float] | None:
     """``timeout`` (+ ``pollingInterval``) in seconds, validated before anything starts.
 
@@ -252,3 +301,13 @@ def unauthorized() -> Response:
         "ExceptionType": "UnauthorizedAccessException",
     }
     return json_response(body, 401)
+
+
+def forbidden(reason: str) -> Response:
+    """403: the key is genuine (an instance token) but does not open this request."""
+    body: dict[str, Any] = {
+        "Message": "Forbidden",
+        "ExceptionMessage": reason,
+        "ExceptionType": "UnauthorizedAccessException",
+    }
+    return json_response(body, 403)

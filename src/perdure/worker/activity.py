@@ -47,8 +47,29 @@ class ActivityContext:
         return SyncClient.bound(self.client, self._loop)
 
     def create_http_management_payload(self, instance_id: str | None = None) -> dict[str, str]:
-        """Management URLs for ``instance_id`` (default: this activity's instance)."""
-        return self.client.create_http_management_payload(instance_id or self.instance_id)
+        """Management URLs for ``instance_id`` (default: this activity's instance).
+
+        With keys on, their tokens are bound to the instance's generation. A
+        plain activity (in a worker thread) reads it from the hub, blocking; an
+        ``async def`` activity, on the event loop, must not block: it should
+        ``await ctx.http_management_payload()``. Called from the loop, this
+        method uses only what the client has seen already (and raises
+        ``InvalidArgumentError`` for an instance it has not).
+        """
+        target = instance_id or self.instance_id
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            return self.client.create_http_management_payload(target)
+        return asyncio.run_coroutine_threadsafe(self.client.http_management_payload(target),
+                                                self._loop).result()
+
+    async def http_management_payload(self, instance_id: str | None = None) -> dict[str, str]:
+        """Management URLs for ``instance_id`` (default: this activity's instance), for
+        ``async def`` activities; see :meth:`create_http_management_payload`."""
+        return await self.client.http_management_payload(instance_id or self.instance_id)
 
 
 @dataclass(frozen=True, slots=True)
