@@ -13,7 +13,6 @@ import inspect
 import logging
 import threading
 import time
-import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -36,6 +35,7 @@ from .core.history import (
     ExecutionTerminated,
     utcnow,
 )
+from .core.names import check_instance_id, check_name, control_character, validate_instance_id
 from .core.serialization import dumps
 from .core.status import ACTIVE_STATUSES
 from .core.status import OrchestrationRuntimeStatus as Status
@@ -68,24 +68,7 @@ _PAYLOAD_OPERATIONS = ("read", "raiseEvent", "terminate", "rewind", "purge", "re
 
 def _no_query(instance_id: str, operation: str, generation: datetime | None) -> str:
     return ""
-MAX_INSTANCE_ID_LENGTH = 256
 
-
-def validate_instance_id(instance_id: str) -> str:
-    """Refuse ids Durable Functions refuses: empty, > 256 chars, ``/ \\ # ?``, control chars."""
-    if not isinstance(instance_id, str) or not instance_id:
-        raise InvalidArgumentError("instance id must be a non-empty string")
-    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        raise InvalidArgumentError(
-            f"instance id is {len(instance_id)} characters; the limit is {MAX_INSTANCE_ID_LENGTH}")
-    if instance_id.startswith("@"):
-        raise InvalidArgumentError("instance id must not start with '@' (reserved for entities)")
-    for char in instance_id:
-        if char in "/\\#?" or unicodedata.category(char) == "Cc":
-            raise InvalidArgumentError(
-                f"instance id {instance_id!r} contains {char!r}; '/', '\\\\', '#', '?' and "
-                "control characters are not allowed")
-    return instance_id
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -215,6 +198,7 @@ class Client:
 
     async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with its original input; returns the new id."""
+        check_instance_id(instance_id)
         record = await (await self._open()).get_instance(instance_id)
         if record is None:
             raise InstanceNotFoundError(instance_id)
@@ -227,6 +211,7 @@ class Client:
                          show_history_output: bool = False,
                          show_input: bool = True) -> OrchestrationStatus | None:
         """The instance's status, or ``None`` when it does not exist."""
+        check_instance_id(instance_id)
         store = await self._open()
         record = await store.get_instance(instance_id)
         if record is None:
@@ -259,6 +244,13 @@ class Client:
         """One page of instances matching every given filter, oldest first."""
         if not isinstance(page_size, int) or page_size < 1:
             raise InvalidArgumentError(f"page_size must be a positive integer, got {page_size!r}")
+        if instance_id_prefix:
+            if not isinstance(instance_id_prefix, str) or \
+                    control_character(instance_id_prefix) is not None:
+                raise InvalidArgumentError(f"instance id prefix {instance_id_prefix!r} must be a "
+                                           "string without control characters")
+        if continuation_token is not None and not isinstance(continuation_token, str):
+            raise InvalidArgumentError("continuation_token must be a string")
         query = InstanceQuery(_aware(created_time_from, "created_time_from"),
                               _aware(created_time_to, "created_time_to"),
                               _statuses(runtime_status), instance_id_prefix or None,
@@ -337,8 +329,7 @@ class Client:
 
     async def _send(self, instance_id: str, event: Any, operation: str,
                     allowed: Collection[Status]) -> None:
-        if not isinstance(instance_id, str) or not instance_id:
-            raise InvalidArgumentError("instance id must be a non-empty string")
+        check_instance_id(instance_id)
         await (await self._open()).send_message(Message(instance_id, event),
                                                 operation=operation, allowed=allowed)
 
@@ -348,8 +339,7 @@ class Client:
         :class:`InstanceNotFoundError` for an unknown instance,
         :class:`InstanceFinishedError` for a finished one.
         """
-        if not isinstance(event_name, str) or not event_name:
-            raise InvalidArgumentError("event name must be a non-empty string")
+        check_name(event_name, "event")
         event = EventRaised(name=event_name, input=dumps(event_data, "event data"))
         await self._send(instance_id, event, "raise an event to", ACTIVE_STATUSES)
 
@@ -377,6 +367,7 @@ class Client:
 
     async def purge_instance_history(self, instance_id: str) -> int:
         """Delete a finished instance and its history; returns 1, or 0 if it did not exist."""
+        check_instance_id(instance_id)
         deleted = int(await (await self._open()).purge_instance(instance_id))
         self._forget(instance_id)
         return deleted

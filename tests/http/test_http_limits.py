@@ -69,3 +69,25 @@ async def test_a_list_page_is_cut_by_its_byte_budget_and_carries_on(api):
     assert sorted(seen) == ids and pages >= 2
     small = await api.http.get(f"{BASE}/instances", params={"showInput": "false", "top": "1"})
     assert len(small.json()) == 1 and small.headers["x-ms-continuation-token"]
+
+
+async def test_control_characters_in_ids_names_prefixes_and_tokens_are_400(api):
+    assert (await api.start("approval", "waits")).status_code == 202
+    await api.until("waits", "Running")
+    headers = {"content-type": "application/json"}
+    response = await api.http.post(f"{BASE}/instances/waits/raiseEvent/Appro%00val",
+                                   content=b"1", headers=headers)
+    assert_error(response, 400, "control character")
+    response = await api.http.post(f"{BASE}/instances/waits/raiseEvent/Approval%0A",
+                                   content=b"1", headers=headers)
+    assert_error(response, 400, "control character")
+    for query in ("instanceIdPrefix=a%00", "instanceIdPrefix=%1b"):
+        assert_error(await api.http.get(f"{BASE}/instances?{query}"), 400, "control characters")
+    import base64
+    token = base64.urlsafe_b64encode(b'[1,"a\\u0000"]').decode().rstrip("=")
+    response = await api.http.get(f"{BASE}/instances",
+                                  headers={"x-ms-continuation-token": token})
+    assert_error(response, 400, "malformed continuation token")
+    for path in ("a%00b", "x%0Ay"):
+        assert_error(await api.status(path), 400, "control character")
+    assert (await api.status("waits")).status_code == 202

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..client import Client, validate_instance_id
+from ..client import Client
+from ..core.names import validate_instance_id
 from ..core.status import OrchestrationRuntimeStatus as Status
 from .auth import TOKEN_PREFIX, KeyAuth
 from .body import is_json_media_type, optional_json, parse_json, read_body
