@@ -51,6 +51,10 @@ _ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 256,
               "pattern": f"^[^@{_ID_CHARS}][^{_ID_CHARS}]*$"}
 
 
+# Event names and id prefixes: no control characters (both task hubs refuse them).
+_NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+_EVENT_NAME = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": _NO_CONTROL}
+
 _BOOL = {"type": "boolean"}
 _DATE = {"type": "string", "format": "date-time"}
 _SECONDS = {"type": "number", "minimum": 0, "maximum": 3600}
@@ -193,7 +197,8 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
                     _query("createdTimeFrom", _DATE, "Created at or after (ISO 8601)."),
                     _query("createdTimeTo", _DATE, "Created at or before (ISO 8601)."),
                     _STATUS_FILTER,
-                    _query("instanceIdPrefix", {"type": "string"}, "Instance ids starting so."),
+                    _query("instanceIdPrefix", {"type": "string", "pattern": _NO_CONTROL},
+                           "Instance ids starting so (no control characters)."),
                     _query("top", {"type": "integer", "minimum": 1},
                            f"Page size (default 100, at most {MAX_PAGE_SIZE})."),
                     _query("showInput", _BOOL, "Include inputs (default true)."),
@@ -249,7 +254,9 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
         },
         "/instances/{instanceId}/raiseEvent/{eventName}": {"post": {
             "operationId": "raiseEvent", "summary": "Send an event to an instance.",
-            "parameters": [_INSTANCE, _path("eventName", "The event name.")],
+            "parameters": [_INSTANCE, _path(
+                "eventName", "The event name (at most 256 characters, no control characters).",
+                _EVENT_NAME)],
             "requestBody": {"required": True, "description": "The event data (any JSON).",
                             "content": {"application/json": {"schema": {}}}},
             "responses": {"202": _empty("Accepted."), **_NOT_FOUND, **_GONE, **_ERRORS},
