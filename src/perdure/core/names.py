@@ -22,18 +22,21 @@ def control_character(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c) == "Cc"), None)
 
 
+def _check_text(value: str, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise InvalidArgumentError(f"{what} is {len(value)} characters; the limit is {limit}")
+    char = control_character(value)
+    if char is not None:
+        raise InvalidArgumentError(f"{what} {value!r} contains the control character "
+                                   f"{char!r}; control characters are not allowed")
+    return value
+
+
 def check_instance_id(instance_id: str) -> str:
     """Refuse an id no instance can have: not a string, empty, > 256 chars, control chars."""
-    if not isinstance(instance_id, str) or not instance_id:
-        raise InvalidArgumentError("instance id must be a non-empty string")
-    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        raise InvalidArgumentError(
-            f"instance id is {len(instance_id)} characters; the limit is {MAX_INSTANCE_ID_LENGTH}")
-    char = control_character(instance_id)
-    if char is not None:
-        raise InvalidArgumentError(f"instance id {instance_id!r} contains the control character "
-                                   f"{char!r}; control characters are not allowed")
-    return instance_id
+    return _check_text(instance_id, "instance id", MAX_INSTANCE_ID_LENGTH)
 
 
 def validate_instance_id(instance_id: str) -> str:
@@ -53,13 +56,4 @@ def validate_instance_id(instance_id: str) -> str:
 def check_name(name: str, kind: str) -> str:
     """Refuse a function or event name that is not a string, empty, > 256 chars or holds
     control characters; ``kind`` names it in the error (``"event"``, ``"activity"``...)."""
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"{kind} name must be a non-empty string, got {name!r}")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidArgumentError(
-            f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
-    char = control_character(name)
-    if char is not None:
-        raise InvalidArgumentError(f"{kind} name {name!r} contains the control character "
-                                   f"{char!r}; control characters are not allowed")
-    return name
+    return _check_text(name, f"{kind} name", MAX_NAME_LENGTH)
