@@ -261,7 +261,6 @@ class Client:
 
     # Set by interrupt_waits (class defaults, so that no constructor has to know).
     _waits_interrupted = False
-    _wait_interrupts: set[asyncio.Future[None]] | None = None
 
     def interrupt_waits(self) -> None:
         """End every :meth:`wait_for_completion` in flight, and any later one, at once.
@@ -273,9 +272,7 @@ class Client:
         rather than being cut off. Call it on the loop the waits run on.
         """
         self._waits_interrupted = True
-        for interrupt in self._wait_interrupts or ():
-            if not interrupt.done():
-                interrupt.set_result(None)
+        self.store.wake_instance_waiters()
 
     async def wait_for_completion(self, instance_id: str,
                                   timeout: float | None = None) -> OrchestrationStatus:
@@ -291,39 +288,26 @@ class Client:
         store = await self._open()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        if self._wait_interrupts is None:
-            self._wait_interrupts = set()
-        interrupt: asyncio.Future[None] = loop.create_future()
-        self._wait_interrupts.add(interrupt)
         # The store wakes the wait when the instance finishes, even while its
         # status was being read (``since``), and catches up on lost news by
-        # itself: this re-read is only a last resort, so it is rare.
+        # itself: this re-read is only a last resort, so it is rare. A bare
+        # store wait per round, no task: interrupt_waits wakes them all.
         poll = 1.0
-        try:
-            while True:
-                since = time.monotonic()
-                status = await self.get_status(instance_id)
-                if status is None:
-                    raise InstanceNotFoundError(instance_id)
-                if status.runtime_status.is_terminal:
-                    return status
-                remaining = None if deadline is None else deadline - loop.time()
-                if (remaining is not None and remaining <= 0) or self._waits_interrupted:
-                    raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
-                waiter = asyncio.ensure_future(store.wait_for_instance(
-                    instance_id, poll if remaining is None else min(poll, remaining), since))
-                try:
-                    await asyncio.wait((waiter, interrupt),
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()  # done already, or interrupted (or we were cancelled)
-                finished = waiter.done() and not waiter.cancelled()
-                error = waiter.exception() if finished else None
-                if error is not None:
-                    raise error  # the store failed: as if it had been awaited directly
-                poll = min(poll * 2, 10.0)
-        finally:
-            self._wait_interrupts.discard(interrupt)
+        while True:
+            since = time.monotonic()
+            status = await self.get_status(instance_id)
+            if status is None:
+                raise InstanceNotFoundError(instance_id)
+            if status.runtime_status.is_terminal:
+                return status
+            remaining = None if deadline is None else deadline - loop.time()
+            if (remaining is not None and remaining <= 0) or self._waits_interrupted:
+                raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
+            await store.wait_for_instance(instance_id, poll if remaining is None
+                                          else min(poll, remaining), since)
+            if self._waits_interrupted:
+                raise OrchestrationTimeoutError(instance_id, timeout or 0.0)
+            poll = min(poll * 2, 10.0)
 
     # --- signalling ------------------------------------------------------
 

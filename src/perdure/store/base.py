@@ -293,6 +293,11 @@ class Store(Protocol):
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
 
+    def wake_instance_waiters(self) -> None:
+        """Wake every :meth:`wait_for_instance` of this process at once (each caller
+        re-reads what it waits for); a server shutting down ends its waits so."""
+        ...
+
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
         """Return when the instance may have finished (Completed, Failed,

@@ -516,6 +516,10 @@ class PostgresStore:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._wakeups.wait_for_work(kind, timeout)
 
+    def wake_instance_waiters(self) -> None:
+        """Wake every instance waiter of this process."""
+        self._wakeups.signals.notify_every_instance()
+
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
         """Return when the instance may have finished, been created or purged (since

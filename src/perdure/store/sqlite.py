@@ -518,6 +518,10 @@ class SqliteStore:
         """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._signals.wait(kind, timeout)
 
+    def wake_instance_waiters(self) -> None:
+        """Wake every instance waiter of this process."""
+        self._signals.notify_every_instance()
+
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
         """Return when the instance may have finished, been created or purged (since
