@@ -159,24 +159,21 @@ class SqliteStore:
         """
         if self._gone is not None:
             raise StoreUnavailableError(self.url, self._gone)
+        self._writes += 1
         try:
-            return await self._write_once(fn, *args, relaxed=relaxed)
+            if self._inline is not None:
+                try:
+                    return _transaction(self._inline, relaxed, fn, *args)
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                    # Another process holds the write lock: wait for it off the loop.
+            return await self._run(self._transaction, relaxed, fn, *args)
         except sqlite3.OperationalError as exc:
             reason = unavailable_reason(exc)
             if reason is None:
                 raise
             raise StoreUnavailableError(self.url, reason) from exc
-
-    async def _write_once(self, fn: Callable[..., T], *args: Any, relaxed: bool) -> T:
-        self._writes += 1
-        if self._inline is not None:
-            try:
-                return _transaction(self._inline, relaxed, fn, *args)
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                # Another process holds the write lock: wait for it off the loop.
-        return await self._run(self._transaction, relaxed, fn, *args)
 
     async def _lease_write(self, fn: Callable[..., T], *args: Any) -> T:
         """A write that only takes or gives up leases: it needs no fsync of its own.

@@ -21,7 +21,6 @@ import ctypes
 import logging
 import threading
 import time
-from types import TracebackType
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +53,11 @@ class StepTimeout(BaseException):
 class StepWatchdog:
     """Interrupts orchestrator steps of the thread that started it after ``budget`` seconds.
 
-    Use :meth:`step` around the synchronous part of each step (never around an
-    ``await``: other coroutines run meanwhile), and call :meth:`settle` when
-    :class:`StepTimeout` escapes it. ``start``/``stop`` run the watchdog thread.
+    Call :meth:`begin` before the synchronous part of each step and
+    :meth:`settle` after it (never across an ``await``: other coroutines run
+    meanwhile), inside a ``try`` whose ``except StepTimeout`` settles again:
+    the interruption may land in the first instruction of ``settle`` itself.
+    ``start``/``stop`` run the watchdog thread.
     """
 
     def __init__(self, budget: float) -> None:
@@ -71,7 +72,6 @@ class StepWatchdog:
         self._thread_id = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._step_scope = _Step(self)  # one object for every step: nothing allocated
 
     def start(self) -> None:
         """Watch the calling thread (the worker's event loop thread)."""
@@ -88,10 +88,6 @@ class StepWatchdog:
             self._thread.join()
             self._thread = None
 
-    def step(self) -> _Step:
-        """A context manager that times one step: ``with watchdog.step(): ...``."""
-        return self._step_scope
-
     def settle(self) -> None:
         """End the step; call it again when :class:`StepTimeout` escaped a step.
 
@@ -107,7 +103,8 @@ class StepWatchdog:
             except StepTimeout:
                 continue
 
-    def _begin(self) -> None:
+    def begin(self) -> None:
+        """A step starts (on the watched thread)."""
         self._started = time.monotonic()
 
     def _end(self) -> None:
@@ -133,17 +130,3 @@ class StepWatchdog:
                     _set_async_exc(self._thread_id, self.timeout_type)
                     log.warning("an orchestrator step ran %.1fs, over its budget of %gs: "
                                 "interrupting it", now - started, self.budget)
-
-
-class _Step:
-    __slots__ = ("_watchdog",)
-
-    def __init__(self, watchdog: StepWatchdog) -> None:
-        self._watchdog = watchdog
-
-    def __enter__(self) -> None:
-        self._watchdog._begin()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._watchdog.settle()

@@ -334,12 +334,14 @@ class Worker:
         watchdog = self._watchdog
         if watchdog is None:
             return self._run_step(item, executor, past, events, now)
+        watchdog.begin()  # only synchronous code until settle(): user code runs here
         try:
-            with watchdog.step():  # only synchronous code inside: user code runs here
-                return self._run_step(item, executor, past, events, now)
+            outcome = self._run_step(item, executor, past, events, now)
+            watchdog.settle()
         except StepTimeout as exc:  # it landed outside user code, which would have caught it
             watchdog.settle()
-            return fail_step(item, executor, now, FailureDetails.from_exception(exc))
+            outcome = fail_step(item, executor, now, FailureDetails.from_exception(exc))
+        return outcome
 
     def _run_step(self, item: OrchestrationWorkItem, executor: OrchestrationExecutor,
                   history: list[HistoryEvent], events: list[HistoryEvent],
