@@ -275,7 +275,7 @@ async def test_lost_status_news_is_caught_up_by_the_check(
     woken = asyncio.ensure_future(waiter.wait_for_instance("a", 10))
     await asyncio.sleep(0.2)
     assert not woken.done()
-    monkeypatch.setattr(worker._wakeups, "_send", _send_nothing)  # the NOTIFY is lost
+    monkeypatch.setattr(worker._wakeups._announcer, "_send", _send_nothing)  # the NOTIFY is lost
     started = time.monotonic()
     await worker.commit_steps([step(item, Status.Completed)])
     await asyncio.wait_for(woken, 5)
@@ -342,7 +342,7 @@ async def test_workers_divide_new_instances(schema: str, opened: list[PostgresSt
     two = await open_store(opened, hub_url(schema))
     assert await one.claim_orchestrations("w1", 10, LONG) == []  # both register
     assert await two.claim_orchestrations("w2", 10, LONG) == []
-    await one._wakeups._refresh_registry()  # as it does every second while busy
+    await one._wakeups._registry.refresh()  # as it does every second while busy
     for i in range(10):
         await one.create_instance(new(f"i{i}"))
     first = await one.claim_orchestrations("w1", 10, LONG)

@@ -11,7 +11,8 @@ rows; a batch of steps commits as one statement; starts made at the same time
 share one commit. An instance stays with the worker that ran its last step
 (which holds its state in memory) unless that worker leaves it waiting. Wake-ups
 go through ``LISTEN/NOTIFY``, addressed to the process concerned, with polling
-as the fallback (see :mod:`perdure.store.postgres_wakeups`).
+as the fallback: the store tells :mod:`perdure.store.postgres_wakeups` what it
+committed, and asks it before a claim.
 
 Failures and retries. After a server restart every pooled connection is dead:
 a connection is checked (without a round trip) each time it leaves the pool,
@@ -41,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import select
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime
@@ -84,7 +84,7 @@ from .common import (
     to_us,
 )
 from .postgres_sql import Queries
-from .postgres_wakeups import Channels, Wakeups
+from .postgres_wakeups import Channels, StoreWakeups, Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +181,15 @@ class PostgresStore:
             raise InvalidArgumentError("pool_max must be at least pool_min")
         self._pool_timeout = seconds_option(options, "pool_timeout", 30.0, positive=True)
         poll_interval = seconds_option(options, "poll_interval", 2.0)
-        self._poll_interval = poll_interval
         listen = options.get("listen", "1") not in ("0", "false", "off", "no")
         self._affinity_us = seconds_to_us(seconds_option(options, "affinity", 0.5))
         coalesce = seconds_option(options, "coalesce", 0.002)
         self._q = Queries(quote_ident(self._schema))
         self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
-        self._wakeups = Wakeups(self._conninfo, self._channels, self._run,
-                                listen=listen, poll_interval=poll_interval, coalesce=coalesce)
-        self._wakeup_cache: tuple[int, float, int | None] | None = None
+        self._wakeups: StoreWakeups = Wakeups(
+            self._conninfo, self._channels, self._run, listen=listen,
+            poll_interval=poll_interval, coalesce=coalesce)
         # Starts made at the same time share one statement and one commit.
         self._starts: Batcher[tuple[NewInstance, int], bool | None] = Batcher(
             lambda starts: self._run(ops.create_instances, starts))
@@ -287,13 +286,7 @@ class PostgresStore:
         created = await self._starts.submit((new, created_at))
         if created is None:  # the id is taken: replace a finished instance, or refuse
             created = await self._run(ops.create_instance, new, created_at)
-        # Wake one live worker's process (at random), not every worker to race
-        # for one instance; any worker may still claim it. With no worker
-        # known, wake them all.
-        worker = self._wakeups.pick_worker()
-        target = None if worker is None else self._wakeups.origins([worker])
-        self._wakeups.announce(["orchestration"], [new.instance_id] if created else [],
-                               targets={"orchestration": target})
+        self._wakeups.started(new.instance_id if created else None)
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance row, or ``None``."""
@@ -333,8 +326,7 @@ class PostgresStore:
         """
         owner = await self._run(ops.send_message, message, operation, frozenset(allowed),
                                 idempotent=False)
-        self._wakeups.announce(["orchestration"],
-                               targets={"orchestration": self._wakeups.origins([owner])})
+        self._wakeups.delivered([owner])
 
     async def purge_instance(self, instance_id: str) -> bool:
         """Delete a finished instance with its history, inbox and tasks.
@@ -342,8 +334,8 @@ class PostgresStore:
         ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
         """
         purged = await self._run(ops.purge_instance, instance_id)
-        if purged:  # a waiter on a purged instance should find out it is gone
-            self._wakeups.announce(instance_ids=[instance_id])
+        if purged:
+            self._wakeups.purged([instance_id])
         return purged
 
     async def purge_instances(
@@ -358,7 +350,7 @@ class PostgresStore:
         async def batch(start: int | None, end: int | None, wanted: list[str],
                         size: int) -> list[str]:
             done = await self._run(ops.purge_batch, start, end, wanted, size)
-            self._wakeups.announce(instance_ids=done)
+            self._wakeups.purged(done)
             return done
         return await purge_in_batches(created_from, created_to, statuses, batch_size, batch)
 
@@ -387,18 +379,9 @@ class PostgresStore:
         """
         wakeups = self._wakeups
         await wakeups.worker_seen(worker_id)
-        if limit < 1 or wakeups.gated("orchestration", worker_id):
-            return []
-        wakes = wakeups.wakes("orchestration")
-        # New work is divided between the live workers: a claim takes at most
-        # its share of what is not already its own.
-        share = -(-limit // max(1, wakeups.live_workers()))
-        items, horizon = await self._run(ops.claim_orchestrations, worker_id, limit,
-                                         seconds_to_us(lease_seconds), self._affinity_us,
-                                         wakeups.gating, share)
-        if len(items) < limit:  # the claim took everything there was
-            wakeups.claimed_all("orchestration", worker_id, wakes, horizon)
-        return items
+        return await wakeups.claim("orchestration", worker_id, limit, lambda measure: self._run(
+            ops.claim_orchestrations, worker_id, limit, seconds_to_us(lease_seconds),
+            self._affinity_us, measure, wakeups.share(limit)))
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
         """Apply each step whose lease still holds; one transaction for all.
@@ -426,45 +409,24 @@ class PostgresStore:
         if not steps:
             return [], []
         plan, taken = await self._run(ops.commit_steps, steps, lease)
-        wakeups = self._wakeups
-        kinds: list[WorkKind] = []
-        targets: dict[WorkKind, set[str] | None] = {}
-        unleased = len(plan.tasks) - len(taken)
-        if unleased > 0:
-            kinds.append("activity")
-            if unleased <= wakeups.activity_room:
-                # This process's worker has room for them: no other process is woken.
-                wakeups.activity_room -= unleased
-                targets["activity"] = set()
-        # Applied steps release leases: messages that arrived meanwhile become
-        # claimable, by this process's worker first (affinity). Messages to
-        # other instances are for whichever worker has those.
-        if plan.messages_added or any(plan.applied):
-            kinds.append("orchestration")
-            if not plan.messages_added:
-                targets["orchestration"] = set()
-        wakeups.announce(kinds, plan.changed, targets=targets)
+        self._wakeups.committed(plan.changed, len(plan.tasks) - len(taken),
+                                plan.messages_added, any(plan.applied))
         return plan.applied, taken
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""
         if await self._run(ops.release_orchestration, instance_id, lock_token):
-            self._wakeups.announce(["orchestration"])
+            self._wakeups.released()
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[ActivityWorkItem]:
         """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
         wakeups = self._wakeups
-        wakeups.activity_room = max(limit, 0)
-        if limit < 1 or wakeups.gated("activity", worker_id):
-            return []
-        wakes = wakeups.wakes("activity")
-        items, horizon = await self._run(ops.claim_activities, worker_id, limit,
-                                         seconds_to_us(lease_seconds), wakeups.gating)
-        wakeups.activity_room = max(0, limit - len(items))
-        if len(items) < limit:  # the claim took everything there was
-            wakeups.claimed_all("activity", worker_id, wakes, horizon)
+        wakeups.activity_room(limit)  # commits meanwhile may count on it
+        items = await wakeups.claim("activity", worker_id, limit, lambda measure: self._run(
+            ops.claim_activities, worker_id, limit, seconds_to_us(lease_seconds), measure))
+        wakeups.activity_room(limit - len(items))
         return items
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
@@ -477,10 +439,7 @@ class PostgresStore:
             return []
         applied, owners = await self._run(ops.complete_activities, results)
         if any(applied):
-            # Each result is for the worker its instance has affinity to: wake
-            # that worker's process only (none, when it is this one).
-            self._wakeups.announce(["orchestration"],
-                                   targets={"orchestration": self._wakeups.origins(owners)})
+            self._wakeups.delivered(owners)
         return applied
 
     async def renew_activity_leases(
@@ -496,20 +455,7 @@ class PostgresStore:
         While LISTEN works the answer is cached until a wake-up (every inbox
         insert wakes someone) or ``poll_interval``, so an idle worker asks nothing.
         """
-        wakeups = self._wakeups
-        wakes = wakeups.wakes("orchestration")
-        mono = time.monotonic()
-        cached = self._wakeup_cache
-        value: int | None
-        if (cached is not None and wakeups.listening and cached[0] == wakes and mono < cached[1]
-                and (cached[2] is None or cached[2] > now_us())):
-            value = cached[2]
-        else:
-            value = await self._run(ops.next_wakeup)
-            if wakeups.listening and wakeups.wakes("orchestration") == wakes:
-                self._wakeup_cache = (wakes, mono + self._poll_interval, value)
-        if value is not None:  # the claim gate must open when the timer falls due
-            wakeups.open_gate_at("orchestration", (value - now_us()) / 1e6)
+        value = await self._wakeups.next_wakeup(lambda: self._run(ops.next_wakeup))
         return None if value is None else from_us(value)
 
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
@@ -518,7 +464,7 @@ class PostgresStore:
 
     def wake_instance_waiters(self) -> None:
         """Wake every instance waiter of this process."""
-        self._wakeups.signals.notify_every_instance()
+        self._wakeups.wake_instance_waiters()
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
