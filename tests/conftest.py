@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from store import pg
 
 import perdure
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``postgres`` skip (one line) when the PostgreSQL test server is unreachable."""
+    if item.get_closest_marker("postgres") is not None:
+        pg.require_server()
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from store.pg import scratch_hub
+from store.pg import postgres, scratch_hub
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
@@ -91,7 +91,7 @@ def test_dumps_enforces_depth_and_size():
         ValueLimits(max_bytes=0)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=postgres)])
 async def hub(request, tmp_path: Path, hub_factory_for) -> AsyncIterator[object]:
     yield await hub_factory_for(request.param, tmp_path)
 

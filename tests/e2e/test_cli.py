@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store.pg import SERVER as PG_SERVER
+from store.pg import postgres
 
 import perdure
 from perdure import cli as cli_module
@@ -20,7 +21,6 @@ from perdure.cli import main
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 HELLO = str(EXAMPLES / "hello.py")
-PG_SERVER = os.environ.get("PERDURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 
 
 @pytest.fixture
@@ -211,7 +211,8 @@ def bad_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         yield {"tmp": str(tmp_path), "busy_port": str(busy.getsockname()[1])}
 
 
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("case", [pytest.param(case, marks=postgres) if "unknown-postgres" in case
+                                  else case for case in BAD_INPUTS])
 def test_bad_input_is_one_error_line_not_a_traceback(case: str,
                                                      bad_inputs: dict[str, str]) -> None:
     argv, expected = BAD_INPUTS[case]

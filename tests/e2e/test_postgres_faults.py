@@ -33,15 +33,17 @@ import pytest
 from crash_app import STEPS
 from http_server import serve
 from psycopg import sql
+from store.pg import DATABASE_URL as DATABASE
+from store.pg import postgres
 from workers import HERE, kill, start_worker, stop
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
 
-SERVER = os.environ.get("PERDURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
-DATABASE = f"{SERVER}/test"
 APP = "crash_app.py"
 WEBHOOK = "/runtime/webhooks/durabletask"
+
+pytestmark = postgres
 
 
 @asynccontextmanager

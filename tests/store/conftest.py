@@ -15,7 +15,7 @@ import pytest
 
 from perdure.store import Store, create_store
 
-from .pg import scratch_hub
+from .pg import postgres, scratch_hub
 
 
 @contextlib.asynccontextmanager
@@ -39,7 +39,13 @@ STORE_FACTORIES: dict[str, HubFactory] = {
 BACKENDS: Set[str] = STORE_FACTORIES.keys()
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+def backend_params() -> list[object]:
+    """The backends as fixture parameters; ``postgres`` skips when its server is unreachable."""
+    return [pytest.param(name, marks=postgres) if name == "postgres" else name
+            for name in sorted(BACKENDS)]
+
+
+@pytest.fixture(params=backend_params())
 async def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of an empty task hub of each backend."""
     async with STORE_FACTORIES[request.param](tmp_path) as url:

@@ -24,7 +24,9 @@ from perdure.store.postgres_sql import Queries
 from perdure.store.postgres_wakeups import Channels
 
 from .helpers import LONG, claim_one, event_message, new, step
-from .pg import DATABASE_URL, drop_schema, hub_url
+from .pg import DATABASE_URL, drop_schema, hub_url, postgres
+
+pytestmark = postgres
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from perdure.store import create_store
 from perdure.store.base import NewInstance
 from perdure.store.sqlite_health import unavailable_reason
 
-from .pg import scratch_hub
+from .pg import postgres, scratch_hub
 
 
+@postgres
 async def test_a_read_only_postgres_transaction_is_store_unavailable():
     async with scratch_hub() as url:
         store = create_store(url)
