@@ -39,12 +39,14 @@ every method retries them once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import select
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import datetime
+from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -69,22 +71,14 @@ from .base import (
     WorkKind,
 )
 from .batcher import Batcher
-from .common import (
-    TaskLease,
-    check_page_size,
-    decode_token,
-    from_us,
-    load_migrations,
-    now_us,
-    purge_in_batches,
-    seconds_option,
-    seconds_to_us,
-    split_sql,
-    task_lease,
-    to_us,
-)
+from .codec import from_us, now_us, seconds_to_us, to_us
+from .migrate import Migration, apply_migrations, load_migrations
+from .options import integer_option, seconds_option
+from .paging import decode_token
+from .plan import TaskLease, task_lease
 from .postgres_sql import Queries
 from .postgres_wakeups import Channels, StoreWakeups, Wakeups
+from .rules import check_page_size, purge_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +88,8 @@ Conn = AsyncConnection[Any]
 DEFAULT_SCHEMA = "perdure"
 #: First key of the advisory lock that serializes migrations (the second is the schema).
 _MIGRATION_LOCK = 0x70657264  # "perd"
+#: The numbered schema scripts (see :mod:`perdure.store.migrate`).
+MIGRATIONS = resources.files("perdure.store").joinpath("sql", "postgres")
 #: SQLSTATEs after which the server has certainly rolled the transaction back.
 _ROLLED_BACK = frozenset({"40P01", "40001"})
 _OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "poll_interval", "listen",
@@ -175,8 +171,8 @@ class PostgresStore:
         if not self._schema or "\x00" in self._schema or len(self._schema.encode()) > 63:
             raise InvalidArgumentError(
                 f"schema must be 1 to 63 bytes without NUL, got {self._schema!r}")
-        self._pool_min = _integer(options, "pool_min", 1, 0)
-        self._pool_max = _integer(options, "pool_max", 10, 1)
+        self._pool_min = integer_option(options, "pool_min", 1, 0)
+        self._pool_max = integer_option(options, "pool_max", 10, 1)
         if self._pool_max < self._pool_min:
             raise InvalidArgumentError("pool_max must be at least pool_min")
         self._pool_timeout = seconds_option(options, "pool_timeout", 30.0, positive=True)
@@ -515,59 +511,59 @@ def _is_dead(conn: Conn) -> bool:
     return bool(readable)
 
 
-async def migrate(conninfo: str, schema: str) -> int:
-    """Create ``schema`` and apply the numbered scripts of ``sql/postgres`` it lacks.
+class _Migrating:
+    """The PostgreSQL glue of :func:`~perdure.store.migrate.apply_migrations`.
 
-    Returns the schema version. Concurrent first starts are serialized by a
-    transaction-scoped advisory lock; all pending scripts commit together.
+    A transaction-scoped advisory lock serializes concurrent first starts.
     """
-    migrations = load_migrations("postgres")
-    latest = len(migrations)
-    qs = quote_ident(schema)
-    async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        with contextlib.suppress(psycopg.errors.UndefinedTable,
-                                 psycopg.errors.InvalidSchemaName):
-            row = await (await conn.execute(
-                f"SELECT coalesce(max(version), 0) FROM {qs}.schema_version")).fetchone()
-            if row is not None and row[0] == latest:
-                return latest  # the common case, without taking the lock
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                               (_MIGRATION_LOCK, schema))
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {qs}")
-            await conn.execute(
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        self._conn = conn
+        self._schema = schema
+        self._qs = quote_ident(schema)
+        self.label = f"PostgreSQL (schema {schema})"
+
+    def installed_version(self) -> int | None:
+        try:
+            row = self._conn.execute(
+                f"SELECT coalesce(max(version), 0) FROM {self._qs}.schema_version").fetchone()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            return None  # a new hub (inside migrating() the table always exists)
+        return 0 if row is None else int(row[0])
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[None]:
+        conn, qs = self._conn, self._qs
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (_MIGRATION_LOCK, self._schema))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {qs}")
+            conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {qs}.schema_version (version integer PRIMARY KEY, "
                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
-            row = await (await conn.execute(
-                f"SELECT coalesce(max(version), 0) FROM {qs}.schema_version")).fetchone()
-            current: int = 0 if row is None else row[0]
-            if current > latest:
-                raise RuntimeError(
-                    f"the task hub's schema version {current} is newer than this perdure's "
-                    f"({latest}); upgrade perdure")
-            await conn.execute(f"SET LOCAL search_path TO {qs}")
-            for version, name, script in migrations[current:]:
-                logger.info("applying PostgreSQL migration %s to schema %s", name, schema,
-                            extra={"version": version})
-                for statement in split_sql(script):
-                    await conn.execute(statement)
-                await conn.execute(
-                    f"INSERT INTO {qs}.schema_version (version, name) VALUES (%s, %s)",
-                    (version, name))
-    return latest
+            # The scripts name their tables unqualified.
+            conn.execute(f"SET LOCAL search_path TO {qs}")
+            yield
+
+    def execute(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def record(self, migration: Migration) -> None:
+        self._conn.execute(
+            f"INSERT INTO {self._qs}.schema_version (version, name) VALUES (%s, %s)",
+            (migration.version, migration.name))
 
 
-def _integer(options: dict[str, str], name: str, default: int, minimum: int) -> int:
-    text = options.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {text!r}")
-    return value
+async def migrate(conninfo: str, schema: str) -> int:
+    """Create ``schema`` and apply the numbered scripts it lacks; returns the schema version.
+
+    Runs on a worker thread with a synchronous connection (the migration
+    runner is synchronous, shared with SQLite).
+    """
+    def run() -> int:
+        with psycopg.Connection.connect(conninfo, autocommit=True) as conn:
+            return apply_migrations(load_migrations(MIGRATIONS), _Migrating(conn, schema))
+    return await asyncio.to_thread(run)
 
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresStore", "migrate", "parse_postgres_url",

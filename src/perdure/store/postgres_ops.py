@@ -45,16 +45,8 @@ from .base import (
     OrchestrationWorkItem,
     StepCommit,
 )
-from .common import (
+from .codec import (
     INSTANCE_COLUMNS,
-    MAX_MESSAGES_PER_CLAIM,
-    PAYLOAD_SIZE,
-    TERMINAL_STATUS_VALUES,
-    CommitPlan,
-    TaskLease,
-    budgeted_page,
-    check_can_purge,
-    check_can_send,
     decode_event,
     decode_events,
     encode_event,
@@ -62,19 +54,24 @@ from .common import (
     encode_failure,
     from_us,
     instance_record,
-    keyset_conditions,
     message_row,
     now_us,
-    page_byte_budget,
-    page_of,
-    plan_commit,
     started_event,
-    status_values,
     task_row,
     to_us,
+)
+from .paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from .plan import CommitPlan, TaskLease, plan_commit
+from .postgres_sql import SQL, Queries
+from .rules import (
+    MAX_MESSAGES_PER_CLAIM,
+    TERMINAL_STATUS_VALUES,
+    check_can_purge,
+    check_can_send,
+    conflict_message,
+    status_values,
     wakes_waiters,
 )
-from .postgres_sql import SQL, Queries
 
 Conn = AsyncConnection[Any]
 
@@ -158,10 +155,9 @@ async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,
             status, execution_id = row
             if execution_id == new.execution_id:
                 return False
-            if status not in TERMINAL_STATUS_VALUES:
-                if new.on_conflict is None:
-                    raise InstanceAlreadyExistsError(new.instance_id, status)
-                await insert_messages(conn, q, [message_row(new.on_conflict, None)])
+            instead = conflict_message(new, status)
+            if instead is not None:
+                await insert_messages(conn, q, [message_row(instead, None)])
                 return False
             await delete_instances(conn, q, [new.instance_id])
         else:  # messages that raced the purge of an earlier instance of the id

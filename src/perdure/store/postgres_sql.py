@@ -11,7 +11,7 @@ psycopg prepares once per connection. Batches travel as array parameters
 
 from __future__ import annotations
 
-from .common import INSTANCE_COLUMNS
+from .codec import INSTANCE_COLUMNS
 
 #: The server's clock in microseconds since the epoch (one value per statement).
 NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"

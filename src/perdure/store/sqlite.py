@@ -18,9 +18,10 @@ import contextlib
 import errno
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -41,19 +42,12 @@ from .base import (
     StepCommit,
     WorkKind,
 )
-from .common import (
-    TaskLease,
-    check_page_size,
-    decode_token,
-    from_us,
-    load_migrations,
-    now_us,
-    purge_in_batches,
-    seconds_option,
-    seconds_to_us,
-    split_sql,
-    task_lease,
-)
+from .codec import from_us, now_us, seconds_to_us
+from .migrate import Migration, apply_migrations, load_migrations
+from .options import seconds_option
+from .paging import decode_token
+from .plan import TaskLease, task_lease
+from .rules import check_page_size, purge_in_batches
 from .signals import Signals
 from .sqlite_health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
 
@@ -71,6 +65,8 @@ _CREATE_SCHEMA_VERSION = (
     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
 )
 _SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+#: The numbered schema scripts (see :mod:`perdure.store.migrate`).
+MIGRATIONS = resources.files("perdure.store").joinpath("sql", "sqlite")
 
 
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
@@ -254,7 +250,7 @@ class SqliteStore:
                 raise IsADirectoryError(errno.EISDIR, "Is a directory", self._path)
         conn = self._connect(self._busy_timeout)
         try:
-            _migrate(conn)
+            apply_migrations(load_migrations(MIGRATIONS), _Migrating(conn))
         except BaseException:
             conn.close()
             raise
@@ -565,33 +561,42 @@ def _open_reason(exc: sqlite3.Error | OSError) -> str:
     return str(exc)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the numbered scripts of ``sql/sqlite`` newer than the database's version.
+class _Migrating:
+    """The SQLite glue of :func:`~perdure.store.migrate.apply_migrations`.
 
-    All pending scripts run in one write transaction, so two processes opening
-    a new file at once cannot both migrate it.
+    ``BEGIN IMMEDIATE`` takes the write lock, so two processes opening a new
+    file at once cannot both migrate it.
     """
-    migrations = load_migrations("sqlite")
-    latest = len(migrations)
-    with contextlib.suppress(sqlite3.OperationalError):  # no table yet: a new file
-        if conn.execute(_SCHEMA_VERSION).fetchone()[0] == latest:
-            return  # the common case, without taking the write lock
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(_CREATE_SCHEMA_VERSION)
-        current: int = conn.execute(_SCHEMA_VERSION).fetchone()[0]
-        if current > latest:
-            raise RuntimeError(
-                f"the task hub's schema version {current} is newer than this perdure's "
-                f"({latest}); upgrade perdure")
-        for version, name, script in migrations[current:]:
-            logger.info("applying SQLite migration %s", name, extra={"version": version})
-            for statement in split_sql(script):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                         (version, name, now_us()))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+
+    label = "SQLite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def installed_version(self) -> int | None:
+        try:
+            version: int = self._conn.execute(_SCHEMA_VERSION).fetchone()[0]
+        except sqlite3.OperationalError:  # no table yet: a new file
+            return None
+        return version
+
+    @contextlib.contextmanager
+    def migrating(self) -> Iterator[None]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_CREATE_SCHEMA_VERSION)
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def execute(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def record(self, migration: Migration) -> None:
+        self._conn.execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, now_us()))

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from ..core.errors import InstanceAlreadyExistsError, InstanceNotFoundError
+from ..core.errors import InstanceNotFoundError
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from .base import (
@@ -29,33 +29,28 @@ from .base import (
     OrchestrationWorkItem,
     StepCommit,
 )
-from .common import (
+from .codec import (
     INSTANCE_COLUMNS,
-    MAX_MESSAGES_PER_CLAIM,
-    PAYLOAD_SIZE,
-    TERMINAL_STATUS_VALUES,
-    CommitPlan,
     MessageRow,
-    TaskLease,
-    budgeted_page,
-    check_can_purge,
-    check_can_send,
     decode_event,
     encode_event,
     encode_ids,
     from_us,
     instance_record,
-    keyset_conditions,
     message_row,
-    page_byte_budget,
-    page_of,
-    plan_commit,
     started_event,
-    status_values,
     to_us,
 )
+from .paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from .plan import CommitPlan, TaskLease, plan_commit
+from .rules import (
+    MAX_MESSAGES_PER_CLAIM,
+    check_can_purge,
+    check_can_send,
+    conflict_message,
+    status_values,
+)
 
-_TERMINAL = TERMINAL_STATUS_VALUES
 _COLUMNS = INSTANCE_COLUMNS
 
 _ORDER = "ORDER BY created_at, instance_id"
@@ -196,10 +191,9 @@ def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> boo
     """
     row = conn.execute(SELECT_STATUS, (new.instance_id,)).fetchone()
     if row is not None:
-        if row[0] not in _TERMINAL:
-            if new.on_conflict is None:
-                raise InstanceAlreadyExistsError(new.instance_id, row[0])
-            conn.execute(INSERT_MESSAGE_IF_EXISTS, message_row(new.on_conflict, now))
+        instead = conflict_message(new, row[0])
+        if instead is not None:
+            conn.execute(INSERT_MESSAGE_IF_EXISTS, message_row(instead, now))
             return False
         delete_instances(conn, (new.instance_id,))
     created = now if new.created_at is None else to_us(new.created_at)
@@ -317,7 +311,7 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
     """Apply every step whose lease holds, as one transaction (the caller's); with
     ``lease`` ``(worker_id, limit, lease_us)``, then claim activity tasks for it.
 
-    The leases are read once; :func:`~perdure.store.common.plan_commit` decides
+    The leases are read once; :func:`~perdure.store.plan.plan_commit` decides
     the rows, which then go kind by kind through ``executemany``.
     """
     leases = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(

@@ -1,4 +1,4 @@
-"""The helpers both SQL task hubs share: prefix ranges, tokens, time and event rows."""
+"""What both SQL task hubs share: prefix ranges, tokens, time and event rows, status rules."""
 
 from __future__ import annotations
 
@@ -17,21 +17,19 @@ from perdure.core.errors import (
 )
 from perdure.core.history import EVENT_TYPES, FailureDetails, TaskFailed, TimerFired
 from perdure.core.status import OrchestrationRuntimeStatus as Status
-from perdure.store.common import (
-    check_can_create,
-    check_can_send,
+from perdure.store.base import Message, NewInstance
+from perdure.store.codec import (
     decode_event,
     decode_failure,
-    decode_token,
     encode_event,
     encode_failure,
-    encode_token,
+    encode_json,
     from_us,
-    prefix_upper_bound,
-    purgeable_status_values,
-    split_sql,
     to_us,
 )
+from perdure.store.migrate import split_sql
+from perdure.store.paging import decode_token, encode_token, prefix_upper_bound
+from perdure.store.rules import check_can_send, conflict_message, purgeable_status_values
 
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=6)
 
@@ -108,9 +106,11 @@ def test_event_rows() -> None:
 
 
 def test_status_rules() -> None:
-    check_can_create("a", "Completed")
+    assert conflict_message(NewInstance("a", "o", "e"), "Completed") is None  # replaced
     with pytest.raises(InstanceAlreadyExistsError):
-        check_can_create("a", "Suspended")
+        conflict_message(NewInstance("a", "o", "e"), "Suspended")
+    raised = Message("a", TimerFired(task_id=1, fire_at=datetime(2030, 1, 1, tzinfo=UTC)))
+    assert conflict_message(NewInstance("a", "o", "e", on_conflict=raised), "Running") is raised
     check_can_send("a", "Running", "op", {Status.Running})
     with pytest.raises(InstanceFinishedError):
         check_can_send("a", "Failed", "op", {Status.Running})
@@ -137,14 +137,10 @@ _JSON = st.recursive(
 def test_compact_encoder_writes_what_the_standard_one_does(value: object) -> None:
     import json
 
-    from perdure.store.common import _encode
-
-    assert _encode(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert encode_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_events_sharing_a_timestamp_encode_it_each_time() -> None:
-    from perdure.store.common import encode_event
-
     when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     later = when + timedelta(seconds=1)
     texts = [encode_event(TimerFired(task_id=i, fire_at=at, timestamp=at))

@@ -1,0 +1,174 @@
+"""How the SQL task hubs encode values and rows.
+
+Times are integer microseconds since the epoch; history events, failures and
+id lists are compact JSON text. Both dialects store exactly these encodings,
+so a hub's rows mean the same whichever store wrote them. Rows of
+:data:`INSTANCE_COLUMNS` decode to an :class:`InstanceRecord` here, in one
+place for both dialects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..core.history import (
+    ExecutionStarted,
+    FailureDetails,
+    HistoryEvent,
+    event_from_dict,
+    event_to_dict,
+)
+from ..core.status import OrchestrationRuntimeStatus
+from .base import ActivityTask, InstanceRecord, Message, NewInstance
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+# --- time ------------------------------------------------------------------
+
+
+def now_us() -> int:
+    """The current time in integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def to_us(value: datetime) -> int:
+    """A datetime as integer microseconds since the epoch; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // _ONE_US
+
+
+def from_us(value: int) -> datetime:
+    """Integer microseconds since the epoch as a timezone-aware UTC datetime."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+def seconds_to_us(seconds: float) -> int:
+    """A duration in seconds as whole microseconds (lease lengths)."""
+    return int(seconds * 1_000_000)
+
+
+# --- JSON ------------------------------------------------------------------
+
+decode_json = json.JSONDecoder().decode
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON text of a value (``separators=(",", ":")``, non-ASCII kept).
+
+    ``JSONEncoder.encode`` builds its C encoder anew on every call, which
+    cost as much as encoding a small event: the C encoder is built once here
+    (the pure-Python encoder stands in where CPython's C module is missing).
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # private, hence untyped
+    if make is None:  # pragma: no cover - CPython always has it
+        return encoder.encode
+    chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                  False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring(value)
+        return "".join(chunks(value, 0))
+    return encode
+
+
+#: Compact JSON text of a value (see :func:`_compact_encoder`).
+encode_json = _compact_encoder()
+
+
+def encode_event(event: HistoryEvent) -> str:
+    """A history event as the compact JSON text stored in history and inbox rows."""
+    return encode_json(event_to_dict(event))
+
+
+def decode_event(text: str) -> HistoryEvent:
+    """Decode :func:`encode_event`."""
+    return event_from_dict(decode_json(text))
+
+
+def encode_events(texts: Sequence[str]) -> str:
+    """Encoded events (:func:`encode_event`) as one JSON array text."""
+    return "[" + ",".join(texts) + "]"
+
+
+def decode_events(text: str) -> list[HistoryEvent]:
+    """Decode :func:`encode_events`."""
+    return [event_from_dict(item) for item in decode_json(text)]
+
+
+def encode_failure(failure: FailureDetails | None) -> str | None:
+    """Failure details as JSON text, ``None`` staying ``None``."""
+    return None if failure is None else encode_json(failure.to_dict())
+
+
+def decode_failure(text: str | None) -> FailureDetails | None:
+    """Decode :func:`encode_failure`."""
+    return None if text is None else FailureDetails.from_dict(decode_json(text))
+
+
+def encode_ids(ids: Collection[str] | Collection[int]) -> str:
+    """A JSON array of ids, bound as one parameter to a set-based statement."""
+    return encode_json(list(ids))
+
+
+def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
+    """The ``ExecutionStarted`` event that opens a new instance's inbox."""
+    return ExecutionStarted(
+        timestamp=created_at, name=new.name, input=new.input,
+        parent_instance_id=new.parent_instance_id,
+        parent_execution_id=new.parent_execution_id, parent_task_id=new.parent_task_id,
+    )
+
+
+# --- rows ------------------------------------------------------------------
+
+#: The instance columns every SQL task hub selects, in the order
+#: :func:`instance_record` reads them.
+INSTANCE_COLUMNS = (
+    "instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
+    "output, custom_status, failure, parent_instance_id, history_len")
+
+
+def instance_record(row: Sequence[Any]) -> InstanceRecord:
+    """An :class:`InstanceRecord` from a row of :data:`INSTANCE_COLUMNS`."""
+    return InstanceRecord(
+        instance_id=row[0], name=row[1], execution_id=row[2],
+        runtime_status=OrchestrationRuntimeStatus(row[3]),
+        created_at=from_us(row[4]), updated_at=from_us(row[5]), input=row[6], output=row[7],
+        custom_status=row[8], failure=decode_failure(row[9]), parent_instance_id=row[10],
+        history_len=row[11],
+    )
+
+
+MessageRow = tuple[str, str | None, int | None, str]
+
+
+def message_row(message: Message, now: int | None) -> MessageRow:
+    """Inbox row values ``(instance_id, execution_id, visible_at, event)``.
+
+    No ``visible_at`` means visible ``now``; a store that reads the clock in SQL
+    passes ``now=None`` and fills the gap there.
+    """
+    visible = now if message.visible_at is None else to_us(message.visible_at)
+    return message.instance_id, message.execution_id, visible, encode_event(message.event)
+
+
+def task_row(task: ActivityTask, now: int | None) -> tuple[Any, ...]:
+    """Activity task row values ``(instance_id, execution_id, task_id, name, input)``
+    followed by ``now`` twice (``created_at``, ``visible_at``)."""
+    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+
+
+__all__ = [
+    "EPOCH", "INSTANCE_COLUMNS", "MessageRow", "decode_event", "decode_events", "decode_failure",
+    "decode_json", "encode_event", "encode_events", "encode_failure", "encode_ids",
+    "encode_json", "from_us", "instance_record", "message_row", "now_us", "seconds_to_us",
+    "started_event", "task_row", "to_us",
+]

@@ -1,0 +1,115 @@
+"""The schema migration runner, one for both SQL dialects.
+
+A dialect keeps its schema as numbered scripts (``0001_init.sql``,
+``0002_….sql``) in a folder of its own, and records the applied ones in a
+``schema_version`` table. :func:`apply_migrations` decides what to run;
+the dialect supplies only its connection and transaction glue as a
+:class:`MigrationTarget`. The runner is synchronous: it runs once per open,
+on the SQLite store's database thread, and on a worker thread with a
+synchronous psycopg connection for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import AbstractContextManager
+from importlib.resources.abc import Traversable
+from typing import NamedTuple, Protocol
+
+logger = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+
+
+class Migration(NamedTuple):
+    """One numbered script."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(folder: Traversable) -> list[Migration]:
+    """The numbered scripts of ``folder``, in order.
+
+    Versions must run 1, 2, 3... without gaps, so a missing file is caught here
+    rather than as a half-migrated database.
+    """
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name,
+                                   entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [migration.version for migration in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{folder} migrations are not numbered 1..n: {versions}")
+    return found
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a migration script into statements at semicolons, dropping ``--`` comment lines.
+
+    Good enough for our own scripts, which keep comments on lines of their own
+    and put no semicolon inside a string literal.
+    """
+    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
+    return [text.strip() for text in code.split(";") if text.strip()]
+
+
+class MigrationTarget(Protocol):
+    """A dialect's glue for :func:`apply_migrations`: one connection to one task hub."""
+
+    #: Names the hub in log lines ("SQLite", "PostgreSQL schema perdure").
+    label: str
+
+    def installed_version(self) -> int | None:
+        """The highest applied version; ``None`` when there is no version table yet."""
+        ...
+
+    def migrating(self) -> AbstractContextManager[None]:
+        """One transaction that excludes every other migrator of the hub.
+
+        It creates the version table if missing before the body runs, commits
+        when the body returns and rolls back when it raises.
+        """
+        ...
+
+    def execute(self, statement: str) -> None:
+        """Run one statement of a script."""
+        ...
+
+    def record(self, migration: Migration) -> None:
+        """Add ``migration`` to the version table."""
+        ...
+
+
+def apply_migrations(migrations: list[Migration], target: MigrationTarget) -> int:
+    """Apply the ``migrations`` that ``target`` lacks; returns the schema version.
+
+    An up-to-date hub is recognised without taking any lock (the common case).
+    Otherwise all pending scripts run in one transaction, so two processes
+    opening a new hub at once cannot both migrate it. A hub newer than these
+    scripts is refused.
+    """
+    latest = len(migrations)
+    if target.installed_version() == latest:
+        return latest
+    with target.migrating():
+        current = target.installed_version() or 0
+        if current > latest:
+            raise RuntimeError(
+                f"the task hub's schema version {current} is newer than this perdure's "
+                f"({latest}); upgrade perdure")
+        for migration in migrations[current:]:
+            logger.info("applying %s migration %s", target.label, migration.name,
+                        extra={"version": migration.version})
+            for statement in split_sql(migration.sql):
+                target.execute(statement)
+            target.record(migration)
+    return latest
+
+
+__all__ = ["Migration", "MigrationTarget", "apply_migrations", "load_migrations", "split_sql"]

@@ -1,0 +1,106 @@
+"""The commit plan: which steps of a batch apply, and the rows they write.
+
+Both dialects read (and lock) the leases of a batch's instances first, hand
+them to :func:`plan_commit`, and write the plan's rows kind by kind with
+set-based statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.status import OrchestrationRuntimeStatus
+from .base import NewInstance, StepCommit
+from .codec import MessageRow, encode_event, encode_failure, message_row, seconds_to_us, task_row
+from .rules import wakes_waiters
+
+#: A commit's lease of activity tasks: (worker id, at most how many, lease in microseconds).
+TaskLease = tuple[str, int, int]
+
+
+def task_lease(worker_id: str, limit: int, lease_seconds: float) -> TaskLease | None:
+    """The :data:`TaskLease` of a ``commit_steps_and_claim`` call (``None``: lease nothing)."""
+    return (worker_id, limit, seconds_to_us(lease_seconds)) if limit > 0 else None
+
+
+@dataclass(slots=True)
+class CommitPlan:
+    """The rows a batch of :class:`StepCommit` writes, decided from the leases read first.
+
+    Steps own distinct instances, so writing kind by kind equals applying them
+    one by one, except that every step's own update precedes every step's side
+    effects (as if those steps had committed first). ``changed`` lists the
+    instances their waiters should read again after the commit (see
+    :func:`~perdure.store.rules.wakes_waiters`); a store appends the
+    sub-orchestrations it creates.
+    """
+
+    applied: list[bool] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    resets: list[str] = field(default_factory=list)
+    #: ``(instance_id, seq, event)``
+    history: list[tuple[str, int, str]] = field(default_factory=list)
+    #: ``(new_execution_id, input, status, custom_status, output, failure, updated_at,
+    #: history_len, instance_id)``
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    #: ``(message id, instance_id)``
+    consumed: list[tuple[int, str]] = field(default_factory=list)
+    tasks: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
+    starts: list[NewInstance] = field(default_factory=list)
+
+    @property
+    def tasks_added(self) -> bool:
+        """Whether the batch creates activity tasks."""
+        return bool(self.tasks)
+
+    @property
+    def messages_added(self) -> bool:
+        """Whether the batch sends messages or starts instances."""
+        return bool(self.messages or self.starts)
+
+
+def plan_commit(steps: Sequence[StepCommit],
+                leases: Mapping[str, tuple[str | None, str, int]],
+                now: int | None) -> CommitPlan:
+    """Decide which steps apply and the rows they write.
+
+    ``leases`` maps each instance id to ``(lock_token, runtime_status,
+    history_len)`` as read (and locked) in the committing transaction. A step
+    applies when its token is the current lease; a second step for the same
+    lease in one batch does not. ``now`` fills the ``updated_at``, task and
+    message timestamps (``None``: the store fills them in SQL).
+    """
+    plan = CommitPlan()
+    used: set[str] = set()
+    for step in steps:
+        lease = leases.get(step.instance_id)
+        ok = (lease is not None and lease[0] is not None and lease[0] == step.lock_token
+              and step.instance_id not in used)
+        plan.applied.append(ok)
+        if not ok or lease is None:
+            continue
+        used.add(step.instance_id)  # a second step for one instance cannot reuse the lease
+        _, old_status, history_len = lease
+        seq = history_len
+        if step.new_execution_id is not None:
+            plan.resets.append(step.instance_id)
+            seq = 0
+        plan.history.extend((step.instance_id, seq + i, encode_event(event))
+                            for i, event in enumerate(step.history))
+        status = OrchestrationRuntimeStatus(step.runtime_status).value
+        plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
+                             step.output, encode_failure(step.failure), now,
+                             seq + len(step.history), step.instance_id))
+        plan.consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
+        plan.tasks.extend(task_row(task, now) for task in step.activities)
+        plan.messages.extend(message_row(message, now) for message in step.messages)
+        plan.starts.extend(step.start_instances)
+        if wakes_waiters(status, old_status):
+            plan.changed.append(step.instance_id)
+    return plan
+
+
+__all__ = ["CommitPlan", "TaskLease", "plan_commit", "task_lease"]
