@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..base import WorkKind
-from ..common import now_us
+from ..codec import now_us
 from ..signals import Signals
 from .announcing import Announcer
 from .channels import Channels
