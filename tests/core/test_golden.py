@@ -29,7 +29,7 @@ from perdure.core.history import (
 )
 from perdure.core.serialization import loads
 from perdure.core.status import OrchestrationRuntimeStatus as Status
-from perdure.store.common import decode_event
+from perdure.store.codec import decode_event
 
 from .golden_app import app
 

@@ -17,9 +17,9 @@ from psycopg import sql
 
 from perdure.core.errors import InvalidArgumentError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
-from perdure.store import create_store, postgres
+from perdure.store import create_store
 from perdure.store.migrate import load_migrations
-from perdure.store.postgres import PostgresStore, parse_postgres_url, quote_ident
+from perdure.store.postgres import MIGRATIONS, PostgresStore, parse_postgres_url, quote_ident
 from perdure.store.postgres_sql import Queries
 from perdure.store.postgres_wakeups import Channels
 
@@ -111,7 +111,7 @@ async def test_concurrent_first_opens_migrate_once(schema: str,
     stores = await asyncio.gather(*(open_store(opened, hub_url(schema)) for _ in range(5)))
     rows = await admin(sql.SQL("SELECT version, name FROM {}.schema_version").format(
         sql.Identifier(schema)).as_string(None))
-    assert [v for v, _ in rows] == [v for v, _, _ in load_migrations(postgres.MIGRATIONS)]
+    assert [v for v, _ in rows] == [v for v, _, _ in load_migrations(MIGRATIONS)]
     await stores[0].create_instance(new("a"))
     assert (await stores[4].get_instance("a")) is not None
 

@@ -13,9 +13,9 @@ import pytest
 
 from perdure.core.errors import InvalidArgumentError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
-from perdure.store import create_store, sqlite
+from perdure.store import create_store
 from perdure.store.migrate import load_migrations
-from perdure.store.sqlite import SqliteStore, parse_sqlite_url
+from perdure.store.sqlite import MIGRATIONS, SqliteStore, parse_sqlite_url
 
 from .helpers import claim_one, new
 
@@ -119,7 +119,7 @@ async def test_migrations_are_recorded_and_not_rerun(tmp_path: Path) -> None:
         await store.close()
     with sqlite3.connect(path) as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
-        assert versions == [v for v, _, _ in load_migrations(sqlite.MIGRATIONS)]
+        assert versions == [v for v, _, _ in load_migrations(MIGRATIONS)]
         assert conn.execute("SELECT count(*) FROM instances").fetchone()[0] == 2
 
 

@@ -30,7 +30,7 @@ import golden_app  # noqa: E402
 
 import perdure  # noqa: E402
 from perdure.core.history import ExecutionStarted, HistoryEvent  # noqa: E402
-from perdure.store.common import encode_event  # noqa: E402 - the row codec of both hubs
+from perdure.store.codec import encode_event  # noqa: E402 - the row codec of both hubs
 
 Scenario = Callable[["Run"], Awaitable[None]]
 
