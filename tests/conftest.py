@@ -1,4 +1,11 @@
-"""Shared fixtures: an in-process task hub (SQLite temp file), worker and client."""
+"""Shared fixtures: an in-process task hub, worker and client, on each backend.
+
+``db_url`` (and so ``hub_factory``, and the HTTP suite's ``api``) is
+parametrised over a SQLite temp file and a fresh PostgreSQL schema; the
+``postgres`` parameter skips when the server is unreachable (see
+``store/pg.py``). A test about SQLite itself, or one that answers before any
+task hub is reached, carries ``@pytest.mark.sqlite_only`` and runs on SQLite alone.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pg.require_server()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``sqlite_only`` tests keep their SQLite hub only: the PostgreSQL ones are deselected."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("db_url") == "postgres"
+        (drop if on_postgres and item.get_closest_marker("sqlite_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @dataclass
 class Hub:
     """An app served by a worker on a fresh task hub, with a client."""
@@ -35,10 +54,14 @@ class Hub:
         await self.worker.start()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A SQLite task hub URL in a temp dir."""
-    return f"sqlite:///{tmp_path / 'hub.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pg.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty task hub: a SQLite file in a temp dir, or a scratch schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    async with pg.scratch_hub() as url:
+        yield url
 
 
 async def open_hub(app: perdure.App, url: str, **options: object) -> Hub:

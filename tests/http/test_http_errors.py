@@ -24,6 +24,7 @@ from perdure.http import create_asgi_app
 from perdure.store.sqlite import SqliteStore
 
 
+@pytest.mark.sqlite_only  # the client is patched: no task hub is reached
 @pytest.mark.parametrize("exc", [sqlite3.OperationalError("disk I/O error"),
                                  RecursionError("maximum recursion depth exceeded"),
                                  perdure.PerdureError("internal detail: SELECT * FROM x")])
@@ -45,6 +46,7 @@ async def test_a_500_names_no_internal_text(api, monkeypatch, caplog, exc):
     assert record.exc_info is not None and record.exc_info[1] is exc
 
 
+@pytest.mark.sqlite_only  # the client is patched: no task hub is reached
 async def test_store_unavailable_is_a_503_with_a_json_body(api, monkeypatch):
     async def full(*args, **kwargs):
         raise StoreUnavailableError("sqlite:////secret/path/hub.db", "the disk is full")

@@ -11,7 +11,7 @@ from scenarios import app, eventually
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
-from perdure.store.base import ActivityTask, Message, StepCommit
+from perdure.store.base import ActivityTask, Message, OrchestrationWorkItem, StepCommit
 
 
 async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
@@ -135,8 +135,15 @@ async def test_stale_lease_cannot_commit(hub_factory):
     await hub.worker.stop()
     iid = await hub.client.start_new("hello_sequence")
     [stale] = await hub.store.claim_orchestrations("paused", 1, 0.01)
-    await asyncio.sleep(0.05)
-    [fresh] = await hub.store.claim_orchestrations("other", 1, 5)
+    taken: list[OrchestrationWorkItem] = []
+
+    async def taken_over() -> bool:
+        # Once the stale lease expired (and, on PostgreSQL, the instance's
+        # affinity to "paused" ran out), another worker claims it.
+        taken.extend(await hub.store.claim_orchestrations("other", 1, 5))
+        return bool(taken)
+    await eventually(taken_over)
+    [fresh] = taken
     commit = StepCommit(iid, stale.lock_token, S.Completed, [m.id for m in stale.messages],
                         activities=[ActivityTask(iid, stale.instance.execution_id, 0, "x")],
                         messages=[Message(iid, perdure.core.history.EventRaised(name="x"))])
