@@ -2,9 +2,9 @@
 
 Times are integer microseconds since the epoch; history events, failures and
 id lists are compact JSON text. Both dialects store exactly these encodings,
-so a hub's rows mean the same whichever store wrote them. Rows of
-:data:`INSTANCE_COLUMNS` decode to an :class:`InstanceRecord` here, in one
-place for both dialects.
+so a hub's rows mean the same whichever store wrote them. The row shapes both
+dialects' statements share are named tuples here, and decode to records here,
+in one place for both dialects.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from ..core.history import (
     ExecutionStarted,
@@ -23,7 +23,7 @@ from ..core.history import (
     event_to_dict,
 )
 from ..core.status import OrchestrationRuntimeStatus
-from .base import ActivityTask, InstanceRecord, Message, NewInstance
+from .base import ActivityTask, ActivityWorkItem, InstanceRecord, Message, NewInstance
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -128,47 +128,166 @@ def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
 
 
 # --- rows ------------------------------------------------------------------
+#
+# Every row a statement of both dialects returns or binds is a named tuple:
+# as cheap as the plain tuple the driver hands over (SQLite binds it as is),
+# and read by name. A dialect's own shapes live beside its statements.
 
-#: The instance columns every SQL task hub selects, in the order
-#: :func:`instance_record` reads them.
+#: The instance columns every SQL task hub selects, in the order of :class:`InstanceRow`.
 INSTANCE_COLUMNS = (
     "instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
     "output, custom_status, failure, parent_instance_id, history_len")
 
 
-def instance_record(row: Sequence[Any]) -> InstanceRecord:
-    """An :class:`InstanceRecord` from a row of :data:`INSTANCE_COLUMNS`."""
+class InstanceColumns(Protocol):
+    """Any row that starts with :data:`INSTANCE_COLUMNS` (read by :func:`instance_record`)."""
+
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def runtime_status(self) -> str: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+    @property
+    def input(self) -> str | None: ...
+    @property
+    def output(self) -> str | None: ...
+    @property
+    def custom_status(self) -> str | None: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def parent_instance_id(self) -> str | None: ...
+    @property
+    def history_len(self) -> int: ...
+
+
+class InstanceRow(NamedTuple):
+    """A row of :data:`INSTANCE_COLUMNS`."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    created_at: int
+    updated_at: int
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    failure: str | None
+    parent_instance_id: str | None
+    history_len: int
+
+
+class PageRow(NamedTuple):
+    """A row of a byte-budgeted query page (:func:`~perdure.store.paging.budgeted_page`):
+    the instance columns, its payload size, the running total, the rows before the cut."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    created_at: int
+    updated_at: int
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    failure: str | None
+    parent_instance_id: str | None
+    history_len: int
+    size: int
+    running: int
+    total: int
+
+
+def instance_record(row: InstanceColumns) -> InstanceRecord:
+    """An :class:`InstanceRecord` from a row that starts with :data:`INSTANCE_COLUMNS`."""
     return InstanceRecord(
-        instance_id=row[0], name=row[1], execution_id=row[2],
-        runtime_status=OrchestrationRuntimeStatus(row[3]),
-        created_at=from_us(row[4]), updated_at=from_us(row[5]), input=row[6], output=row[7],
-        custom_status=row[8], failure=decode_failure(row[9]), parent_instance_id=row[10],
-        history_len=row[11],
+        instance_id=row.instance_id, name=row.name, execution_id=row.execution_id,
+        runtime_status=OrchestrationRuntimeStatus(row.runtime_status),
+        created_at=from_us(row.created_at), updated_at=from_us(row.updated_at),
+        input=row.input, output=row.output, custom_status=row.custom_status,
+        failure=decode_failure(row.failure), parent_instance_id=row.parent_instance_id,
+        history_len=row.history_len,
     )
 
 
-MessageRow = tuple[str, str | None, int | None, str]
+class Lease(NamedTuple):
+    """An instance's lease as a commit reads (and locks) it before writing."""
+
+    instance_id: str
+    lock_token: str | None
+    runtime_status: str
+    history_len: int
+
+
+class ClaimedTask(NamedTuple):
+    """An activity task with its new lease, as a claim returns it."""
+
+    id: int
+    lock_token: str
+    attempts: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+
+
+def activity_item(row: ClaimedTask) -> ActivityWorkItem:
+    """The :class:`ActivityWorkItem` of a claimed task."""
+    return ActivityWorkItem(row.id, row.lock_token, row.attempts, ActivityTask(
+        row.instance_id, row.execution_id, row.task_id, row.name, row.input))
+
+
+class MessageRow(NamedTuple):
+    """Inbox row values, in the order the insert statements bind them."""
+
+    instance_id: str
+    execution_id: str | None
+    visible_at: int | None
+    event: str
 
 
 def message_row(message: Message, now: int | None) -> MessageRow:
-    """Inbox row values ``(instance_id, execution_id, visible_at, event)``.
+    """The inbox row of ``message``.
 
     No ``visible_at`` means visible ``now``; a store that reads the clock in SQL
     passes ``now=None`` and fills the gap there.
     """
     visible = now if message.visible_at is None else to_us(message.visible_at)
-    return message.instance_id, message.execution_id, visible, encode_event(message.event)
+    return MessageRow(message.instance_id, message.execution_id, visible,
+                      encode_event(message.event))
 
 
-def task_row(task: ActivityTask, now: int | None) -> tuple[Any, ...]:
-    """Activity task row values ``(instance_id, execution_id, task_id, name, input)``
-    followed by ``now`` twice (``created_at``, ``visible_at``)."""
-    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+class TaskRow(NamedTuple):
+    """Activity task row values, in the order the insert statements bind them."""
+
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    created_at: int | None
+    visible_at: int | None
+
+
+def task_row(task: ActivityTask, now: int | None) -> TaskRow:
+    """The task row of ``task``, created and visible ``now`` (``None``: the SQL's clock)."""
+    return TaskRow(task.instance_id, task.execution_id, task.task_id, task.name, task.input,
+                   now, now)
 
 
 __all__ = [
-    "EPOCH", "INSTANCE_COLUMNS", "MessageRow", "decode_event", "decode_events", "decode_failure",
-    "decode_json", "encode_event", "encode_events", "encode_failure", "encode_ids",
-    "encode_json", "from_us", "instance_record", "message_row", "now_us", "seconds_to_us",
-    "started_event", "task_row", "to_us",
+    "EPOCH", "INSTANCE_COLUMNS", "ClaimedTask", "InstanceColumns", "InstanceRow", "Lease",
+    "MessageRow", "PageRow", "TaskRow", "activity_item", "decode_event", "decode_events",
+    "decode_failure", "decode_json", "encode_event", "encode_events", "encode_failure",
+    "encode_ids", "encode_json", "from_us", "instance_record", "message_row", "now_us",
+    "seconds_to_us", "started_event", "task_row", "to_us",
 ]

@@ -18,7 +18,7 @@ from ..core.errors import InvalidArgumentError
 from ..core.names import control_character
 from ..core.serialization import value_limits
 from .base import InstanceQuery, InstanceRecord
-from .codec import decode_json, encode_json, instance_record, to_us
+from .codec import PageRow, decode_json, encode_json, instance_record, to_us
 
 
 def encode_token(created_at_us: int, instance_id: str) -> str:
@@ -110,9 +110,9 @@ def budgeted_page(inner: str, mark: str) -> str:
     ``inner`` selects :data:`~perdure.store.codec.INSTANCE_COLUMNS`, then
     ``PAYLOAD_SIZE AS size``, ordered by ``created_at, instance_id`` and
     limited to ``page_size + 1``; the budget is the parameter ``mark``. Each
-    row comes back with its running payload total and the count of
-    ``inner``'s rows, which :func:`page_of` needs to tell whether the page
-    was cut. The first row always comes back.
+    row comes back (a :class:`~perdure.store.codec.PageRow`) with its running
+    payload total and the count of ``inner``'s rows, which :func:`page_of`
+    needs to tell whether the page was cut. The first row always comes back.
     """
     return ("SELECT * FROM (SELECT p.*, sum(p.size) OVER (ORDER BY p.created_at, "
             "p.instance_id ROWS UNBOUNDED PRECEDING) AS running, count(*) OVER () AS total "
@@ -120,8 +120,7 @@ def budgeted_page(inner: str, mark: str) -> str:
             "ORDER BY w.created_at, w.instance_id")
 
 
-def page_of(rows: Sequence[Sequence[Any]], page_size: int) -> tuple[list[InstanceRecord],
-                                                                   str | None]:
+def page_of(rows: Sequence[PageRow], page_size: int) -> tuple[list[InstanceRecord], str | None]:
     """Records of a :func:`budgeted_page` query, and the next page's token.
 
     A page is cut at ``page_size`` rows or by the byte budget, whichever comes
@@ -129,9 +128,10 @@ def page_of(rows: Sequence[Sequence[Any]], page_size: int) -> tuple[list[Instanc
     """
     if not rows:
         return [], None
-    total = rows[0][-1]
+    total = rows[0].total
     rows = rows[:page_size]
-    token = encode_token(rows[-1][4], rows[-1][0]) if total > len(rows) else None
+    last = rows[-1]
+    token = encode_token(last.created_at, last.instance_id) if total > len(rows) else None
     return [instance_record(row) for row in rows], token
 
 

@@ -9,12 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 from ..core.status import OrchestrationRuntimeStatus
 from .base import NewInstance, StepCommit
-from .codec import MessageRow, encode_event, encode_failure, message_row, seconds_to_us, task_row
+from .codec import (
+    Lease,
+    MessageRow,
+    TaskRow,
+    encode_event,
+    encode_failure,
+    message_row,
+    seconds_to_us,
+    task_row,
+)
 from .rules import wakes_waiters
+
+
+class StepUpdate(NamedTuple):
+    """The instance row update of an applied step, in the order SQLite binds it."""
+
+    new_execution_id: str | None
+    input: str | None
+    runtime_status: str
+    custom_status: str | None
+    output: str | None
+    failure: str | None
+    updated_at: int | None
+    history_len: int
+    instance_id: str
+
+
+class HistoryRow(NamedTuple):
+    """One history event row to insert."""
+
+    instance_id: str
+    seq: int
+    event: str
+
 
 #: A commit's lease of activity tasks: (worker id, at most how many, lease in microseconds).
 TaskLease = tuple[str, int, int]
@@ -40,14 +72,11 @@ class CommitPlan:
     applied: list[bool] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     resets: list[str] = field(default_factory=list)
-    #: ``(instance_id, seq, event)``
-    history: list[tuple[str, int, str]] = field(default_factory=list)
-    #: ``(new_execution_id, input, status, custom_status, output, failure, updated_at,
-    #: history_len, instance_id)``
-    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    history: list[HistoryRow] = field(default_factory=list)
+    updates: list[StepUpdate] = field(default_factory=list)
     #: ``(message id, instance_id)``
     consumed: list[tuple[int, str]] = field(default_factory=list)
-    tasks: list[tuple[Any, ...]] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
     messages: list[MessageRow] = field(default_factory=list)
     starts: list[NewInstance] = field(default_factory=list)
 
@@ -63,12 +92,12 @@ class CommitPlan:
 
 
 def plan_commit(steps: Sequence[StepCommit],
-                leases: Mapping[str, tuple[str | None, str, int]],
+                leases: Mapping[str, Lease],
                 now: int | None) -> CommitPlan:
     """Decide which steps apply and the rows they write.
 
-    ``leases`` maps each instance id to ``(lock_token, runtime_status,
-    history_len)`` as read (and locked) in the committing transaction. A step
+    ``leases`` maps each instance id to its lease as read (and locked) in the
+    committing transaction. A step
     applies when its token is the current lease; a second step for the same
     lease in one batch does not. ``now`` fills the ``updated_at``, task and
     message timestamps (``None``: the store fills them in SQL).
@@ -77,30 +106,30 @@ def plan_commit(steps: Sequence[StepCommit],
     used: set[str] = set()
     for step in steps:
         lease = leases.get(step.instance_id)
-        ok = (lease is not None and lease[0] is not None and lease[0] == step.lock_token
-              and step.instance_id not in used)
+        ok = (lease is not None and lease.lock_token is not None
+              and lease.lock_token == step.lock_token and step.instance_id not in used)
         plan.applied.append(ok)
         if not ok or lease is None:
             continue
         used.add(step.instance_id)  # a second step for one instance cannot reuse the lease
-        _, old_status, history_len = lease
-        seq = history_len
+        seq = lease.history_len
         if step.new_execution_id is not None:
             plan.resets.append(step.instance_id)
             seq = 0
-        plan.history.extend((step.instance_id, seq + i, encode_event(event))
+        plan.history.extend(HistoryRow(step.instance_id, seq + i, encode_event(event))
                             for i, event in enumerate(step.history))
         status = OrchestrationRuntimeStatus(step.runtime_status).value
-        plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
-                             step.output, encode_failure(step.failure), now,
-                             seq + len(step.history), step.instance_id))
+        plan.updates.append(StepUpdate(step.new_execution_id, step.input, status,
+                                       step.custom_status, step.output,
+                                       encode_failure(step.failure), now,
+                                       seq + len(step.history), step.instance_id))
         plan.consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
         plan.tasks.extend(task_row(task, now) for task in step.activities)
         plan.messages.extend(message_row(message, now) for message in step.messages)
         plan.starts.extend(step.start_instances)
-        if wakes_waiters(status, old_status):
+        if wakes_waiters(status, lease.runtime_status):
             plan.changed.append(step.instance_id)
     return plan
 
 
-__all__ = ["CommitPlan", "TaskLease", "plan_commit", "task_lease"]
+__all__ = ["CommitPlan", "HistoryRow", "StepUpdate", "TaskLease", "plan_commit", "task_lease"]

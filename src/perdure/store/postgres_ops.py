@@ -47,6 +47,11 @@ from .base import (
 )
 from .codec import (
     INSTANCE_COLUMNS,
+    ClaimedTask,
+    InstanceRow,
+    Lease,
+    PageRow,
+    activity_item,
     decode_event,
     decode_events,
     encode_event,
@@ -83,7 +88,7 @@ Conn = AsyncConnection[Any]
 async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceRecord | None:
     """The instance row, or ``None``."""
     row = await (await conn.execute(q.select_instance, (instance_id,))).fetchone()
-    return None if row is None else instance_record(row)
+    return None if row is None else instance_record(InstanceRow._make(row))
 
 
 async def get_instances(conn: Conn, q: Queries,
@@ -92,7 +97,8 @@ async def get_instances(conn: Conn, q: Queries,
     if len(instance_ids) == 1:
         return [await get_instance(conn, q, instance_ids[0])]
     cur = await conn.execute(q.select_instances, (list(set(instance_ids)),))
-    rows = {row[0]: instance_record(row) for row in await cur.fetchall()}
+    records = [instance_record(InstanceRow._make(row)) for row in await cur.fetchall()]
+    rows = {record.instance_id: record for record in records}
     return [rows.get(instance_id) for instance_id in instance_ids]
 
 
@@ -267,7 +273,8 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
     params.append(query.page_size + 1)  # one row more says whether a next page exists
     params.append(page_byte_budget())
     sql = budgeted_page(sql, "%s")
-    return page_of(await (await conn.execute(sql, params)).fetchall(), query.page_size)
+    cur = await conn.execute(sql, params)
+    return page_of([PageRow._make(row) for row in await cur.fetchall()], query.page_size)
 
 
 async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],
@@ -327,7 +334,8 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         ids, execs, events = row[14] or [], row[15] or [], row[16] or []
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
                     for msg_id, execution_id, event in zip(ids, execs, events, strict=True)]
-        items.append(OrchestrationWorkItem(instance_record(row), row[12], row[13], messages))
+        items.append(OrchestrationWorkItem(instance_record(InstanceRow._make(row[:12])), row[12],
+                                           row[13], messages))
     # Oldest pending message first, so callers that work in order are fair.
     items.sort(key=lambda item: item.messages[0].id if item.messages else 0)
     if not with_horizon or len(items) >= limit:
@@ -416,7 +424,7 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit
     """
     async with conn.pipeline(), conn.transaction():
         cur = await conn.execute(q.lock_leases, ([step.instance_id for step in steps],))
-        leases = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
+        leases = {row[0]: Lease._make(row) for row in await cur.fetchall()}
         plan = plan_commit(steps, leases, None)
         if plan.resets:
             await conn.execute(q.delete_history, (plan.resets,))
@@ -461,7 +469,7 @@ async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
     params = {"worker": worker_id, "limit": limit, "lease": lease_us}
     cur = await conn.execute(q.claim_activities, params)
     rows = sorted(await cur.fetchall())  # RETURNING order is unspecified; creation order
-    items = [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
+    items = [activity_item(ClaimedTask._make(row)) for row in rows]
     if not with_horizon or len(items) >= limit:
         return items, None
     if items:

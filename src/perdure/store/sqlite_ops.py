@@ -11,15 +11,14 @@ round trip per row.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
 from ..core.errors import InstanceNotFoundError
 from ..core.history import HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
 from .base import (
     ActivityResult,
-    ActivityTask,
     ActivityWorkItem,
     InboxMessage,
     InstanceQuery,
@@ -31,7 +30,12 @@ from .base import (
 )
 from .codec import (
     INSTANCE_COLUMNS,
+    ClaimedTask,
+    InstanceRow,
+    Lease,
     MessageRow,
+    PageRow,
+    activity_item,
     decode_event,
     encode_event,
     encode_ids,
@@ -52,6 +56,7 @@ from .rules import (
 )
 
 _COLUMNS = INSTANCE_COLUMNS
+R = TypeVar("R")
 
 _ORDER = "ORDER BY created_at, instance_id"
 
@@ -154,13 +159,45 @@ REGISTER_FUNCTION = (
 KNOWN_ORCHESTRATORS = "SELECT name FROM functions WHERE kind = 'orchestrator'"
 
 
+class ClaimedInstance(NamedTuple):
+    """A row of ``CLAIM_INSTANCES``: the instance columns and its new lease."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    created_at: int
+    updated_at: int
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    failure: str | None
+    parent_instance_id: str | None
+    history_len: int
+    lock_token: str
+    attempts: int
+
+
+def _fetch(conn: sqlite3.Connection, make: Callable[[Iterable[Any]], R], sql: str,
+           params: Sequence[Any]) -> list[R]:
+    """Every row of ``sql``, each built by ``make`` (a named tuple's ``_make``)."""
+    return list(map(make, conn.execute(sql, params)))
+
+
+def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
+    """An instance's runtime status; ``None`` when there is no such instance."""
+    for (status,) in conn.execute(SELECT_STATUS, (instance_id,)):
+        return cast(str, status)
+    return None
+
+
 # --- client side -------------------------------------------------------------
 
 
 def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
     """The instance row, or ``None``."""
-    row = conn.execute(SELECT_INSTANCE, (instance_id,)).fetchone()
-    return None if row is None else instance_record(row)
+    rows = _fetch(conn, InstanceRow._make, SELECT_INSTANCE, (instance_id,))
+    return instance_record(rows[0]) if rows else None
 
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
@@ -189,9 +226,9 @@ def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> boo
 
     Raises ``InstanceAlreadyExistsError`` for an active instance without ``on_conflict``.
     """
-    row = conn.execute(SELECT_STATUS, (new.instance_id,)).fetchone()
-    if row is not None:
-        instead = conflict_message(new, row[0])
+    status = _status(conn, new.instance_id)
+    if status is not None:
+        instead = conflict_message(new, status)
         if instead is not None:
             conn.execute(INSERT_MESSAGE_IF_EXISTS, message_row(instead, now))
             return False
@@ -207,19 +244,19 @@ def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> boo
 def send_message(conn: sqlite3.Connection, message: Message, operation: str,
                  allowed: Collection[OrchestrationRuntimeStatus], now: int) -> None:
     """Check the target's status against ``allowed``, then enqueue."""
-    row = conn.execute(SELECT_STATUS, (message.instance_id,)).fetchone()
-    if row is None:
+    status = _status(conn, message.instance_id)
+    if status is None:
         raise InstanceNotFoundError(message.instance_id)
-    check_can_send(message.instance_id, row[0], operation, allowed)
+    check_can_send(message.instance_id, status, operation, allowed)
     conn.execute(INSERT_MESSAGE, message_row(message, now))
 
 
 def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
     """Delete one finished instance; ``False`` when unknown."""
-    row = conn.execute(SELECT_STATUS, (instance_id,)).fetchone()
-    if row is None:
+    status = _status(conn, instance_id)
+    if status is None:
         return False
-    check_can_purge(instance_id, row[0])
+    check_can_purge(instance_id, status)
     delete_instances(conn, (instance_id,))
     return True
 
@@ -269,7 +306,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
         sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
         args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
     sql = budgeted_page(sql, "?")
-    return page_of(conn.execute(sql, [*args, page_byte_budget()]).fetchall(), query.page_size)
+    return page_of(_fetch(conn, PageRow._make, sql, [*args, page_byte_budget()]), query.page_size)
 
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
@@ -291,10 +328,12 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                          now: int) -> list[OrchestrationWorkItem]:
     """Lease up to ``limit`` instances with visible messages and read those messages."""
-    claimed = conn.execute(CLAIM_INSTANCES, (worker_id, now + lease_us, now, limit)).fetchall()
+    claimed = _fetch(conn, ClaimedInstance._make, CLAIM_INSTANCES,
+                     (worker_id, now + lease_us, now, limit))
     if not claimed:
         return []
-    items = {row[0]: OrchestrationWorkItem(instance_record(row), row[12], row[13], [])
+    items = {row.instance_id: OrchestrationWorkItem(instance_record(row), row.lock_token,
+                                                    row.attempts, [])
              for row in claimed}
     ids = encode_ids(list(items))
     for msg_id, instance_id, execution_id, event in conn.execute(
@@ -314,8 +353,8 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
     The leases are read once; :func:`~perdure.store.plan.plan_commit` decides
     the rows, which then go kind by kind through ``executemany``.
     """
-    leases = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
-        SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
+    leases = {row.instance_id: row for row in _fetch(
+        conn, Lease._make, SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
     plan = plan_commit(steps, leases, now)
     if plan.resets:
         conn.executemany(DELETE_HISTORY, [(instance_id,) for instance_id in plan.resets])
@@ -347,9 +386,9 @@ def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token
 def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                      now: int) -> list[ActivityWorkItem]:
     """Lease up to ``limit`` claimable tasks, oldest first."""
-    rows = conn.execute(CLAIM_TASKS, (worker_id, now + lease_us, now, limit)).fetchall()
+    rows = _fetch(conn, ClaimedTask._make, CLAIM_TASKS, (worker_id, now + lease_us, now, limit))
     rows.sort()  # RETURNING order is unspecified; hand tasks out in creation order
-    return [ActivityWorkItem(row[0], row[1], row[2], ActivityTask(*row[3:])) for row in rows]
+    return [activity_item(row) for row in rows]
 
 
 def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResult],
@@ -381,5 +420,5 @@ def renew_activity_leases(conn: sqlite3.Connection, items: Sequence[tuple[int, s
 
 def next_wakeup(conn: sqlite3.Connection, now: int) -> int | None:
     """The earliest future ``visible_at`` in any inbox, in microseconds."""
-    value: int | None = conn.execute(NEXT_WAKEUP, (now,)).fetchone()[0]
-    return value
+    (value,) = conn.execute(NEXT_WAKEUP, (now,)).fetchone()
+    return cast(int | None, value)
