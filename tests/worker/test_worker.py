@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import scenarios
 from scenarios import app, eventually
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
+from perdure.core.history import TimerCreated
 from perdure.store.base import ActivityTask, Message, OrchestrationWorkItem, StepCommit
 
 
@@ -37,14 +38,16 @@ async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
 
 async def test_durable_timer_fires_after_restart(hub_factory):
     hub = await hub_factory(app)
-    iid = await hub.client.start_new("wait_timer", input=0.5)
+    iid = await hub.client.start_new("wait_timer", input=0.2)
 
     async def running() -> bool:
         status = await hub.client.get_status(iid)
         return status is not None and status.runtime_status is S.Running
     await eventually(running)
     await hub.worker.stop()
-    await asyncio.sleep(0.8)  # the timer comes due while nothing runs
+    [timer] = [e for e in await hub.store.get_history(iid) if isinstance(e, TimerCreated)]
+    # The timer comes due while nothing runs.
+    await asyncio.sleep((timer.fire_at - datetime.now(UTC)).total_seconds() + 0.05)
     assert (await hub.client.get_status(iid)).runtime_status is S.Running
     await hub.restart_worker()
     assert (await hub.client.wait_for_completion(iid, 5)).output == "fired"
@@ -207,7 +210,7 @@ async def test_stop_delivers_an_activity_that_finishes_within_the_grace(hub_fact
 async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory):
     _release.clear()
     _started.clear()
-    hub = await hub_factory(graceful, shutdown_grace=0.2, lease_seconds=1.0)
+    hub = await hub_factory(graceful, shutdown_grace=0.2, lease_seconds=0.5)
     iid = await hub.client.start_new("one_slow", input="rerun")
     await eventually(started)
     loop = asyncio.get_running_loop()
@@ -219,7 +222,7 @@ async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory
     status = await hub.client.get_status(iid)
     assert status.runtime_status is S.Running
     _started.clear()
-    await hub.restart_worker(lease_seconds=1.0)  # takes the task once its lease expires
+    await hub.restart_worker(lease_seconds=0.5)  # takes the task once its lease expires
     assert (await hub.client.wait_for_completion(iid, 10)).output == "rerun"
     assert _started.is_set()
 
