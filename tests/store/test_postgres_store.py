@@ -20,8 +20,8 @@ from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.migrate import load_migrations
 from perdure.store.postgres import MIGRATIONS, PostgresStore, parse_postgres_url, quote_ident
-from perdure.store.postgres_sql import Queries
-from perdure.store.postgres_wakeups import Channels
+from perdure.store.postgres.queries import Queries
+from perdure.store.postgres.wakeups import Channels
 
 from .helpers import LONG, claim_one, event_message, new, step
 from .pg import DATABASE_URL, drop_schema, hub_url, postgres
@@ -176,7 +176,7 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
     empty. Planned for empty tables, PostgreSQL would scan them whole (or walk the
     inbox's visibility index per instance), and every claim would cost O(backlog)."""
     store = await open_store(opened, hub_url(schema))
-    q = Queries(quote_ident(schema))
+    q = Queries.for_schema(quote_ident(schema))
     statements = {
         "claim_orchestrations": (q.claim_orchestrations, {
             "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,

@@ -15,13 +15,13 @@ import pytest
 
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.postgres import PostgresStore
-from perdure.store.postgres_wakeups import NullWakeups, Wakeups
-from perdure.store.postgres_wakeups.announcing import Announcer
-from perdure.store.postgres_wakeups.channels import Channels
-from perdure.store.postgres_wakeups.gates import Gates
-from perdure.store.postgres_wakeups.instances import InstanceCheck
-from perdure.store.postgres_wakeups.listening import Listener
-from perdure.store.postgres_wakeups.registry import Registry, Targets
+from perdure.store.postgres.wakeups import NullWakeups, Wakeups
+from perdure.store.postgres.wakeups.announcing import Announcer
+from perdure.store.postgres.wakeups.channels import Channels
+from perdure.store.postgres.wakeups.gates import Gates
+from perdure.store.postgres.wakeups.instances import InstanceCheck
+from perdure.store.postgres.wakeups.listening import Listener
+from perdure.store.postgres.wakeups.registry import Registry, Targets
 from perdure.store.signals import Signals
 
 from .helpers import LONG, claim_one, new, step

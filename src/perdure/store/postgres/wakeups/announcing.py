@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from .. import postgres_ops as ops
-from ..base import WorkKind
+from ...base import WorkKind
+from .. import transitions as ops
 from .channels import KIND_CODES, Channels
 
 logger = logging.getLogger(__name__)

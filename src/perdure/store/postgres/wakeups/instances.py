@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import postgres_ops as ops
-from ..signals import Signals
+from ...signals import Signals
+from .. import transitions as ops
 
 logger = logging.getLogger(__name__)
 

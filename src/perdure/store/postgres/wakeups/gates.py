@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import get_args
 
-from ..base import WorkKind
+from ...base import WorkKind
 
 KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
 

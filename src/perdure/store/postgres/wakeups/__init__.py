@@ -29,9 +29,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from ..base import WorkKind
-from ..codec import now_us
-from ..signals import Signals
+from ...base import WorkKind
+from ...codec import now_us
+from ...signals import Signals
 from .announcing import Announcer
 from .channels import Channels
 from .gates import KINDS, Gates

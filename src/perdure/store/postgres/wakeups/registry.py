@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from .. import postgres_ops as ops
+from .. import transitions as ops
 
 logger = logging.getLogger(__name__)
 

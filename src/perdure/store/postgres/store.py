@@ -3,15 +3,15 @@
 Every ``perdure worker`` and ``perdure serve`` process opens a
 :class:`PostgresStore` on the same database and schema. Connections come from
 an async ``psycopg_pool`` pool (no thread hop); each transition is one
-statement or one short transaction (see :mod:`perdure.store.postgres_ops`;
-the SQL is in :mod:`perdure.store.postgres_sql`, the schema in numbered
-migrations under ``sql/postgres``). Work is claimed in batches with
+statement or one short transaction (see :mod:`.transitions`;
+the SQL is in ``queries.sql``, the schema in numbered migrations under
+``migrations/``). Work is claimed in batches with
 ``FOR UPDATE SKIP LOCKED`` under leases, so a worker never waits on another's
 rows; a batch of steps commits as one statement; starts made at the same time
 share one commit. An instance stays with the worker that ran its last step
 (which holds its state in memory) unless that worker leaves it waiting. Wake-ups
 go through ``LISTEN/NOTIFY``, addressed to the process concerned, with polling
-as the fallback: the store tells :mod:`perdure.store.postgres_wakeups` what it
+as the fallback: the store tells :mod:`.wakeups` what it
 committed, and asks it before a claim.
 
 Failures and retries. After a server restart every pooled connection is dead:
@@ -54,11 +54,10 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from ..core.errors import InvalidArgumentError, StoreOpenError
-from ..core.history import HistoryEvent
-from ..core.status import OrchestrationRuntimeStatus
-from . import postgres_ops as ops
-from .base import (
+from ...core.errors import InvalidArgumentError, StoreOpenError
+from ...core.history import HistoryEvent
+from ...core.status import OrchestrationRuntimeStatus
+from ..base import (
     ActivityResult,
     ActivityWorkItem,
     InstancePage,
@@ -70,15 +69,16 @@ from .base import (
     StepCommit,
     WorkKind,
 )
-from .batcher import Batcher
-from .codec import from_us, now_us, seconds_to_us, to_us
-from .migrate import Migration, apply_migrations, load_migrations
-from .options import integer_option, seconds_option
-from .paging import decode_token
-from .plan import TaskLease, task_lease
-from .postgres_sql import Queries
-from .postgres_wakeups import Channels, StoreWakeups, Wakeups
-from .rules import check_page_size, purge_in_batches
+from ..batcher import Batcher
+from ..codec import from_us, now_us, seconds_to_us, to_us
+from ..migrate import Migration, apply_migrations, load_migrations
+from ..options import integer_option, seconds_option
+from ..paging import decode_token
+from ..plan import TaskLease, task_lease
+from ..rules import check_page_size, purge_in_batches
+from . import transitions as ops
+from .queries import Queries
+from .wakeups import Channels, StoreWakeups, Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ DEFAULT_SCHEMA = "perdure"
 #: First key of the advisory lock that serializes migrations (the second is the schema).
 _MIGRATION_LOCK = 0x70657264  # "perd"
 #: The numbered schema scripts (see :mod:`perdure.store.migrate`).
-MIGRATIONS = resources.files("perdure.store").joinpath("sql", "postgres")
+MIGRATIONS = resources.files(__package__).joinpath("migrations")
 #: SQLSTATEs after which the server has certainly rolled the transaction back.
 _ROLLED_BACK = frozenset({"40P01", "40001"})
 _OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "poll_interval", "listen",
@@ -180,7 +180,7 @@ class PostgresStore:
         listen = options.get("listen", "1") not in ("0", "false", "off", "no")
         self._affinity_us = seconds_to_us(seconds_option(options, "affinity", 0.5))
         coalesce = seconds_option(options, "coalesce", 0.002)
-        self._q = Queries(quote_ident(self._schema))
+        self._q = Queries.for_schema(quote_ident(self._schema))
         self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._wakeups: StoreWakeups = Wakeups(

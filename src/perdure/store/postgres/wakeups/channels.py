@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..base import WorkKind
+from ...base import WorkKind
 
 #: A NOTIFY payload must stay under 8000 bytes.
 _PAYLOAD_LIMIT = 7000

@@ -2,7 +2,7 @@
 
 :class:`~perdure.store.postgres.PostgresStore` takes a pooled connection (in
 autocommit mode) and hands it to one of these, with the hub's
-:class:`~perdure.store.postgres_sql.Queries`. Most transitions are a single
+:class:`~perdure.store.postgres.queries.Queries`. Most transitions are a single
 statement, so they cost one round trip and one commit: data-modifying CTEs do
 the check and the write together. ``commit_steps`` is one statement too for a
 batch of ordinary steps; a batch that resets a history or starts
@@ -11,7 +11,7 @@ sub-orchestrations is a transaction that locks the leases first.
 No transition sends ``NOTIFY`` itself: a transaction that notifies holds a
 cluster-wide lock through its commit's WAL flush, which would serialize every
 commit of every worker. The store sends the wake-ups after the commit, in
-batches (see :mod:`perdure.store.postgres_wakeups`).
+batches (see :mod:`perdure.store.postgres.wakeups`).
 
 Times are bigint microseconds; "now" is the server's clock, so leases and
 visibility mean the same on every machine sharing the hub.
@@ -26,14 +26,14 @@ import psycopg
 from psycopg import AsyncConnection, errors
 from psycopg_pool import PoolTimeout
 
-from ..core.errors import (
+from ...core.errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     StoreUnavailableError,
 )
-from ..core.history import HistoryEvent
-from ..core.status import OrchestrationRuntimeStatus
-from .base import (
+from ...core.history import HistoryEvent
+from ...core.status import OrchestrationRuntimeStatus
+from ..base import (
     ActivityResult,
     ActivityTask,
     ActivityWorkItem,
@@ -45,7 +45,7 @@ from .base import (
     OrchestrationWorkItem,
     StepCommit,
 )
-from .codec import (
+from ..codec import (
     INSTANCE_COLUMNS,
     ClaimedTask,
     InstanceRow,
@@ -65,10 +65,9 @@ from .codec import (
     task_row,
     to_us,
 )
-from .paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
-from .plan import CommitPlan, TaskLease, plan_commit
-from .postgres_sql import SQL, Queries
-from .rules import (
+from ..paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from ..plan import CommitPlan, TaskLease, plan_commit
+from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
     TERMINAL_STATUS_VALUES,
     check_can_purge,
@@ -77,6 +76,7 @@ from .rules import (
     status_values,
     wakes_waiters,
 )
+from .queries import Queries
 
 Conn = AsyncConnection[Any]
 
@@ -217,7 +217,9 @@ async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
                 limit: int) -> tuple[list[str], list[tuple[str, str]]]:
     """Delete up to ``limit`` finished instances matching ``where`` (SQL over the
     ``params``): returns the purged ids and the ``(id, status)`` of those kept."""
-    sql = q.sql(SQL["purge_lock"], where=where)
+    # The last "{where}": a quoted schema before it may contain those characters.
+    head, _, tail = q.purge_lock.rpartition("{where}")
+    sql = head + where + tail
     async with conn.transaction():
         cur = await conn.execute(sql, {**params, "limit": limit})
         purged: list[str] = []
@@ -353,7 +355,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
     ``(worker_id, limit, lease_us)``, lease up to ``limit`` of the tasks it
     creates to that worker and return them.
 
-    The common case is one statement (see ``SQL["commit_steps"]``). A batch
+    The common case is one statement (``commit_steps`` in ``queries.sql``). A batch
     that resets a history (continue-as-new, rewind) or starts
     sub-orchestrations takes :func:`commit_steps_locked` instead (which
     leases nothing).

@@ -1,40 +1,40 @@
-"""The SQL of the PostgreSQL task hub, as named statements.
+-- The SQL of the PostgreSQL task hub, as named queries.
+--
+-- Each query starts at a "-- name: <name>" line; the comment lines right
+-- after it say what it does and are not sent. queries.py loads this file once
+-- at import and fills in, per store:
+--   {s}        the task hub's quoted schema
+--   {now}      the server's clock in microseconds since the epoch (one value
+--              per statement), so leases and visibility mean the same on every
+--              machine sharing the hub
+--   {columns}  the instance columns every instance row is decoded from
+--   {relaxed}  a FROM item that makes the statement's transaction commit
+--              without waiting for the WAL flush: for writes that only take or
+--              give up leases (claims, releases, renewals) and for
+--              bookkeeping; if a server crash loses one, the work is merely
+--              unleased again, and the next durable commit flushes it anyway
+-- so that every statement is one constant string, which psycopg prepares once
+-- per connection. Batches travel as array parameters (%b: binary, which
+-- psycopg dumps far faster than text) expanded with unnest. The schema itself
+-- is created by the numbered scripts in migrations/.
 
-Each statement is a template: ``{s}`` is the task hub's quoted schema and
-``{now}`` the server's clock in microseconds (:data:`NOW`). :class:`Queries`
-fills them in once per store, so every statement is one constant string that
-psycopg prepares once per connection. Batches travel as array parameters
-(``%b``: binary, which psycopg dumps far faster than text) expanded with
-``unnest``. The schema itself is created by the numbered scripts in
-``sql/postgres/``.
-"""
+-- name: select_instance
+SELECT {columns} FROM {s}.instances WHERE instance_id = %s;
 
-from __future__ import annotations
+-- name: select_instances
+SELECT {columns} FROM {s}.instances WHERE instance_id = ANY(%b::text[]);
 
-from .codec import INSTANCE_COLUMNS
+-- name: select_history
+SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq;
 
-#: The server's clock in microseconds since the epoch (one value per statement).
-NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
-_COLS = INSTANCE_COLUMNS
-#: A FROM item that makes the statement's transaction commit without waiting
-#: for the WAL flush. For writes that only take or give up leases (claims,
-#: releases, renewals) and for bookkeeping: if a server crash loses one, the
-#: work is merely unleased again, and the next durable commit flushes it anyway.
-RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
+-- name: select_histories
+SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[])
+ ORDER BY instance_id, seq;
 
-# Templates: "{s}" is the quoted schema and "{now}" the clock expression.
-SQL = {
-    "select_instance": f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = %s",
-    "select_instances": (
-        f"SELECT {_COLS} FROM {{s}}.instances WHERE instance_id = ANY(%b::text[])"),
-    "select_history": "SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq",
-    "select_histories": (
-        "SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[]) "
-        "ORDER BY instance_id, seq"),
-    # Starts, many at once (concurrent create_instance calls share one
-    # statement and one commit). Ids that exist are not inserted: the caller
-    # takes the locked path for those. Ids are distinct within one batch.
-    "create_many": """
+-- name: create_many
+-- Starts, many at once (concurrent create_instance calls share one
+-- statement and one commit). Ids that exist are not inserted: the caller
+-- takes the locked path for those. Ids are distinct within one batch.
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::text[], %(names)b::text[], %(execs)b::text[],
                          %(created)b::bigint[], %(inputs)b::text[], %(parents)b::text[],
@@ -56,42 +56,46 @@ WITH r AS (
     -- statement does not see its own ExecutionStarted rows).
     DELETE FROM {s}.inbox AS m USING ins WHERE m.instance_id = ins.instance_id
 )
-SELECT instance_id FROM ins
-""",
-    "lock_status": (
-        "SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s "
-        "FOR UPDATE"),
-    "insert_instance": """
+SELECT instance_id FROM ins;
+
+-- name: lock_status
+SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s
+   FOR UPDATE;
+
+-- name: insert_instance
 INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
                            updated_at, input, parent_instance_id)
 VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s)
 ON CONFLICT (instance_id) DO NOTHING
-RETURNING instance_id
-""",
-    "insert_message": (
-        "INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event) "
-        "VALUES (%s, %s, coalesce(%s::bigint, {now}), %s)"),
-    # A message to an instance that does not exist is dropped, not an error:
-    # its sender (a step, an activity) cannot do anything about it. The check
-    # takes no lock (a row lock is a write): a message that races a purge of
-    # its instance is left behind, never claimed (claims join instances), and
-    # removed when an instance of that id is created again.
-    "insert_messages_if_exist": """
+RETURNING instance_id;
+
+-- name: insert_message
+INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
+VALUES (%s, %s, coalesce(%s::bigint, {now}), %s);
+
+-- name: insert_messages_if_exist
+-- A message to an instance that does not exist is dropped, not an error:
+-- its sender (a step, an activity) cannot do anything about it. The check
+-- takes no lock (a row lock is a write): a message that races a purge of
+-- its instance is left behind, never claimed (claims join instances), and
+-- removed when an instance of that id is created again.
 INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
 SELECT r.instance_id, r.execution_id, coalesce(r.visible_at, {now}), r.event
   FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[]) WITH ORDINALITY
        AS r(instance_id, execution_id, visible_at, event, ord)
  WHERE EXISTS (SELECT 1 FROM {s}.instances i WHERE i.instance_id = r.instance_id)
- ORDER BY r.ord
-""",
-    "delete_leftovers": "DELETE FROM {s}.inbox WHERE instance_id = %s",
-    "delete_instances": """
+ ORDER BY r.ord;
+
+-- name: delete_leftovers
+DELETE FROM {s}.inbox WHERE instance_id = %s;
+
+-- name: delete_instances
 WITH h AS (DELETE FROM {s}.history WHERE instance_id = ANY(%(ids)b::text[])),
      m AS (DELETE FROM {s}.inbox WHERE instance_id = ANY(%(ids)b::text[])),
      t AS (DELETE FROM {s}.tasks WHERE instance_id = ANY(%(ids)b::text[]))
-DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)b::text[])
-""",
-    "send_message": """
+DELETE FROM {s}.instances WHERE instance_id = ANY(%(ids)b::text[]);
+
+-- name: send_message
 WITH cur AS (
     SELECT runtime_status, locked_by FROM {s}.instances WHERE instance_id = %(id)s
 ), ins AS (
@@ -99,46 +103,48 @@ WITH cur AS (
     SELECT %(id)s, %(exec)s, coalesce(%(visible)s::bigint, {now}), %(event)s
       FROM cur WHERE cur.runtime_status = ANY(%(allowed)b::text[])
 )
-SELECT runtime_status, locked_by FROM cur
-""",
-    # Purges lock the victims in id order (as commit_steps locks its leases),
-    # so two transactions locking several instances cannot deadlock; the
-    # deletes are a second statement, which sees everything committed before
-    # the locks were granted.
-    "purge_lock": """
+SELECT runtime_status, locked_by FROM cur;
+
+-- name: purge_lock
+-- Purges lock the victims in id order (as commit_steps locks its leases),
+-- so two transactions locking several instances cannot deadlock; the
+-- deletes are a second statement, which sees everything committed before
+-- the locks were granted.
 SELECT instance_id, runtime_status FROM {s}.instances
- WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE
-""",
-    "register": """
+ WHERE {where} ORDER BY instance_id LIMIT %(limit)s FOR UPDATE;
+
+-- name: register
 INSERT INTO {s}.functions (kind, name, updated_at)
 SELECT kind, name, {now} FROM unnest(%b::text[], %b::text[]) AS f(kind, name)
  ORDER BY kind, name
-ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at
-""",
-    "known_orchestrators": "SELECT name FROM {s}.functions WHERE kind = 'orchestrator'",
-    # Lease instances that have a visible message and no live lease: scan the
-    # visible messages oldest first, skip instances another transaction holds
-    # locked, stop after `limit` rows; then return each claimed instance with
-    # its visible messages (at most `max_messages`, in arrival order), found
-    # by its instance_id alone (the OFFSET 0 fence keeps the visibility test
-    # out of the index scan: through inbox_visible it would walk the backlog).
-    # Affinity: locked_by stays after a step, naming the worker that ran it
-    # (and holds its executor in memory); others leave the instance to that
-    # worker until its oldest visible message has waited `affinity` us. A
-    # claim takes its own instances first, and at most `share` of the rest
-    # (new instances first, then those it may take over), so that workers
-    # started together divide new work between them instead of the first
-    # taking all, and a busy worker does not take over instances (and replay
-    # them) while new ones wait.
-    "claim_orchestrations": f"""
+ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at;
+
+-- name: known_orchestrators
+SELECT name FROM {s}.functions WHERE kind = 'orchestrator';
+
+-- name: claim_orchestrations
+-- Lease instances that have a visible message and no live lease: scan the
+-- visible messages oldest first, skip instances another transaction holds
+-- locked, stop after `limit` rows; then return each claimed instance with
+-- its visible messages (at most `max_messages`, in arrival order), found
+-- by its instance_id alone (the OFFSET 0 fence keeps the visibility test
+-- out of the index scan: through inbox_visible it would walk the backlog).
+-- Affinity: locked_by stays after a step, naming the worker that ran it
+-- (and holds its executor in memory); others leave the instance to that
+-- worker until its oldest visible message has waited `affinity` us. A
+-- claim takes its own instances first, and at most `share` of the rest
+-- (new instances first, then those it may take over), so that workers
+-- started together divide new work between them instead of the first
+-- taking all, and a busy worker does not take over instances (and replay
+-- them) while new ones wait.
 WITH picked AS MATERIALIZED (
     SELECT i.instance_id, m.visible_at,
            CASE WHEN i.locked_by = %(worker)s THEN 0 WHEN i.locked_by IS NULL THEN 1
                 ELSE 2 END AS kind
-      FROM {{s}}.inbox AS m JOIN {{s}}.instances AS i ON i.instance_id = m.instance_id
-     WHERE m.visible_at <= {{now}} AND (i.lock_token IS NULL OR i.lock_expires < {{now}})
+      FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
+     WHERE m.visible_at <= {now} AND (i.lock_token IS NULL OR i.lock_expires < {now})
        AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
-            OR m.visible_at <= {{now}} - %(affinity)s::bigint)
+            OR m.visible_at <= {now} - %(affinity)s::bigint)
      ORDER BY m.visible_at
      LIMIT %(limit)s
        FOR NO KEY UPDATE OF i SKIP LOCKED
@@ -153,38 +159,40 @@ WITH picked AS MATERIALIZED (
           FROM (SELECT instance_id, min(kind) AS kind, min(visible_at) AS first
                   FROM picked GROUP BY instance_id) AS g) AS w
      WHERE kind = 0 OR n <= %(share)s), claimed AS (
-    UPDATE {{s}}.instances
+    UPDATE {s}.instances
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
-           lock_expires = {{now}} + %(lease)s::bigint, attempts = attempts + 1
+           lock_expires = {now} + %(lease)s::bigint, attempts = attempts + 1
      WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM chosen))
-    RETURNING {_COLS}, lock_token, attempts
+    RETURNING {columns}, lock_token, attempts
 )
 SELECT c.*, msg.ids, msg.execs, msg.events
   FROM claimed AS c
- CROSS JOIN {RELAXED}
+ CROSS JOIN {relaxed}
  CROSS JOIN LATERAL (
        SELECT array_agg(x.id ORDER BY x.id) AS ids,
               array_agg(x.execution_id ORDER BY x.id) AS execs,
               array_agg(x.event ORDER BY x.id) AS events
          FROM (SELECT id, execution_id, event
-                 FROM (SELECT id, execution_id, event, visible_at FROM {{s}}.inbox AS m
+                 FROM (SELECT id, execution_id, event, visible_at FROM {s}.inbox AS m
                         WHERE m.instance_id = c.instance_id ORDER BY id OFFSET 0) AS y
-                WHERE y.visible_at <= {{now}} ORDER BY id LIMIT %(max_messages)s) AS x) AS msg
-""",
-    # Leases are locked in id order so that two committing transactions never
-    # wait on each other in a cycle.
-    "lock_leases": """
+                WHERE y.visible_at <= {now} ORDER BY id LIMIT %(max_messages)s) AS x) AS msg;
+
+-- name: lock_leases
+-- Leases are locked in id order so that two committing transactions never
+-- wait on each other in a cycle.
 SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
- WHERE instance_id = ANY(%b::text[]) ORDER BY instance_id FOR NO KEY UPDATE
-""",
-    "delete_history": "DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[])",
-    "insert_history": """
+ WHERE instance_id = ANY(%b::text[]) ORDER BY instance_id FOR NO KEY UPDATE;
+
+-- name: delete_history
+DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[]);
+
+-- name: insert_history
 INSERT INTO {s}.history (instance_id, seq, events)
-SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])
-""",
-    # A NULL new execution id keeps the current execution and input. The lease
-    # ends; locked_by stays, for affinity.
-    "update_after_step": """
+SELECT * FROM unnest(%b::text[], %b::int[], %b::text[]);
+
+-- name: update_after_step
+-- A NULL new execution id keeps the current execution and input. The lease
+-- ends; locked_by stays, for affinity.
 UPDATE {s}.instances AS i
    SET execution_id = coalesce(u.new_exec, i.execution_id),
        input = CASE WHEN u.new_exec IS NULL THEN i.input ELSE u.input END,
@@ -194,28 +202,28 @@ UPDATE {s}.instances AS i
   FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
               %b::int[], %b::text[])
        AS u(new_exec, input, status, custom_status, output, failure, history_len, instance_id)
- WHERE i.instance_id = u.instance_id
-""",
-    "delete_consumed": """
+ WHERE i.instance_id = u.instance_id;
+
+-- name: delete_consumed
 DELETE FROM {s}.inbox AS m USING unnest(%b::bigint[], %b::text[]) AS c(id, instance_id)
- WHERE m.id = c.id AND m.instance_id = c.instance_id
-""",
-    "insert_tasks": """
+ WHERE m.id = c.id AND m.instance_id = c.instance_id;
+
+-- name: insert_tasks
 INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
 SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
   FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[]) WITH ORDINALITY
        AS t(instance_id, execution_id, task_id, name, input, ord)
- ORDER BY t.ord
-""",
-    # A batch of steps as one statement. `updated` applies each step whose
-    # lease holds (re-checked on the latest row version, so a lease taken
-    # over meanwhile does not match) and returns the row as it was; every
-    # other write joins `updated`: a step whose lease is lost writes nothing.
-    # The committing worker may take the tasks it creates (as a claim would),
-    # sparing it a claim and a wake-up for work it is about to run.
-    # History resets need their deletes to go first: batches with a reset (or
-    # a sub-orchestration start) use the multi-statement path.
-    "commit_steps": """
+ ORDER BY t.ord;
+
+-- name: commit_steps
+-- A batch of steps as one statement. `updated` applies each step whose
+-- lease holds (re-checked on the latest row version, so a lease taken
+-- over meanwhile does not match) and returns the row as it was; every
+-- other write joins `updated`: a step whose lease is lost writes nothing.
+-- The committing worker may take the tasks it creates (as a claim would),
+-- sparing it a claim and a wake-up for work it is about to run.
+-- History resets need their deletes to go first: batches with a reset (or
+-- a sub-orchestration start) use the multi-statement path.
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(statuses)b::text[],
                          %(customs)b::text[], %(outputs)b::text[], %(failures)b::text[],
@@ -271,42 +279,42 @@ SELECT instance_id, runtime_status, NULL::bigint, NULL::text, NULL::int, NULL::t
   FROM updated
 UNION ALL
 SELECT instance_id, NULL, id, lock_token, attempts, execution_id, task_id, name, input
-  FROM tasks WHERE lock_token IS NOT NULL
-""",
-    # Wake-ups only: committed without waiting for the WAL flush (a lost
-    # notification costs a poll, never data), so the notify lock is brief.
-    "notify": f"""
-SELECT pg_notify(n.c, n.p) FROM {RELAXED}, unnest(%b::text[], %b::text[]) AS n(c, p)
-""",
-    "release": f"""
+  FROM tasks WHERE lock_token IS NOT NULL;
+
+-- name: notify
+-- Wake-ups only: committed without waiting for the WAL flush (a lost
+-- notification costs a poll, never data), so the notify lock is brief.
+SELECT pg_notify(n.c, n.p) FROM {relaxed}, unnest(%b::text[], %b::text[]) AS n(c, p);
+
+-- name: release
 WITH released AS (
-    UPDATE {{s}}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+    UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
      WHERE instance_id = %s AND lock_token = %s
     RETURNING 1
 )
-SELECT 1 FROM released CROSS JOIN {RELAXED}
-""",
-    # Claimable: visible and not leased (or its lease expired).
-    "claim_activities": f"""
+SELECT 1 FROM released CROSS JOIN {relaxed};
+
+-- name: claim_activities
+-- Claimable: visible and not leased (or its lease expired).
 WITH picked AS MATERIALIZED (
-    SELECT id FROM {{s}}.tasks
-     WHERE visible_at <= {{now}} AND (lock_token IS NULL OR lock_expires < {{now}})
+    SELECT id FROM {s}.tasks
+     WHERE visible_at <= {now} AND (lock_token IS NULL OR lock_expires < {now})
      ORDER BY visible_at, id
      LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE {{s}}.tasks AS t
+    UPDATE {s}.tasks AS t
        SET locked_by = %(worker)s, lock_token = gen_random_uuid()::text,
-           lock_expires = {{now}} + %(lease)s::bigint, attempts = t.attempts + 1
+           lock_expires = {now} + %(lease)s::bigint, attempts = t.attempts + 1
      WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id,
               t.name, t.input
 )
-SELECT claimed.* FROM claimed CROSS JOIN {RELAXED}
-""",
-    # Delete each task whose lease holds (a result twice in the batch counts
-    # once) and deliver its message, in batch order; one statement. Returns
-    # the completed ids with the worker their instance has affinity to.
-    "complete_activities": """
+SELECT claimed.* FROM claimed CROSS JOIN {relaxed};
+
+-- name: complete_activities
+-- Delete each task whose lease holds (a result twice in the batch counts
+-- once) and deliver its message, in batch order; one statement. Returns
+-- the completed ids with the worker their instance has affinity to.
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::bigint[], %(tokens)b::text[], %(instances)b::text[],
                          %(execs)b::text[], %(events)b::text[]) WITH ORDINALITY
@@ -323,41 +331,48 @@ WITH r AS (
      ORDER BY f.ord
 )
 SELECT f.id, i.locked_by
-  FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id
-""",
-    "renew": f"""
-UPDATE {{s}}.tasks AS t SET lock_expires = {{now}} + %s::bigint
-  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {RELAXED}
- WHERE t.id = r.id AND t.lock_token = r.token
-""",
-    # Awaited instances that finished since the previous check (see
-    # Wakeups._check_instances); a row of NULL when none did, so that the
-    # server time always comes back. updated_at is taken when the committing
-    # statement starts, before it becomes visible: `slack` looks back over
-    # commits that were in flight during the previous check.
-    "changed_instances": """
+  FROM firsts AS f LEFT JOIN {s}.instances AS i ON i.instance_id = f.instance_id;
+
+-- name: renew
+UPDATE {s}.tasks AS t SET lock_expires = {now} + %s::bigint
+  FROM unnest(%b::bigint[], %b::text[]) AS r(id, token), {relaxed}
+ WHERE t.id = r.id AND t.lock_token = r.token;
+
+-- name: changed_instances
+-- Awaited instances that finished since the previous check (see
+-- wakeups.InstanceCheck); a row of NULL when none did, so that the
+-- server time always comes back. updated_at is taken when the committing
+-- statement starts, before it becomes visible: `slack` looks back over
+-- commits that were in flight during the previous check.
 WITH now AS (SELECT {now} AS t)
 SELECT c.instance_id, now.t FROM now LEFT JOIN (
        SELECT instance_id FROM {s}.instances
         WHERE instance_id = ANY(%(ids)b::text[])
           AND updated_at >= %(since)s::bigint - %(slack)s::bigint
           AND runtime_status = ANY(%(finished)b::text[])) AS c
-    ON true
-""",
-    "next_wakeup": "SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now}",
-    "register_workers": f"""
-INSERT INTO {{s}}.workers (worker_id, origin, seen_at)
-SELECT w, %s, {{now}} FROM unnest(%b::text[]) AS w, {RELAXED} ORDER BY w
-ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = excluded.seen_at
-""",
-    "forget_workers": "DELETE FROM {s}.workers WHERE seen_at < {now} - 86400000000",
-    "unregister_workers": "DELETE FROM {s}.workers WHERE worker_id = ANY(%b::text[])",
-    "live_workers": (
-        "SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint"),
-    # Measured with each claim: how long until a claim could find something
-    # no wake-up announces (a lease expiring, a timer falling due, another
-    # worker's affinity running out), by the server's clock.
-    "orchestration_horizon": """
+    ON true;
+
+-- name: next_wakeup
+SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now};
+
+-- name: register_workers
+INSERT INTO {s}.workers (worker_id, origin, seen_at)
+SELECT w, %s, {now} FROM unnest(%b::text[]) AS w, {relaxed} ORDER BY w
+ON CONFLICT (worker_id) DO UPDATE SET origin = excluded.origin, seen_at = excluded.seen_at;
+
+-- name: forget_workers
+DELETE FROM {s}.workers WHERE seen_at < {now} - 86400000000;
+
+-- name: unregister_workers
+DELETE FROM {s}.workers WHERE worker_id = ANY(%b::text[]);
+
+-- name: live_workers
+SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint;
+
+-- name: orchestration_horizon
+-- Measured with each claim: how long until a claim could find something
+-- no wake-up announces (a lease expiring, a timer falling due, another
+-- worker's affinity running out), by the server's clock.
 WITH c AS (
     SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
                 ELSE i.lock_expires END AS at
@@ -370,9 +385,9 @@ WITH c AS (
 )
 SELECT least((SELECT min(at) FROM c),
              (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now},
-       (SELECT count(*) FROM c) = %(scan)s
-""",
-    "activity_horizon": """
+       (SELECT count(*) FROM c) = %(scan)s;
+
+-- name: activity_horizon
 WITH c AS (
     SELECT lock_expires FROM {s}.tasks
      WHERE visible_at <= {now} AND lock_token IS NOT NULL
@@ -381,25 +396,4 @@ WITH c AS (
 )
 SELECT least((SELECT min(lock_expires) FROM c),
              (SELECT min(visible_at) FROM {s}.tasks WHERE visible_at > {now})) - {now},
-       (SELECT count(*) FROM c) = %(scan)s
-""",
-}
-
-
-class Queries:
-    """The SQL of one task hub, with its schema name and clock expression filled in."""
-
-    def __init__(self, quoted_schema: str) -> None:
-        self.schema = quoted_schema
-        for name, template in SQL.items():
-            setattr(self, name, self.sql(template))
-
-    def sql(self, template: str, **parts: str) -> str:
-        """``template`` with ``{s}``, ``{now}`` and any extra ``parts`` substituted."""
-        text = template.replace("{s}", self.schema).replace("{now}", NOW)
-        for key, value in parts.items():
-            text = text.replace("{" + key + "}", value)
-        return text
-
-    def __getattr__(self, name: str) -> str:  # for mypy: attributes are set in __init__
-        raise AttributeError(name)
+       (SELECT count(*) FROM c) = %(scan)s;
