@@ -77,6 +77,16 @@ from ..rules import (
     wakes_waiters,
 )
 from .queries import Queries
+from .rows import (
+    Changed,
+    ClaimedInstance,
+    Committed,
+    CompletedTask,
+    Earliest,
+    Horizon,
+    StatusOwner,
+    fetch,
+)
 
 Conn = AsyncConnection[Any]
 
@@ -87,8 +97,8 @@ Conn = AsyncConnection[Any]
 
 async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceRecord | None:
     """The instance row, or ``None``."""
-    row = await (await conn.execute(q.select_instance, (instance_id,))).fetchone()
-    return None if row is None else instance_record(InstanceRow._make(row))
+    rows = await fetch(conn, InstanceRow, q.select_instance, (instance_id,))
+    return instance_record(rows[0]) if rows else None
 
 
 async def get_instances(conn: Conn, q: Queries,
@@ -96,8 +106,8 @@ async def get_instances(conn: Conn, q: Queries,
     """Each instance's row (``None`` when unknown), in the order asked."""
     if len(instance_ids) == 1:
         return [await get_instance(conn, q, instance_ids[0])]
-    cur = await conn.execute(q.select_instances, (list(set(instance_ids)),))
-    records = [instance_record(InstanceRow._make(row)) for row in await cur.fetchall()]
+    records = [instance_record(row) for row in await fetch(
+        conn, InstanceRow, q.select_instances, (list(set(instance_ids)),))]
     rows = {record.instance_id: record for record in records}
     return [rows.get(instance_id) for instance_id in instance_ids]
 
@@ -202,15 +212,13 @@ async def send_message(conn: Conn, q: Queries, message: Message, operation: str,
     Returns the worker the instance has affinity to (``locked_by``).
     """
     instance_id, execution_id, visible, event = message_row(message, None)
-    cur = await conn.execute(q.send_message, {
+    found = await fetch(conn, StatusOwner, q.send_message, {
         "id": instance_id, "exec": execution_id, "visible": visible, "event": event,
         "allowed": status_values(allowed)})
-    row = await cur.fetchone()
-    if row is None:
+    if not found:
         raise InstanceNotFoundError(message.instance_id)
-    check_can_send(message.instance_id, row[0], operation, allowed)
-    owner: str | None = row[1]
-    return owner
+    check_can_send(message.instance_id, found[0].runtime_status, operation, allowed)
+    return found[0].locked_by
 
 
 async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
@@ -275,8 +283,7 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
     params.append(query.page_size + 1)  # one row more says whether a next page exists
     params.append(page_byte_budget())
     sql = budgeted_page(sql, "%s")
-    cur = await conn.execute(sql, params)
-    return page_of([PageRow._make(row) for row in await cur.fetchall()], query.page_size)
+    return page_of(await fetch(conn, PageRow, sql, params), query.page_size)
 
 
 async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],
@@ -306,11 +313,12 @@ HORIZON_CAP = 0.05
 
 async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) -> float | None:
     """Seconds until work of a kind may appear unannounced (``None``: never)."""
-    row = await (await conn.execute(sql, params)).fetchone()
-    if row is None:
+    found = await fetch(conn, Horizon, sql, params)
+    if not found:
         return None
-    seconds = None if row[0] is None else max(0.0, row[0] / 1e6)
-    if row[1]:  # the scan stopped early: something may come sooner than it saw
+    until, truncated = found[0]
+    seconds = None if until is None else max(0.0, until / 1e6)
+    if truncated:  # the scan stopped early: something may come sooner than it saw
         seconds = HORIZON_CAP if seconds is None else min(seconds, HORIZON_CAP)
     return seconds
 
@@ -330,14 +338,15 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
               "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
               "share": limit if share is None else share}
-    cur = await conn.execute(q.claim_orchestrations, params)
     items: list[OrchestrationWorkItem] = []
-    for row in await cur.fetchall():
-        ids, execs, events = row[14] or [], row[15] or [], row[16] or []
+    for row in await fetch(conn, ClaimedInstance, q.claim_orchestrations, params):
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
-                    for msg_id, execution_id, event in zip(ids, execs, events, strict=True)]
-        items.append(OrchestrationWorkItem(instance_record(InstanceRow._make(row[:12])), row[12],
-                                           row[13], messages))
+                    for msg_id, execution_id, event in zip(
+                        row.message_ids or [], row.message_executions or [],
+                        row.message_events or [], strict=True)]
+        # Its leading columns are the instance columns.
+        items.append(OrchestrationWorkItem(instance_record(row), row.lock_token, row.attempts,
+                                           messages))
     # Oldest pending message first, so callers that work in order are fair.
     items.sort(key=lambda item: item.messages[0].id if item.messages else 0)
     if not with_horizon or len(items) >= limit:
@@ -369,8 +378,8 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
     history = [(step.instance_id, encode_events([encode_event(e) for e in step.history]))
                for step in unique if step.history]
     consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed]
-    tasks = [(step.instance_id, *task_row(task, None)[:5])
-             for step in unique for task in step.activities]
+    tasks = [(step.instance_id, task.instance_id, task.execution_id, task.task_id, task.name,
+              task.input) for step in unique for task in step.activities]
     messages = [(step.instance_id, *message_row(message, None))
                 for step in unique for message in step.messages]
     params: dict[str, Any] = dict(zip(
@@ -386,15 +395,19 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
     params.update(_named(("m_senders", "m_ids", "m_execs", "m_visible", "m_events"), messages))
     worker, limit, lease_us = lease if lease is not None else ("", 0, 0)
     params.update(worker=worker, lease_count=limit, lease=lease_us)
-    cur = await conn.execute(q.commit_steps, params)
     leased: dict[str, str] = {}
     taken: list[ActivityWorkItem] = []
-    for row in await cur.fetchall():
-        if row[2] is None:
-            leased[row[0]] = row[1]
-        else:
-            taken.append(ActivityWorkItem(row[2], row[3], row[4], ActivityTask(
-                row[0], row[5], row[6], row[7], row[8])))
+    for row in await fetch(conn, Committed, q.commit_steps, params):
+        if row.task_row_id is None:  # an applied step
+            assert row.old_status is not None
+            leased[row.instance_id] = row.old_status
+        else:  # a task leased here: every column is set
+            assert row.lock_token is not None and row.attempts is not None
+            assert row.execution_id is not None and row.task_id is not None
+            assert row.name is not None
+            taken.append(ActivityWorkItem(row.task_row_id, row.lock_token, row.attempts,
+                                          ActivityTask(row.instance_id, row.execution_id,
+                                                       row.task_id, row.name, row.input)))
     taken.sort(key=lambda item: item.id)
     plan = CommitPlan()
     for step in steps:
@@ -425,8 +438,8 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit
     each sub-orchestration's conflict check in between, and the ``COMMIT``.
     """
     async with conn.pipeline(), conn.transaction():
-        cur = await conn.execute(q.lock_leases, ([step.instance_id for step in steps],))
-        leases = {row[0]: Lease._make(row) for row in await cur.fetchall()}
+        leases = {row.instance_id: row for row in await fetch(
+            conn, Lease, q.lock_leases, ([step.instance_id for step in steps],))}
         plan = plan_commit(steps, leases, None)
         if plan.resets:
             await conn.execute(q.delete_history, (plan.resets,))
@@ -437,13 +450,16 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit
             await conn.execute(q.insert_history, _columns(
                 [(iid, seq, encode_events(texts)) for iid, (seq, texts) in chunks.items()]))
         if plan.updates:
-            # plan rows: (new_exec, input, status, custom, output, failure, now, len, id)
+            # updated_at is the server's clock ({now}), not the plan's.
             await conn.execute(q.update_after_step, _columns(
-                [row[:6] + row[7:] for row in plan.updates]))
+                [(u.new_execution_id, u.input, u.runtime_status, u.custom_status, u.output,
+                  u.failure, u.history_len, u.instance_id) for u in plan.updates]))
         if plan.consumed:
             await conn.execute(q.delete_consumed, _columns(plan.consumed))
         if plan.tasks:
-            await conn.execute(q.insert_tasks, _columns([row[:5] for row in plan.tasks]))
+            await conn.execute(q.insert_tasks, _columns(
+                [(t.instance_id, t.execution_id, t.task_id, t.name, t.input)
+                 for t in plan.tasks]))
         for new in plan.starts:
             created = now_us() if new.created_at is None else to_us(new.created_at)
             if await create_locked(conn, q, new, created):
@@ -469,9 +485,9 @@ async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
                            ) -> tuple[list[ActivityWorkItem], float | None]:
     """Lease up to ``limit`` claimable tasks, oldest first (and the horizon, as above)."""
     params = {"worker": worker_id, "limit": limit, "lease": lease_us}
-    cur = await conn.execute(q.claim_activities, params)
-    rows = sorted(await cur.fetchall())  # RETURNING order is unspecified; creation order
-    items = [activity_item(ClaimedTask._make(row)) for row in rows]
+    rows = await fetch(conn, ClaimedTask, q.claim_activities, params)
+    rows.sort(key=lambda row: row.id)  # RETURNING order is unspecified; creation order
+    items = [activity_item(row) for row in rows]
     if not with_horizon or len(items) >= limit:
         return items, None
     if items:
@@ -486,18 +502,17 @@ async def complete_activities(conn: Conn, q: Queries, results: Sequence[Activity
     Returns, per result, whether it applied, and the workers (``locked_by``)
     the receiving instances have affinity to, for targeted wake-ups.
     """
-    rows = [message_row(r.message, None) for r in results]
-    cur = await conn.execute(q.complete_activities, {
+    # Message rows: (instance_id, execution_id, visible_at, event).
+    instances, execs, _, events = _columns([message_row(r.message, None) for r in results])
+    rows_done = await fetch(conn, CompletedTask, q.complete_activities, {
         "ids": [r.id for r in results], "tokens": [r.lock_token for r in results],
-        "instances": [row[0] for row in rows], "execs": [row[1] for row in rows],
-        "events": [row[3] for row in rows]})
-    rows_done = await cur.fetchall()
-    done = {task_id for task_id, _ in rows_done}
+        "instances": instances, "execs": execs, "events": events})
+    done = {row.id for row in rows_done}
     applied: list[bool] = []
     for result in results:
         applied.append(result.id in done)
         done.discard(result.id)  # the same result twice in a batch completes once
-    return applied, {owner for _, owner in rows_done}
+    return applied, {row.locked_by for row in rows_done}
 
 
 async def renew_activity_leases(conn: Conn, q: Queries, items: Sequence[tuple[int, str]],
@@ -533,11 +548,11 @@ async def changed_instances(conn: Conn, q: Queries, instance_ids: Sequence[str],
                             since_us: int | None) -> tuple[list[str], int]:
     """Which of the instances finished at or after ``since_us`` (server time; ``None``:
     none), and the server time of this read, for the next one."""
-    cur = await conn.execute(q.changed_instances, {
+    rows = await fetch(conn, Changed, q.changed_instances, {
         "ids": list(instance_ids), "since": since_us, "slack": CHECK_SLACK_US,
         "finished": sorted(TERMINAL_STATUS_VALUES)})
-    rows = await cur.fetchall()  # at least one row, which carries the server time
-    return [instance_id for instance_id, _ in rows if instance_id is not None], rows[0][1]
+    # At least one row, which carries the server time.
+    return [row.instance_id for row in rows if row.instance_id is not None], rows[0].server_us
 
 
 # What the server (or the pool) says that no retry of ours can fix: the operator
@@ -564,5 +579,5 @@ def unavailable(url: str, exc: Exception) -> StoreUnavailableError:
 
 async def next_wakeup(conn: Conn, q: Queries) -> int | None:
     """The earliest future ``visible_at`` in any inbox, in microseconds."""
-    row = await (await conn.execute(q.next_wakeup)).fetchone()
-    return None if row is None else row[0]
+    found = await fetch(conn, Earliest, q.next_wakeup)
+    return found[0].visible_at if found else None
