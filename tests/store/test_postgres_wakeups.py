@@ -25,7 +25,7 @@ from perdure.store.postgres.wakeups.registry import Registry, Targets
 from perdure.store.signals import Signals
 
 from .helpers import LONG, claim_one, new, step
-from .pg import DATABASE_URL, drop_schema, hub_url
+from .pg import DATABASE_URL, drop_schema, hub_url, postgres
 
 CH = Channels.for_schema("hub", "me")
 
@@ -214,6 +214,7 @@ async def test_wakeups_without_listen_never_gate() -> None:
 # --- against the server ------------------------------------------------------------------
 
 
+@postgres
 async def test_the_listener_hears_and_reports_gaps() -> None:
     channel = f"perdure_test_{uuid.uuid4().hex[:8]}"
     heard: list[tuple[str, str]] = []
@@ -244,6 +245,7 @@ async def null_store() -> AsyncIterator[PostgresStore]:
     await drop_schema(schema)
 
 
+@postgres
 async def test_a_store_without_wakeups_still_works(null_store: PostgresStore) -> None:
     store = null_store
     await store.create_instance(new("a"))
