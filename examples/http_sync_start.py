@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import perdure
+from perdure.http import HttpClient
 
 app = perdure.App(route_prefix="")
 
@@ -58,7 +59,7 @@ def _seconds(request: Request, name: str, default: float) -> float:
 
 
 @app.route("orchestrators/{function_name}/wait", methods=["POST"])
-async def http_sync_start(req: Request, client: perdure.Client, function_name: str) -> Response:
+async def http_sync_start(req: Request, client: HttpClient, function_name: str) -> Response:
     """Start ``function_name`` with the request body as input; wait up to ``timeout`` s."""
     timeout = _seconds(req, "timeout", 10.0)
     retry_interval = _seconds(req, "retryInterval", 1.0)

@@ -1,7 +1,7 @@
 """perdure: durable orchestrations for Python, in the model of Azure Durable Functions."""
 
 from .app import App, load_app
-from .client import Client, StatusPage, SyncClient
+from .client import Client, OrchestrationStatus, StatusPage, SyncClient
 from .core.context import OrchestrationContext
 from .core.errors import (
     ActivityTimeoutError,
@@ -26,9 +26,13 @@ from .core.retry import RetryOptions
 from .core.serialization import ValueLimits, set_value_limits, value_limits
 from .core.status import OrchestrationRuntimeStatus
 from .core.task import Task
-from .status import OrchestrationStatus
 from .store import Store, create_store
-from .worker import ActivityContext, Worker, WorkerOptions
+from .worker import ActivityContext, Worker, WorkerOptions, set_client_factory
+
+# This package is the library's composition root, as the CLI is the command's:
+# the worker layer does not import the client, so a Worker built without a
+# client learns here how to make the one it hands activities.
+set_client_factory(lambda store, app: Client(store, app=app))
 
 __version__ = "0.1.0"
 

@@ -255,7 +255,7 @@ def test_empty_key_is_refused_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_run_server_refuses_an_empty_key(tmp_path: Path) -> None:
-    from perdure.http import run_server
+    from perdure.cli.serve import run_server
 
     store = perdure.create_store(f"sqlite:///{tmp_path / 'hub.db'}")
     with pytest.raises(perdure.InvalidArgumentError, match="non-empty"):

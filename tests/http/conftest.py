@@ -13,7 +13,7 @@ import pytest
 from http_apps import BASE, ORIGIN
 
 import perdure
-from perdure.http import KeyAuth, create_asgi_app
+from perdure.http import HttpClient, KeyAuth, create_asgi_app
 
 TEST_HOSTS = ("example.test",)
 
@@ -23,7 +23,7 @@ class Api:
     """An httpx client on the ASGI app, plus the hub behind it."""
 
     http: httpx.AsyncClient
-    client: perdure.Client
+    client: HttpClient
     hub: Any
 
     async def start(self, name: str, instance_id: str | None = None, data: Any = None,
@@ -54,9 +54,12 @@ async def make_api(hub_factory: Callable[..., Awaitable[Any]], app: perdure.App 
     hub = await hub_factory(app, lease_seconds=5.0)
     # With keys off only loopback Hosts are served; the tests' one public-looking
     # name is allowed explicitly, as an operator would with --allowed-host.
-    asgi = create_asgi_app(app, hub.client, auth=auth, allowed_hosts=TEST_HOSTS)
+    client = HttpClient.like(hub.client, app)  # the very client the routes use
+    asgi = create_asgi_app(app, client, auth=auth, allowed_hosts=TEST_HOSTS)
+    # The worker hands activities hub.client: their URLs carry the server's keys too.
+    hub.client.url_query = client.url_query
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url=ORIGIN)
-    return Api(http, hub.client, hub), http
+    return Api(http, client, hub), http
 
 
 @pytest.fixture

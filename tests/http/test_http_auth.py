@@ -12,7 +12,7 @@ import pytest
 from http_apps import BASE
 
 import perdure
-import perdure.client as client_module
+import perdure.client.client as client_module
 from perdure.http import KeyAuth
 
 KEY = "system-key-for-tests"

@@ -11,6 +11,7 @@ from http_apps import BASE, ORIGIN
 from starlette.requests import Request
 
 import perdure
+from perdure.http import HttpClient
 from perdure.http.user_routes import translate_template
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -92,7 +93,7 @@ async def test_wait_returns_as_soon_as_the_instance_completes(api):
 
 
 async def test_wait_defaults_and_outcomes(api):
-    params = list(perdure.Client.wait_for_completion_or_create_check_status_response
+    params = list(HttpClient.wait_for_completion_or_create_check_status_response
                   .__code__.co_varnames)
     assert params[:5] == ["self", "request", "instance_id", "timeout", "retry_interval"]
     client = api.client

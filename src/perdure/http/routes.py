@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..client import Client
 from ..core.names import validate_instance_id
 from ..core.status import OrchestrationRuntimeStatus as Status
 from .auth import TOKEN_PREFIX, KeyAuth
 from .body import is_json_media_type, optional_json, parse_json, read_body
+from .check_status import HttpClient
 from .errors import (
     INVALID_JSON,
     HttpError,
@@ -34,6 +34,7 @@ from .errors import (
     json_response,
 )
 from .params import Query
+from .wire import status_json
 
 WEBHOOK_BASE = "/runtime/webhooks/durabletask"
 LEGACY_BASE = "/admin/extensions/DurableTaskExtension"
@@ -52,7 +53,7 @@ Handler = Callable[[Request, Query], Awaitable[Response]]
 class ManagementApi:
     """The management routes, bound to one :class:`Client` and one :class:`KeyAuth`."""
 
-    def __init__(self, client: Client, auth: KeyAuth) -> None:
+    def __init__(self, client: HttpClient, auth: KeyAuth) -> None:
         self.client = client
         self.auth = auth
 
@@ -167,7 +168,7 @@ class ManagementApi:
             return empty_response(404)
         if status.runtime_status is Status.Pending:
             status.history = None  # the host fetches no history for a Pending instance
-        body = status.to_json()
+        body = status_json(status)
         if not status.runtime_status.is_terminal:
             return json_response(body, 202, {"Location": str(request.url),
                                              "Retry-After": RUNNING_RETRY_AFTER})
@@ -191,7 +192,7 @@ class ManagementApi:
         page = await self.client.get_status_by(created_from, created_to, statuses, prefix,
                                                page_size=top, continuation_token=token,
                                                show_input=show_input)
-        return json_response([s.to_json() for s in page.instances], 200,
+        return json_response([status_json(s) for s in page.instances], 200,
                              {CONTINUATION_HEADER: page.continuation_token or ""})
 
     # --- purging ---------------------------------------------------------

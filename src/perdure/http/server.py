@@ -1,8 +1,8 @@
-"""The ASGI application and ``perdure serve``'s server: worker and HTTP on one loop.
+"""The ASGI application, and the HTTP half of ``perdure serve``.
 
-Running the worker and uvicorn on one event loop, sharing one store and one
-:class:`~perdure.Client`, makes the store's in-process signals reach the HTTP
-handlers: a ``wait…`` request returns the moment the instance completes.
+:class:`HttpServer` serves the ASGI app on uvicorn; the CLI composes it with a
+worker on one event loop (:mod:`perdure.cli.serve`), sharing one store and one
+client, so that the store's in-process signals reach the HTTP handlers.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Collection, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from ..app import App
 from ..client import Client
 from ..core.errors import InvalidArgumentError
 from .auth import KeyAuth, generate_key
+from .check_status import HttpClient
 from .errors import error_response, json_response
 from .guard import RequestGuard
 from .openapi import openapi_document
@@ -40,12 +42,8 @@ from .protocol import (
     limited_protocol,
     raise_fd_limit,
 )
-from .routes import ManagementApi
+from .routes import ManagementApi, unauthorized
 from .user_routes import user_routes
-
-if TYPE_CHECKING:
-    from ..store.base import Store
-    from ..worker import WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +57,30 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     allowed_hosts: Collection[str] = ()) -> Starlette:
     """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
 
-    With keys on, ``client``'s management URLs are given the instance tokens
-    (its ``url_query`` hook is set). ``extra_routes`` (a dashboard, say) are
-    mounted as given, after the management API and before the user routes;
-    protect them with :func:`protect`. With keys off, only loopback ``Host``
-    names and ``allowed_hosts`` are served, and foreign ``Origin``s are
-    refused (see :mod:`perdure.http.guard`).
+    ``client`` serves both; pass an :class:`HttpClient` (a plain
+    :class:`~perdure.Client` is replaced by one on its store, see
+    :meth:`HttpClient.like`). With keys on, its management URLs are given the
+    instance tokens (the given client's ``url_query`` hook is set).
+    ``extra_routes`` (a dashboard, say) are mounted as given, after the
+    management API and before the user routes; protect them with
+    :func:`protect`. With keys off, only loopback ``Host`` names and
+    ``allowed_hosts`` are served, and foreign ``Origin``s are refused (see
+    :mod:`perdure.http.guard`).
     """
     auth = auth or KeyAuth()
     if auth.enabled:
         client.url_query = auth.url_query
+    http_client = HttpClient.like(client, app)
     document = openapi_document(list(app.orchestrators))
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
 
     routes: list[BaseRoute] = [
-        *ManagementApi(client, auth).routes(),
+        *ManagementApi(http_client, auth).routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
         *extra_routes,
-        *user_routes(app, client, auth),
+        *user_routes(app, http_client, auth),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -98,8 +100,6 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
 
 def protect(endpoint: Any, auth: KeyAuth, level: str) -> Any:
     """Wrap a Starlette endpoint so that it requires ``level`` (anonymous/function/admin)."""
-    from .routes import unauthorized
-
     async def guarded(request: Request) -> Response:
         if not auth.allows(request, level):
             return unauthorized()
@@ -146,8 +146,6 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
-        import threading
-
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -180,71 +178,73 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: int = 7071,
-                     auth: bool | None = None, system_key: str | None = None,
-                     worker: bool = True, function_keys: Collection[str] = (),
-                     worker_options: WorkerOptions | None = None,
-                     log_level: str = "warning", allowed_hosts: Collection[str] = (),
-                     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
-                     body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                     max_connections: int | None = None) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
+class HttpServer:
+    """The HTTP half of ``perdure serve``: keys, a socket bound at once, uvicorn with limits.
 
     Keys: ``auth=None`` turns them on unless ``host`` is a loopback address;
     ``system_key`` implies them; with keys on and no key given, a random one
-    is generated and printed. With keys off, ``Host`` must be a loopback name,
-    the bound address or one of ``allowed_hosts``. Port 0 picks a free port.
-    Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
-    connections.
+    is generated (and printed by :meth:`serve`). With keys off, ``Host`` must
+    be a loopback name, the bound address or one of ``allowed_hosts``. Port 0
+    picks a free port: :attr:`port` and :attr:`base_url` tell which.
 
     Connections must send their request headers within ``header_timeout``
     seconds and keep a request body moving (``body_timeout``); at most
     ``max_connections`` are open (default: 1000, or fewer if the file
     descriptor limit, raised to its hard limit here, is lower).
     """
-    # The one place http reaches the worker layer: serve = worker + HTTP on one loop.
-    from ..worker import Worker
 
-    if auth is None:
-        auth = system_key is not None or not _is_loopback(host)
-    generated = auth and system_key is None
-    # "is not None", not "or": an empty key is refused by KeyAuth, never replaced
-    # by a random key nobody is told.
-    key_auth = KeyAuth((system_key if system_key is not None else generate_key()) if auth
-                       else None, function_keys)
-    sock = _bind(host, port)
-    port = sock.getsockname()[1]
-    base_url = f"http://{_public_host(host)}:{port}"
-    await store.open()
-    client = Client(store, app=app, base_url=base_url, url_query=key_auth.url_query)
-    hosts = [*allowed_hosts]
-    if host not in ("", "0.0.0.0", "::"):
-        hosts.append(host)  # the address the operator bound is the server's own
-    asgi = create_asgi_app(app, client, auth=key_auth, allowed_hosts=hosts)
-    fd_limit = raise_fd_limit()
-    limits = ConnectionLimits(header_timeout, body_timeout,
-                              max_connections or default_max_connections(fd_limit))
-    if limits.max_connections > fd_limit - RESERVED_FDS:
-        log.warning("--max-connections %d is close to the open-file limit %d",
-                    limits.max_connections, fd_limit)
-    config = uvicorn.Config(asgi, lifespan="off", log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=5, http=limited_protocol(limits),
-                            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
-    server = _Server(config, client)
-    runner = Worker(app, store, client=client, options=worker_options) if worker else None
-    try:
-        if runner is not None:
-            await runner.start()
-        if generated:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 7071, auth: bool | None = None,
+                 system_key: str | None = None, function_keys: Collection[str] = (),
+                 log_level: str = "warning", allowed_hosts: Collection[str] = (),
+                 header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                 body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                 max_connections: int | None = None) -> None:
+        if auth is None:
+            auth = system_key is not None or not _is_loopback(host)
+        self._generated = auth and system_key is None
+        # "is not None", not "or": an empty key is refused by KeyAuth (before the
+        # socket is bound), never replaced by a random key nobody is told.
+        self.auth = KeyAuth((system_key if system_key is not None else generate_key()) if auth
+                            else None, function_keys)
+        self._host = host
+        self._socket = _bind(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        """The port listened on (the one picked, for port 0)."""
+        self.base_url = f"http://{_public_host(host)}:{self.port}"
+        """Where management URLs point."""
+        self._allowed_hosts = [*allowed_hosts]
+        if host not in ("", "0.0.0.0", "::"):
+            self._allowed_hosts.append(host)  # the address the operator bound is the server's own
+        self._log_level = log_level
+        fd_limit = raise_fd_limit()
+        self._limits = ConnectionLimits(header_timeout, body_timeout,
+                                        max_connections or default_max_connections(fd_limit))
+        if self._limits.max_connections > fd_limit - RESERVED_FDS:
+            log.warning("--max-connections %d is close to the open-file limit %d",
+                        self._limits.max_connections, fd_limit)
+
+    async def serve(self, app: App, client: HttpClient) -> None:
+        """Serve ``app`` through ``client`` until SIGINT/SIGTERM.
+
+        Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
+        connections (after the generated system key, if any, on stderr). On
+        shutdown, ``wait…`` requests in flight answer their 202 at once.
+        """
+        asgi = create_asgi_app(app, client, auth=self.auth, allowed_hosts=self._allowed_hosts)
+        config = uvicorn.Config(asgi, lifespan="off", log_level=self._log_level,
+                                access_log=False, timeout_graceful_shutdown=5,
+                                http=limited_protocol(self._limits),
+                                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                                h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+        server = _Server(config, client)
+        if self._generated:
             print(f"perdure system key (pass as ?code= or x-functions-key): "
-                  f"{key_auth.system_key}", file=sys.stderr, flush=True)
-        shown = f"[{host}]" if ":" in host else host
-        print(f"perdure serving http://{shown}:{port}"
-              + (" (keys required)" if key_auth.enabled else ""), flush=True)
-        await server.serve(sockets=[sock])
-    finally:
-        if runner is not None:
-            await runner.stop()
-        await client.close()
-        sock.close()
+                  f"{self.auth.system_key}", file=sys.stderr, flush=True)
+        shown = f"[{self._host}]" if ":" in self._host else self._host
+        print(f"perdure serving http://{shown}:{self.port}"
+              + (" (keys required)" if self.auth.enabled else ""), flush=True)
+        await server.serve(sockets=[self._socket])
+
+    def close(self) -> None:
+        """Close the listening socket."""
+        self._socket.close()

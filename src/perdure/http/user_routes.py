@@ -3,9 +3,11 @@
 A function receives the Starlette request (FastAPI's ``Request`` is the same
 class). It may also ask for:
 
-* the orchestration client: a parameter annotated ``perdure.Client`` (or
-  ``SyncClient``), or named ``client``/``starter``; a plain ``def`` runs in a
-  thread pool and gets a :class:`~perdure.SyncClient` bound to the server's loop;
+* the orchestration client: a parameter annotated ``perdure.Client``,
+  :class:`~perdure.http.HttpClient` (the client plus the check-status helpers,
+  which it is; annotate it so to type-check them) or their ``Sync`` twins, or
+  named ``client``/``starter``; a plain ``def`` runs in a thread pool and gets a
+  :class:`~perdure.http.SyncHttpClient` bound to the server's loop;
 * path parameters, by name (``orchestrators/{function_name}/wait`` passes
   ``function_name``); they are also in ``request.path_params``.
 
@@ -37,12 +39,14 @@ from ..app import App, Route
 from ..client import Client, SyncClient
 from ..core.errors import InvalidArgumentError, PerdureError
 from .auth import KeyAuth
+from .check_status import HttpClient, SyncHttpClient
 from .errors import error_response, json_response
 from .routes import unauthorized
 
 log = logging.getLogger(__name__)
 
 _CLIENT_NAMES = ("client", "starter")
+_CLIENT_TYPES = ("Client", "SyncClient", "HttpClient", "SyncHttpClient")
 
 
 class _AlphaConvertor(Convertor[str]):
@@ -132,9 +136,9 @@ def _prefixed(prefix: str, path: str) -> str:
 
 
 def _wants_client(name: str, annotation: Any) -> bool:
-    if annotation in (Client, SyncClient):
+    if isinstance(annotation, type) and issubclass(annotation, Client | SyncClient):
         return True
-    if isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] in ("Client", "SyncClient"):
+    if isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] in _CLIENT_TYPES:
         return True
     return annotation is inspect.Parameter.empty and name in _CLIENT_NAMES
 
@@ -178,7 +182,7 @@ def to_response(value: Any) -> Response:
     return JSONResponse(value)
 
 
-def user_routes(app: App, client: Client, auth: KeyAuth) -> list[BaseRoute]:
+def user_routes(app: App, client: HttpClient, auth: KeyAuth) -> list[BaseRoute]:
     """Starlette routes for every ``@app.route`` function, under ``app.route_prefix``."""
     routes: list[BaseRoute] = []
     for route in app.routes:
@@ -191,7 +195,7 @@ def user_routes(app: App, client: Client, auth: KeyAuth) -> list[BaseRoute]:
     return routes
 
 
-def _endpoint(route: Route, client: Client, auth: KeyAuth,
+def _endpoint(route: Route, client: HttpClient, auth: KeyAuth,
               path_names: set[str]) -> Callable[[Request], Awaitable[Response]]:
     fn = route.endpoint
     plan = _plan(fn, path_names)
@@ -210,7 +214,7 @@ def _endpoint(route: Route, client: Client, auth: KeyAuth,
             elif is_async:
                 kwargs[name] = client
             else:
-                kwargs[name] = SyncClient.bound(client, asyncio.get_running_loop())
+                kwargs[name] = SyncHttpClient.bound(client, asyncio.get_running_loop())
         try:
             if is_async:
                 result = await fn(**kwargs)

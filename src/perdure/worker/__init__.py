@@ -1,6 +1,7 @@
 """The worker: claims work from a task hub and runs orchestrations and activities."""
 
-from .activity import ActivityContext
-from .worker import Worker, WorkerOptions
+from .activity import ActivityClient, ActivityContext
+from .worker import ClientFactory, Worker, WorkerOptions, set_client_factory
 
-__all__ = ["ActivityContext", "Worker", "WorkerOptions"]
+__all__ = ["ActivityClient", "ActivityContext", "ClientFactory", "Worker", "WorkerOptions",
+           "set_client_factory"]

@@ -7,15 +7,35 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core.errors import ActivityTimeoutError
 from ..core.history import FailureDetails, HistoryEvent, TaskCompleted, TaskFailed
 from ..core.serialization import dumps, loads
 from ..store.base import ActivityTask
 
-if TYPE_CHECKING:
-    from ..client import Client, SyncClient
+
+class ActivityClient(Protocol):
+    """The client a worker hands its activities, as far as the worker itself uses it.
+
+    :class:`perdure.Client` is one. A protocol, so that the worker layer does
+    not import the client layer: whoever builds the worker (the CLI, the
+    ``perdure`` package) gives it the client, or a factory of one.
+    """
+
+    def create_http_management_payload(self, instance_id: str,
+                                       base_url: str | None = None) -> dict[str, str]:
+        """The management URLs of an instance the client has seen."""
+        ...
+
+    async def http_management_payload(self, instance_id: str,
+                                      base_url: str | None = None) -> dict[str, str]:
+        """The management URLs of any instance, read from the hub when needed."""
+        ...
+
+    def blocking(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """A blocking facade over the client, whose store lives on ``loop``."""
+        ...
 
 
 @dataclass
@@ -24,7 +44,10 @@ class ActivityContext:
 
     ``client`` is the async orchestration client (for ``async def`` activities);
     ``sync_client`` is its blocking facade, usable from plain activities, which
-    run in worker threads.
+    run in worker threads. Both are typed ``Any`` here, because the worker
+    layer does not import the client: they are a :class:`perdure.Client` and a
+    :class:`perdure.SyncClient` (annotate a variable with them to type-check
+    their calls) unless the worker was given another client.
     """
 
     instance_id: str
@@ -35,16 +58,14 @@ class ActivityContext:
     """The task's position in the orchestration's history."""
     attempt: int
     """1 for the first delivery; higher when a crashed worker's claim is retried."""
-    client: Client
-    """The async orchestration client."""
+    client: Any
+    """The async orchestration client (an :class:`ActivityClient`)."""
     _loop: asyncio.AbstractEventLoop
 
     @property
-    def sync_client(self) -> SyncClient:
+    def sync_client(self) -> Any:
         """A blocking client bound to the worker's event loop (for plain activities)."""
-        from ..client import SyncClient
-
-        return SyncClient.bound(self.client, self._loop)
+        return self.client.blocking(self._loop)
 
     def create_http_management_payload(self, instance_id: str | None = None) -> dict[str, str]:
         """Management URLs for ``instance_id`` (default: this activity's instance).
@@ -57,19 +78,21 @@ class ActivityContext:
         ``InvalidArgumentError`` for an instance it has not).
         """
         target = instance_id or self.instance_id
+        client: ActivityClient = self.client
         try:
             on_loop = asyncio.get_running_loop() is self._loop
         except RuntimeError:
             on_loop = False
         if on_loop:
-            return self.client.create_http_management_payload(target)
-        return asyncio.run_coroutine_threadsafe(self.client.http_management_payload(target),
+            return client.create_http_management_payload(target)
+        return asyncio.run_coroutine_threadsafe(client.http_management_payload(target),
                                                 self._loop).result()
 
     async def http_management_payload(self, instance_id: str | None = None) -> dict[str, str]:
         """Management URLs for ``instance_id`` (default: this activity's instance), for
         ``async def`` activities; see :meth:`create_http_management_payload`."""
-        return await self.client.http_management_payload(instance_id or self.instance_id)
+        client: ActivityClient = self.client
+        return await client.http_management_payload(instance_id or self.instance_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,11 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..app import App
 from ..core.errors import PerdureError, UnknownFunctionError
@@ -42,6 +43,7 @@ from ..store.base import (
     Store,
 )
 from .activity import (
+    ActivityClient,
     ActivityContext,
     activity_arguments,
     activity_failed,
@@ -54,10 +56,22 @@ from .step import StepOutcome, build_step, current_events, fail_step, keep_state
 from .threads import ThreadRunner
 from .watchdog import StepTimeout, StepWatchdog
 
-if TYPE_CHECKING:
-    from ..client import Client
-
 log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[Store, App], ActivityClient]
+"""Builds the client a worker hands its activities, from the worker's store and app."""
+
+_client_factory: ClientFactory | None = None
+
+
+def set_client_factory(factory: ClientFactory) -> None:
+    """Set how a :class:`Worker` given no ``client`` builds the one it hands activities.
+
+    The worker layer does not import the client layer, so the composition
+    root decides: importing ``perdure`` sets a factory of :class:`perdure.Client`.
+    """
+    global _client_factory
+    _client_factory = factory
 
 
 @dataclass(slots=True)
@@ -113,7 +127,7 @@ class Worker:
     """
 
     def __init__(self, app: App, store: Store, *, options: WorkerOptions | None = None,
-                 client: Client | None = None, worker_id: str | None = None) -> None:
+                 client: ActivityClient | None = None, worker_id: str | None = None) -> None:
         self.app = app
         self.store = store
         self.options = options or WorkerOptions()
@@ -136,12 +150,14 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
-    def client(self) -> Client:
-        """The client handed to activities (built on this worker's store when not given)."""
+    def client(self) -> ActivityClient:
+        """The client handed to activities: the one given, else one built on this
+        worker's store by the factory of :func:`set_client_factory`."""
         if self._client is None:
-            from ..client import Client
-
-            self._client = Client(self.store, app=self.app)
+            if _client_factory is None:
+                raise PerdureError("this worker was given no client for its activities, and "
+                                   "no client factory is set (import perdure, or pass client=)")
+            self._client = _client_factory(self.store, self.app)
         return self._client
 
     # --- lifecycle -------------------------------------------------------

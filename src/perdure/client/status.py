@@ -1,4 +1,10 @@
-"""The status object a client returns, and the Durable Functions history format."""
+"""The status object a client returns, with its history in the Durable Functions format.
+
+The history stays in the client layer: ``get_status(show_history=True)``
+documents it in the ``historyEvents`` shape, for scripts and the CLI as much as
+for HTTP. The rest of the wire format (the camelCase status payload and its
+time format) is the HTTP layer's: :mod:`perdure.http.wire`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .core.history import (
+from ..core.history import (
     ExecutionCompleted,
     ExecutionStarted,
     ExecutionTerminated,
@@ -22,9 +28,9 @@ from .core.history import (
     TaskScheduled,
     event_to_dict,
 )
-from .core.serialization import loads
-from .core.status import OrchestrationRuntimeStatus
-from .store.base import InstanceRecord
+from ..core.serialization import loads
+from ..core.status import OrchestrationRuntimeStatus
+from ..store.base import InstanceRecord
 
 
 @dataclass(slots=True)
@@ -61,23 +67,13 @@ class OrchestrationStatus:
             failure_details=record.failure, parent_instance_id=record.parent_instance_id,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The Durable Functions status payload (camelCase, second-precision times)."""
-        out: dict[str, Any] = {
-            "name": self.name, "instanceId": self.instance_id,
-            "runtimeStatus": self.runtime_status.value, "input": self.input,
-            "customStatus": self.custom_status, "output": self.output,
-            "createdTime": format_time(self.created_time),
-            "lastUpdatedTime": format_time(self.last_updated_time),
-        }
-        if self.history is not None:
-            out["historyEvents"] = self.history
-        return out
 
+@dataclass(slots=True)
+class StatusPage:
+    """One page of ``get_status_by``; pass ``continuation_token`` back for the next."""
 
-def format_time(value: datetime) -> str:
-    """``yyyy-MM-ddTHH:mm:ssZ``, as Durable Functions writes status times."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    instances: list[OrchestrationStatus]
+    continuation_token: str | None
 
 
 def _history_time(value: datetime) -> str:

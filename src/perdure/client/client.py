@@ -15,19 +15,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
-from .core.errors import (
+from ..core.errors import (
     InstanceNotFoundError,
     InvalidArgumentError,
     OrchestrationTimeoutError,
     UnknownFunctionError,
 )
-from .core.history import (
+from ..core.history import (
     EventRaised,
     ExecutionResumed,
     ExecutionRewound,
@@ -35,19 +34,13 @@ from .core.history import (
     ExecutionTerminated,
     utcnow,
 )
-from .core.names import check_instance_id, check_name, control_character, validate_instance_id
-from .core.serialization import dumps
-from .core.status import ACTIVE_STATUSES
-from .core.status import OrchestrationRuntimeStatus as Status
-from .status import OrchestrationStatus, history_to_df
-from .store import create_store
-from .store.base import InstanceQuery, Message, NewInstance, Store
-
-if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from .app import App
+from ..core.names import check_instance_id, check_name, control_character, validate_instance_id
+from ..core.serialization import dumps
+from ..core.status import ACTIVE_STATUSES
+from ..core.status import OrchestrationRuntimeStatus as Status
+from ..store import create_store
+from ..store.base import InstanceQuery, Message, NewInstance, Store
+from .status import OrchestrationStatus, StatusPage, history_to_df
 
 T = TypeVar("T")
 
@@ -87,12 +80,16 @@ def _statuses(value: Status | str | Collection[Status | str] | None
     return frozenset(s if isinstance(s, Status) else Status.parse(s) for s in items) or None
 
 
-@dataclass(slots=True)
-class StatusPage:
-    """One page of ``get_status_by``; pass ``continuation_token`` back for the next."""
+class Orchestrators(Protocol):
+    """What the client asks of an app: the names of its orchestrators (``perdure.App`` is one).
 
-    instances: list[OrchestrationStatus]
-    continuation_token: str | None
+    A protocol, so that the client layer does not depend on the app registry.
+    """
+
+    @property
+    def orchestrators(self) -> Collection[str]:
+        """The registered orchestrator names."""
+        ...
 
 
 class Client:
@@ -104,7 +101,7 @@ class Client:
     ``url_query`` (:data:`UrlQuery`) adds their keys (the HTTP server sets it).
     """
 
-    def __init__(self, store: Store | str | None = None, *, app: App | None = None,
+    def __init__(self, store: Store | str | None = None, *, app: Orchestrators | None = None,
                  orchestrators: Collection[str] | None = None,
                  base_url: str = DEFAULT_BASE_URL,
                  url_query: UrlQuery | None = None) -> None:
@@ -266,8 +263,9 @@ class Client:
         """End every :meth:`wait_for_completion` in flight, and any later one, at once.
 
         Each raises :class:`OrchestrationTimeoutError`, as if its timeout had
-        passed, so :meth:`wait_for_completion_or_create_check_status_response`
-        answers the 202 check-status response. A server calls this when it
+        passed, so that the HTTP layer's
+        ``wait_for_completion_or_create_check_status_response`` answers its 202
+        check-status response. A server calls this when it
         starts shutting down, so that a long wait ends with a useful answer
         rather than being cut off. Call it on the loop the waits run on.
         """
@@ -455,50 +453,13 @@ class Client:
             "resumePostUri": f"{prefix}/resume{q('resume', reason)}",
         }
 
-    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
-        """202 with the management URLs of an instance, built from ``request``'s scheme and host.
+    def blocking(self, loop: asyncio.AbstractEventLoop) -> SyncClient:
+        """A blocking facade over this client, whose store lives on ``loop``.
 
-        ``request`` is a Starlette (or FastAPI) request; the response carries
-        ``Location`` (the status URL) and ``Retry-After: 10``, as in Durable Functions.
+        For code running in another thread than ``loop`` (a plain activity, a
+        plain HTTP function): see :meth:`SyncClient.bound`.
         """
-        from starlette.responses import JSONResponse
-
-        origin = f"{request.url.scheme}://{request.url.netloc}"
-        payload = self.create_http_management_payload(instance_id, origin)
-        return JSONResponse(payload, 202, {"Location": payload["statusQueryGetUri"],
-                                           "Retry-After": "10"},
-                            media_type="application/json; charset=utf-8")
-
-    async def wait_for_completion_or_create_check_status_response(
-        self, request: Request, instance_id: str, timeout: float = 10.0,
-        retry_interval: float = 1.0, return_internal_server_error_on_failure: bool = False,
-    ) -> Response:
-        """Wait up to ``timeout`` seconds: 200 with the output if the instance completed,
-        200 with the status object if it failed or was terminated (500 for a failure when
-        ``return_internal_server_error_on_failure``), else the 202 check-status response.
-
-        Returns as soon as the instance finishes; ``retry_interval`` (which must
-        not exceed ``timeout``) is kept for Durable Functions compatibility.
-        """
-        from starlette.responses import JSONResponse
-
-        for value, what in ((timeout, "timeout"), (retry_interval, "retry_interval")):
-            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
-                raise InvalidArgumentError(f"{what} must be a non-negative number of seconds, "
-                                           f"got {value!r}")
-        if retry_interval > timeout:
-            raise InvalidArgumentError(f"retry_interval ({retry_interval:g}s) must not exceed "
-                                       f"timeout ({timeout:g}s)")
-        try:
-            status = await self.wait_for_completion(instance_id, timeout)
-        except OrchestrationTimeoutError:
-            return self.create_check_status_response(request, instance_id)
-        media_type = "application/json; charset=utf-8"
-        if status.runtime_status is Status.Completed:
-            return JSONResponse(status.output, 200, media_type=media_type)
-        code = 500 if status.runtime_status is Status.Failed \
-            and return_internal_server_error_on_failure else 200
-        return JSONResponse(status.to_json(), code, media_type=media_type)
+        return SyncClient.bound(self, loop)
 
 
 def _reason(reason: Any) -> str | None:
@@ -507,10 +468,10 @@ def _reason(reason: Any) -> str | None:
     raise InvalidArgumentError(f"reason must be a string, got {type(reason).__name__}")
 
 
-def _blocking(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+def _blocking(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     @functools.wraps(method)
     def call(self: SyncClient, *args: Any, **kwargs: Any) -> T:
-        return self._run(method(self._client, *args, **kwargs))
+        return self.run(method(self.client, *args, **kwargs))
     return call
 
 
@@ -521,46 +482,46 @@ class SyncClient:
     thread; :meth:`bound` wraps a client living on another thread's loop.
     """
 
+    client: Client
+    """The async client whose coroutines this facade runs."""
+
     def __init__(self, store: Store | str | None = None, **client_options: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = threading.Thread(
             target=self._loop.run_forever, name="perdure-sync-client", daemon=True)
         self._thread.start()
-        self._client = self._run(self._make(store, client_options))
+        self.client = self.run(self._make(store, client_options))
 
     @staticmethod
     async def _make(store: Store | str | None, options: dict[str, Any]) -> Client:
         return Client(store, **options)
 
     @classmethod
-    def bound(cls, client: Client, loop: asyncio.AbstractEventLoop) -> SyncClient:
+    def bound(cls, client: Client, loop: asyncio.AbstractEventLoop) -> Self:
         """A blocking facade over ``client``, whose store lives on ``loop``."""
         self = cls.__new__(cls)
-        self._loop, self._thread, self._client = loop, None, client
+        self._loop, self._thread, self.client = loop, None, client
         return self
 
-    def _run(self, coro: Awaitable[T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` (a coroutine of :attr:`client`) on the client's loop, blocking."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
             raise RuntimeError("SyncClient called from its own event loop; use Client instead")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def create_http_management_payload(self, instance_id: str,
                                        base_url: str | None = None) -> dict[str, str]:
         """See :meth:`Client.create_http_management_payload`."""
-        return self._client.create_http_management_payload(instance_id, base_url)
-
-    def create_check_status_response(self, request: Request, instance_id: str) -> Response:
-        """See :meth:`Client.create_check_status_response`."""
-        return self._client.create_check_status_response(request, instance_id)
+        return self.client.create_http_management_payload(instance_id, base_url)
 
     def close(self) -> None:
         """Close the store and stop the private loop."""
         if self._thread is not None:
-            self._run(self._client.close())
+            self.run(self.client.close())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._thread = None

@@ -22,13 +22,12 @@ from typing import Any, TypeVar
 
 import click
 
-from .app import App, load_app
-from .client import Client
-from .core.errors import InvalidArgumentError, PerdureError
-from .core.serialization import ValueLimits, set_value_limits, value_limits
-from .status import OrchestrationStatus, format_time
-from .store import create_store, store_url_from_env
-from .worker import Worker, WorkerOptions
+from ..app import App, load_app
+from ..client import Client, OrchestrationStatus
+from ..core.errors import InvalidArgumentError, PerdureError
+from ..core.serialization import ValueLimits, set_value_limits, value_limits
+from ..store import create_store, store_url_from_env
+from ..worker import Worker, WorkerOptions
 
 T = TypeVar("T")
 
@@ -204,13 +203,19 @@ async def _with_client(store_url: str | None, app_spec: str | None,
 
 
 def _status_json(status: OrchestrationStatus) -> dict[str, Any]:
-    out = status.to_json()
+    # Imported here, as ``serve`` imports the server: management commands start
+    # without loading Starlette and uvicorn (the http package imports them).
+    from ..http.wire import status_json
+
+    out = status_json(status)
     if status.failure_details is not None:
         out["failureDetails"] = status.failure_details.to_dict()
     return out
 
 
 def _echo_status(status: OrchestrationStatus, as_json: bool) -> None:
+    from ..http.wire import format_time
+
     if as_json:
         click.echo(json.dumps(_status_json(status)))
         return
@@ -265,14 +270,14 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
           body_timeout: float, max_connections: int | None) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
-    from .http.auth import KeyAuth
+    from ..http.auth import KeyAuth
 
     try:  # before anything runs: an empty --key once served with a random, unprinted key
         KeyAuth(system_key, function_keys)
     except InvalidArgumentError as exc:
         _fail(f"--key/--function-key: {exc}")
     app = _load_or_exit(app_spec)
-    from .http.server import run_server
+    from .serve import run_server
 
     _tune_gc_for_serving()
     if auth is False and system_key is not None:
@@ -379,6 +384,8 @@ async def list_(statuses: tuple[str, ...], prefix: str | None, created_from: str
                 created_to: str | None, limit: int, store_url: str | None,
                 as_json: bool) -> None:
     """List instances, oldest first."""
+    from ..http.wire import format_time
+
     page = await _with_client(store_url, None, lambda c: c.get_status_by(
         _datetime(created_from), _datetime(created_to), list(statuses) or None, prefix,
         page_size=limit))

@@ -1,0 +1,52 @@
+"""``perdure serve``'s composition: the worker and the HTTP server on one event loop.
+
+Running both on one loop, sharing one store and one client, makes the store's
+in-process signals reach the HTTP handlers: a ``wait…`` request returns the
+moment the instance completes. The CLI is the one layer that knows both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from ..app import App
+from ..http import HttpClient, HttpServer
+from ..http.protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
+from ..store.base import Store
+from ..worker import Worker, WorkerOptions
+
+
+async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: int = 7071,
+                     auth: bool | None = None, system_key: str | None = None,
+                     worker: bool = True, function_keys: Collection[str] = (),
+                     worker_options: WorkerOptions | None = None,
+                     log_level: str = "warning", allowed_hosts: Collection[str] = (),
+                     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                     max_connections: int | None = None) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
+
+    Keys, hosts and connection limits are :class:`~perdure.http.HttpServer`'s;
+    an invalid key is refused before the socket is bound or the store opened.
+    Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
+    connections.
+    """
+    server = HttpServer(host=host, port=port, auth=auth, system_key=system_key,
+                        function_keys=function_keys, log_level=log_level,
+                        allowed_hosts=allowed_hosts, header_timeout=header_timeout,
+                        body_timeout=body_timeout, max_connections=max_connections)
+    try:
+        await store.open()
+        client = HttpClient(store, app=app, base_url=server.base_url,
+                            url_query=server.auth.url_query)
+        runner = Worker(app, store, client=client, options=worker_options) if worker else None
+        try:
+            if runner is not None:
+                await runner.start()
+            await server.serve(app, client)
+        finally:
+            if runner is not None:
+                await runner.stop()
+            await client.close()
+    finally:
+        server.close()

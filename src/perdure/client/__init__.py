@@ -1,0 +1,22 @@
+"""The orchestration client: start, query, signal and manage instances.
+
+:class:`Client` is async; :class:`SyncClient` is its blocking facade. Both talk
+to the task hub directly, so they work in the serving process, in another
+process, or on another machine sharing the hub. They carry no transport: the
+Starlette check-status helpers are the HTTP layer's
+(:class:`perdure.http.HttpClient`).
+"""
+
+from .client import (
+    DEFAULT_BASE_URL,
+    WEBHOOK_PATH,
+    Client,
+    Orchestrators,
+    SyncClient,
+    UrlQuery,
+)
+from .status import OrchestrationStatus, StatusPage, history_to_df
+
+__all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "Client",
+           "OrchestrationStatus", "Orchestrators", "StatusPage", "SyncClient", "UrlQuery",
+           "history_to_df"]
