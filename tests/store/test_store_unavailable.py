@@ -12,7 +12,7 @@ import pytest
 from perdure.core.errors import StoreUnavailableError
 from perdure.store import create_store
 from perdure.store.base import NewInstance
-from perdure.store.sqlite_health import unavailable_reason
+from perdure.store.sqlite.health import unavailable_reason
 
 from .pg import postgres, scratch_hub
 

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-from ..core.errors import InstanceNotFoundError
-from ..core.history import HistoryEvent
-from ..core.status import OrchestrationRuntimeStatus
-from .base import (
+from ...core.errors import InstanceNotFoundError
+from ...core.history import HistoryEvent
+from ...core.status import OrchestrationRuntimeStatus
+from ..base import (
     ActivityResult,
     ActivityWorkItem,
     InboxMessage,
@@ -28,7 +28,7 @@ from .base import (
     OrchestrationWorkItem,
     StepCommit,
 )
-from .codec import (
+from ..codec import (
     INSTANCE_COLUMNS,
     ClaimedTask,
     InstanceRow,
@@ -45,122 +45,24 @@ from .codec import (
     started_event,
     to_us,
 )
-from .paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
-from .plan import CommitPlan, TaskLease, plan_commit
-from .rules import (
+from ..paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from ..plan import CommitPlan, TaskLease, plan_commit
+from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
     check_can_purge,
     check_can_send,
     conflict_message,
     status_values,
 )
+from .queries import SQL
 
-_COLUMNS = INSTANCE_COLUMNS
 R = TypeVar("R")
 
 _ORDER = "ORDER BY created_at, instance_id"
 
-SELECT_INSTANCE = f"SELECT {_COLUMNS} FROM instances WHERE instance_id = ?"
-SELECT_STATUS = "SELECT runtime_status FROM instances WHERE instance_id = ?"
-SELECT_HISTORY = "SELECT event FROM history WHERE instance_id = ? ORDER BY seq"
-
-INSERT_INSTANCE = (
-    "INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at, "
-    "updated_at, input, parent_instance_id) VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?)"
-)
-INSERT_MESSAGE = (
-    "INSERT INTO inbox (instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?)"
-)
-# A message to an instance that does not exist is dropped, not an error: its
-# sender (an orchestration step, an activity) cannot do anything about it.
-INSERT_MESSAGE_IF_EXISTS = (
-    "INSERT INTO inbox (instance_id, execution_id, visible_at, event) SELECT ?1, ?2, ?3, ?4 "
-    "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1)"
-)
-_IDS = "(SELECT value FROM json_each(?))"
-SELECT_HISTORIES = (
-    f"SELECT instance_id, event FROM history WHERE instance_id IN {_IDS} "
-    "ORDER BY instance_id, seq")
-DELETE_INSTANCES = (
-    f"DELETE FROM history WHERE instance_id IN {_IDS}",
-    f"DELETE FROM inbox WHERE instance_id IN {_IDS}",
-    f"DELETE FROM tasks WHERE instance_id IN {_IDS}",
-    f"DELETE FROM instances WHERE instance_id IN {_IDS}",
-)
-
-# Lease instances that have a visible message and no live lease. The scan runs
-# over the covering index inbox(visible_at, instance_id), oldest first, and
-# stops after `limit` distinct instances; the token is random per row. The
-# index is forced: without statistics the planner prefers inbox_instance, a
-# full scan that visits every future timer and favours low instance ids.
-CLAIM_INSTANCES = f"""
-UPDATE instances
-   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
-       attempts = attempts + 1
- WHERE instance_id IN (
-       SELECT DISTINCT m.instance_id
-         FROM inbox AS m INDEXED BY inbox_visible
-         JOIN instances AS i ON i.instance_id = m.instance_id
-        WHERE m.visible_at <= ?3 AND (i.lock_token IS NULL OR i.lock_expires < ?3)
-        LIMIT ?4)
-RETURNING {_COLUMNS}, lock_token, attempts
-"""
-# Every visible message of the claimed instances, at most ?3 per instance.
-SELECT_CLAIMED_MESSAGES = f"""
-SELECT id, instance_id, execution_id, event FROM (
-       SELECT id, instance_id, execution_id, event,
-              row_number() OVER (PARTITION BY instance_id ORDER BY id) AS n
-         FROM inbox
-        WHERE instance_id IN {_IDS} AND visible_at <= ?2)
- WHERE n <= ?3
- ORDER BY id
-"""
-SELECT_LEASES = (
-    "SELECT instance_id, lock_token, runtime_status, history_len FROM instances "
-    f"WHERE instance_id IN {_IDS}"
-)
-DELETE_HISTORY = "DELETE FROM history WHERE instance_id = ?"
-INSERT_HISTORY = "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)"
-# ?1 is the new execution id, or NULL to keep the current execution and input.
-UPDATE_AFTER_STEP = """
-UPDATE instances
-   SET execution_id = coalesce(?1, execution_id), input = iif(?1 IS NULL, input, ?2),
-       runtime_status = ?3, custom_status = ?4, output = ?5, failure = ?6, updated_at = ?7,
-       history_len = ?8, attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
- WHERE instance_id = ?9
-"""
-DELETE_CONSUMED = "DELETE FROM inbox WHERE id = ? AND instance_id = ?"
-INSERT_TASK = (
-    "INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-RELEASE_INSTANCE = (
-    "UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL "
-    "WHERE instance_id = ? AND lock_token = ?"
-)
-
-# A task's visible_at doubles as its lease expiry (see the schema).
-CLAIM_TASKS = """
-UPDATE tasks
-   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), visible_at = ?2,
-       attempts = attempts + 1
- WHERE id IN (SELECT id FROM tasks WHERE visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
-RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input
-"""
-SELECT_TASK_TOKENS = f"SELECT id, lock_token FROM tasks WHERE id IN {_IDS}"
-DELETE_TASK = "DELETE FROM tasks WHERE id = ?"
-RENEW_TASK = "UPDATE tasks SET visible_at = ? WHERE id = ? AND lock_token = ?"
-
-NEXT_WAKEUP = "SELECT min(visible_at) FROM inbox WHERE visible_at > ?"
-REGISTER_FUNCTION = (
-    "INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at"
-)
-KNOWN_ORCHESTRATORS = "SELECT name FROM functions WHERE kind = 'orchestrator'"
-
 
 class ClaimedInstance(NamedTuple):
-    """A row of ``CLAIM_INSTANCES``: the instance columns and its new lease."""
+    """A row of ``claim_instances``: the instance columns and its new lease."""
 
     instance_id: str
     name: str
@@ -186,7 +88,7 @@ def _fetch(conn: sqlite3.Connection, make: Callable[[Iterable[Any]], R], sql: st
 
 def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
     """An instance's runtime status; ``None`` when there is no such instance."""
-    for (status,) in conn.execute(SELECT_STATUS, (instance_id,)):
+    for (status,) in conn.execute(SQL.select_status, (instance_id,)):
         return cast(str, status)
     return None
 
@@ -196,20 +98,20 @@ def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
 
 def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
     """The instance row, or ``None``."""
-    rows = _fetch(conn, InstanceRow._make, SELECT_INSTANCE, (instance_id,))
+    rows = _fetch(conn, InstanceRow._make, SQL.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
     """The current execution's history, in order."""
-    return [decode_event(text) for (text,) in conn.execute(SELECT_HISTORY, (instance_id,))]
+    return [decode_event(text) for (text,) in conn.execute(SQL.select_history, (instance_id,))]
 
 
 def get_histories(conn: sqlite3.Connection,
                   instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
     """The current execution's history of each instance, in order (``[]`` when unknown)."""
     histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
-    for instance_id, text in conn.execute(SELECT_HISTORIES, (encode_ids(list(histories)),)):
+    for instance_id, text in conn.execute(SQL.select_histories, (encode_ids(list(histories)),)):
         histories[instance_id].append(decode_event(text))
     return histories
 
@@ -217,7 +119,8 @@ def get_histories(conn: sqlite3.Connection,
 def delete_instances(conn: sqlite3.Connection, instance_ids: Collection[str]) -> None:
     """Delete instances with their history, inbox and tasks (caller holds the transaction)."""
     ids = encode_ids(instance_ids)
-    for sql in DELETE_INSTANCES:
+    for sql in (SQL.delete_histories, SQL.delete_inboxes, SQL.delete_instance_tasks,
+                SQL.delete_instance_rows):
         conn.execute(sql, (ids,))
 
 
@@ -230,14 +133,14 @@ def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> boo
     if status is not None:
         instead = conflict_message(new, status)
         if instead is not None:
-            conn.execute(INSERT_MESSAGE_IF_EXISTS, message_row(instead, now))
+            conn.execute(SQL.insert_message_if_exists, message_row(instead, now))
             return False
         delete_instances(conn, (new.instance_id,))
     created = now if new.created_at is None else to_us(new.created_at)
-    conn.execute(INSERT_INSTANCE, (new.instance_id, new.name, new.execution_id, created, now,
+    conn.execute(SQL.insert_instance, (new.instance_id, new.name, new.execution_id, created, now,
                                    new.input, new.parent_instance_id))
     event = encode_event(started_event(new, from_us(created)))
-    conn.execute(INSERT_MESSAGE, (new.instance_id, new.execution_id, now, event))
+    conn.execute(SQL.insert_message, (new.instance_id, new.execution_id, now, event))
     return True
 
 
@@ -248,7 +151,7 @@ def send_message(conn: sqlite3.Connection, message: Message, operation: str,
     if status is None:
         raise InstanceNotFoundError(message.instance_id)
     check_can_send(message.instance_id, status, operation, allowed)
-    conn.execute(INSERT_MESSAGE, message_row(message, now))
+    conn.execute(SQL.insert_message, message_row(message, now))
 
 
 def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
@@ -264,7 +167,7 @@ def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
 def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: int | None,
                 statuses: list[str], batch_size: int) -> list[str]:
     """Delete up to ``batch_size`` instances matching the filter; returns their ids."""
-    sql = f"SELECT instance_id FROM instances WHERE runtime_status IN {_IDS}"
+    sql = SQL.select_purgeable
     params: list[Any] = [encode_ids(statuses)]
     if created_from is not None:
         sql += " AND created_at >= ?"
@@ -288,7 +191,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
     """
     where, params = keyset_conditions(query, "?")
     limit = query.page_size + 1  # one row more than asked says whether a next page exists
-    columns = f"{_COLUMNS}, {PAYLOAD_SIZE} AS size"
+    columns = f"{INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size"
     if query.statuses is None:
         sql = f"SELECT {columns} FROM instances"
         if where:
@@ -314,12 +217,12 @@ def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
     """Upsert the function names a worker serves."""
     rows = [("orchestrator", name, now) for name in orchestrators]
     rows += [("activity", name, now) for name in activities]
-    conn.executemany(REGISTER_FUNCTION, rows)
+    conn.executemany(SQL.register_function, rows)
 
 
 def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
     """Every registered orchestrator name."""
-    return {name for (name,) in conn.execute(KNOWN_ORCHESTRATORS)}
+    return {name for (name,) in conn.execute(SQL.known_orchestrators)}
 
 
 # --- worker side -------------------------------------------------------------
@@ -328,7 +231,7 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                          now: int) -> list[OrchestrationWorkItem]:
     """Lease up to ``limit`` instances with visible messages and read those messages."""
-    claimed = _fetch(conn, ClaimedInstance._make, CLAIM_INSTANCES,
+    claimed = _fetch(conn, ClaimedInstance._make, SQL.claim_instances,
                      (worker_id, now + lease_us, now, limit))
     if not claimed:
         return []
@@ -337,7 +240,7 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
              for row in claimed}
     ids = encode_ids(list(items))
     for msg_id, instance_id, execution_id, event in conn.execute(
-            SELECT_CLAIMED_MESSAGES, (ids, now, MAX_MESSAGES_PER_CLAIM)):
+            SQL.select_claimed_messages, (ids, now, MAX_MESSAGES_PER_CLAIM)):
         items[instance_id].messages.append(
             InboxMessage(msg_id, decode_event(event), execution_id))
     # Oldest pending message first, so callers that work in order are fair.
@@ -354,23 +257,23 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
     the rows, which then go kind by kind through ``executemany``.
     """
     leases = {row.instance_id: row for row in _fetch(
-        conn, Lease._make, SELECT_LEASES, (encode_ids([step.instance_id for step in steps]),))}
+        conn, Lease._make, SQL.select_leases, (encode_ids([step.instance_id for step in steps]),))}
     plan = plan_commit(steps, leases, now)
     if plan.resets:
-        conn.executemany(DELETE_HISTORY, [(instance_id,) for instance_id in plan.resets])
+        conn.executemany(SQL.delete_history, [(instance_id,) for instance_id in plan.resets])
     if plan.history:
-        conn.executemany(INSERT_HISTORY, plan.history)
+        conn.executemany(SQL.insert_history, plan.history)
     if plan.updates:
-        conn.executemany(UPDATE_AFTER_STEP, plan.updates)
+        conn.executemany(SQL.update_after_step, plan.updates)
     if plan.consumed:
-        conn.executemany(DELETE_CONSUMED, plan.consumed)
+        conn.executemany(SQL.delete_consumed, plan.consumed)
     if plan.tasks:
-        conn.executemany(INSERT_TASK, plan.tasks)
+        conn.executemany(SQL.insert_task, plan.tasks)
     for new in plan.starts:  # rare (sub-orchestrations), and each needs its own conflict check
         if create_instance(conn, new, now):
             plan.changed.append(new.instance_id)
     if plan.messages:
-        conn.executemany(INSERT_MESSAGE_IF_EXISTS, plan.messages)
+        conn.executemany(SQL.insert_message_if_exists, plan.messages)
     taken: list[ActivityWorkItem] = []
     if lease is not None and plan.tasks:
         worker_id, limit, lease_us = lease
@@ -380,13 +283,13 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
 
 def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token: str) -> bool:
     """Drop a lease still held; whether it was."""
-    return conn.execute(RELEASE_INSTANCE, (instance_id, lock_token)).rowcount > 0
+    return conn.execute(SQL.release_instance, (instance_id, lock_token)).rowcount > 0
 
 
 def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                      now: int) -> list[ActivityWorkItem]:
     """Lease up to ``limit`` claimable tasks, oldest first."""
-    rows = _fetch(conn, ClaimedTask._make, CLAIM_TASKS, (worker_id, now + lease_us, now, limit))
+    rows = _fetch(conn, ClaimedTask._make, SQL.claim_tasks, (worker_id, now + lease_us, now, limit))
     rows.sort()  # RETURNING order is unspecified; hand tasks out in creation order
     return [activity_item(row) for row in rows]
 
@@ -394,7 +297,7 @@ def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease
 def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResult],
                         now: int) -> list[bool]:
     """Delete each task still leased by its result's token and deliver the result's message."""
-    tokens = dict(conn.execute(SELECT_TASK_TOKENS, (encode_ids([r.id for r in results]),)))
+    tokens = dict(conn.execute(SQL.select_task_tokens, (encode_ids([r.id for r in results]),)))
     applied: list[bool] = []
     deletes: list[tuple[int]] = []
     messages: list[MessageRow] = []
@@ -407,18 +310,18 @@ def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResu
             deletes.append((result.id,))
             messages.append(message_row(result.message, now))
     if deletes:
-        conn.executemany(DELETE_TASK, deletes)
-        conn.executemany(INSERT_MESSAGE_IF_EXISTS, messages)
+        conn.executemany(SQL.delete_task, deletes)
+        conn.executemany(SQL.insert_message_if_exists, messages)
     return applied
 
 
 def renew_activity_leases(conn: sqlite3.Connection, items: Sequence[tuple[int, str]],
                           expires: int) -> None:
     """Push back the expiry of each task lease ``(id, token)`` still held."""
-    conn.executemany(RENEW_TASK, [(expires, task_id, token) for task_id, token in items])
+    conn.executemany(SQL.renew_task, [(expires, task_id, token) for task_id, token in items])
 
 
 def next_wakeup(conn: sqlite3.Connection, now: int) -> int | None:
     """The earliest future ``visible_at`` in any inbox, in microseconds."""
-    (value,) = conn.execute(NEXT_WAKEUP, (now,)).fetchone()
+    (value,) = conn.execute(SQL.next_wakeup, (now,)).fetchone()
     return cast(int | None, value)

@@ -1,7 +1,7 @@
 """The embedded task hub: one SQLite file in WAL mode.
 
 Each async method is one synchronous transition (see
-:mod:`perdure.store.sqlite_ops`). It runs inline on the event loop over a
+:mod:`perdure.store.sqlite.transitions`). It runs inline on the event loop over a
 connection that never waits for a lock: a transition takes tens of
 microseconds, far less than handing it to another thread and back. When
 another process holds the write lock, the transition goes instead to a
@@ -23,14 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from ..core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
-from ..core.history import HistoryEvent
-from ..core.status import OrchestrationRuntimeStatus
-from . import sqlite_ops as ops
-from .base import (
+from ...core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
+from ...core.history import HistoryEvent
+from ...core.status import OrchestrationRuntimeStatus
+from ..base import (
     ActivityResult,
     ActivityWorkItem,
     InstancePage,
@@ -42,14 +41,16 @@ from .base import (
     StepCommit,
     WorkKind,
 )
-from .codec import from_us, now_us, seconds_to_us
-from .migrate import Migration, apply_migrations, load_migrations
-from .options import seconds_option
-from .paging import decode_token
-from .plan import TaskLease, task_lease
-from .rules import check_page_size, purge_in_batches
-from .signals import Signals
-from .sqlite_health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
+from ..codec import from_us, now_us, seconds_to_us
+from ..migrate import Migration, apply_migrations, load_migrations
+from ..options import seconds_option
+from ..paging import decode_token
+from ..plan import TaskLease, task_lease
+from ..rules import check_page_size, purge_in_batches
+from ..signals import Signals
+from . import transitions as ops
+from .health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
+from .queries import SQL
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +61,8 @@ _SYNCHRONOUS = ("NORMAL", "FULL")
 CHECKPOINT_INTERVAL = 1.0
 #: Bytes the write-ahead log file is cut back to once checkpointed.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-_CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version ("
-    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-)
-_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
 #: The numbered schema scripts (see :mod:`perdure.store.migrate`).
-MIGRATIONS = resources.files("perdure.store").joinpath("sql", "sqlite")
+MIGRATIONS = resources.files(__package__).joinpath("migrations")
 
 
 def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
@@ -191,7 +187,6 @@ class SqliteStore:
     # --- lifecycle ------------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect, and create or migrate the schema (idempotent)."""
         if self._executor is not None:
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perdure-sqlite")
@@ -257,7 +252,6 @@ class SqliteStore:
         self._conn = conn
 
     async def close(self) -> None:
-        """Close the connection and stop the database thread; the store is unusable afterwards."""
         for task in (self._watcher, self._checkpointer):
             if task is not None:
                 task.cancel()
@@ -311,8 +305,8 @@ class SqliteStore:
         costs no I/O to read, so polling it is cheap.
         """
         def data_version(conn: sqlite3.Connection) -> int:
-            value: int = conn.execute("PRAGMA data_version").fetchone()[0]
-            return value
+            (value,) = conn.execute("PRAGMA data_version").fetchone()
+            return cast(int, value)
 
         last: int | None = None
         while True:
@@ -329,12 +323,6 @@ class SqliteStore:
     # --- client side ------------------------------------------------------------
 
     async def create_instance(self, new: NewInstance) -> None:
-        """Insert a Pending instance and its ``ExecutionStarted`` message, atomically.
-
-        A finished instance with the same id is replaced (its history, inbox and
-        tasks deleted). An active one raises ``InstanceAlreadyExistsError``
-        (or, with ``new.on_conflict``, gets that message enqueued instead).
-        """
         self._check_file()
         created = await self._write(ops.create_instance, new, now_us())
         self._signals.notify("orchestration")
@@ -342,24 +330,15 @@ class SqliteStore:
             self._signals.notify_instances((new.instance_id,))
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        """The instance row, or ``None``."""
         return await self._read(ops.get_instance, instance_id)
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
-        """The current execution's history in order (empty when unknown)."""
         return await self._read(ops.get_history, instance_id)
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
-        """Several instances' histories in one read; ``[]`` for an unknown id."""
         return await self._read(ops.get_histories, list(instance_ids))
 
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
-        """One page of instances ordered by (created_at, instance_id), keyset paged.
-
-        Filters combine with AND; ``created_from`` and ``created_to`` are
-        inclusive. Raises ``InvalidArgumentError`` for ``page_size < 1`` or a
-        malformed continuation token.
-        """
         check_page_size(query.page_size)
         if query.continuation_token is not None:
             decode_token(query.continuation_token)  # fail on the caller's side of the thread
@@ -370,21 +349,10 @@ class SqliteStore:
         self, message: Message, *, operation: str,
         allowed: Collection[OrchestrationRuntimeStatus],
     ) -> None:
-        """Enqueue a client message if the instance's status is in ``allowed``.
-
-        Raises ``InstanceNotFoundError`` for an unknown instance,
-        ``InstanceFinishedError`` when it is finished and finished is not
-        allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
-        one transaction.
-        """
         await self._write(ops.send_message, message, operation, frozenset(allowed), now_us())
         self._signals.notify("orchestration")
 
     async def purge_instance(self, instance_id: str) -> bool:
-        """Delete a finished instance with its history, inbox and tasks.
-
-        ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
-        """
         purged = await self._write(ops.purge_instance, instance_id)
         if purged:  # a waiter on a purged instance should find out it is gone
             self._signals.notify_instances((instance_id,))
@@ -394,11 +362,6 @@ class SqliteStore:
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
     ) -> int:
-        """Purge matching finished instances in batches of one transaction each.
-
-        Returns how many were purged; a crash mid-way keeps the batches done.
-        Active instances are never purged, whatever ``statuses`` says.
-        """
         async def batch(start: int | None, end: int | None, wanted: list[str],
                         size: int) -> list[str]:
             done = await self._write(ops.purge_batch, start, end, wanted, size)
@@ -408,12 +371,10 @@ class SqliteStore:
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
-        """Record the function names a worker serves (idempotent)."""
         await self._write(ops.register_functions, list(orchestrators), list(activities),
                           now_us())
 
     async def known_orchestrators(self) -> set[str]:
-        """Every orchestrator name any worker has registered in this task hub."""
         return await self._read(ops.known_orchestrators)
 
     # --- worker side ------------------------------------------------------------
@@ -421,35 +382,18 @@ class SqliteStore:
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[OrchestrationWorkItem]:
-        """Lease up to ``limit`` instances that have visible inbox messages.
-
-        Skips instances leased by others until their lease expires. Each claim
-        takes a fresh ``lock_token`` and increments the instance's attempts.
-        Each item carries the instance's visible messages in arrival order (at
-        most ``MAX_MESSAGES_PER_CLAIM``; the rest wait for the next step).
-        """
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
-        """Apply each step whose lease still holds; one transaction for all.
-
-        Returns, per step, whether it was applied. A step whose lease was lost
-        changes nothing. Applying resets the instance's attempts, releases its
-        lease, and creates activity tasks, messages and instances; a message to
-        an instance that does not exist is dropped.
-        """
         applied, _ = await self._commit(steps, None)
         return applied
 
     async def commit_steps_and_claim(
         self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
     ) -> tuple[list[bool], list[ActivityWorkItem]]:
-        """:meth:`commit_steps`, then in the same transaction a claim of up to
-        ``limit`` activity tasks for ``worker_id`` (the oldest claimable, which
-        are usually those the steps just created)."""
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
     async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
@@ -468,25 +412,18 @@ class SqliteStore:
         return outcome.applied, taken
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
-        """Give up a lease without committing; the messages stay for a later claim."""
         if await self._lease_write(ops.release_orchestration, instance_id, lock_token):
             self._signals.notify("orchestration")
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[ActivityWorkItem]:
-        """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_activities, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
-        """Delete each task whose lease still holds and deliver its message; one transaction.
-
-        A result whose message targets an instance that no longer exists still
-        completes its task; the message is dropped.
-        """
         if not results:
             return []
         applied = await self._write(ops.complete_activities, results, now_us())
@@ -497,28 +434,22 @@ class SqliteStore:
     async def renew_activity_leases(
         self, items: Sequence[tuple[int, str]], lease_seconds: float,
     ) -> None:
-        """Extend the leases ``(id, lock_token)`` still held."""
         if items:
             await self._lease_write(ops.renew_activity_leases, items,
                               now_us() + seconds_to_us(lease_seconds))
 
     async def next_wakeup(self) -> datetime | None:
-        """The earliest future ``visible_at`` among inbox messages (durable timers)."""
         value = await self._read(ops.next_wakeup, now_us())
         return None if value is None else from_us(value)
 
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
-        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._signals.wait(kind, timeout)
 
     def wake_instance_waiters(self) -> None:
-        """Wake every instance waiter of this process."""
         self._signals.notify_every_instance()
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have finished, been created or purged (since
-        ``since``), or after ``timeout``."""
         await self._signals.wait_instance(instance_id, timeout, since)
 
 
@@ -575,17 +506,17 @@ class _Migrating:
 
     def installed_version(self) -> int | None:
         try:
-            version: int = self._conn.execute(_SCHEMA_VERSION).fetchone()[0]
+            (version,) = self._conn.execute(SQL.schema_version).fetchone()
         except sqlite3.OperationalError:  # no table yet: a new file
             return None
-        return version
+        return cast(int, version)
 
     @contextlib.contextmanager
     def migrating(self) -> Iterator[None]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(_CREATE_SCHEMA_VERSION)
+            conn.execute(SQL.create_schema_version)
             yield
             conn.execute("COMMIT")
         except BaseException:
@@ -597,6 +528,4 @@ class _Migrating:
         self._conn.execute(statement)
 
     def record(self, migration: Migration) -> None:
-        self._conn.execute(
-            "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, now_us()))
+        self._conn.execute(SQL.record_migration, (migration.version, migration.name, now_us()))

@@ -1,0 +1,148 @@
+-- The SQL of the SQLite task hub, as named queries.
+--
+-- Each query starts at a "-- name: <name>" line; the comment lines right
+-- after it say what it does and are not sent. queries.py loads this file once
+-- at import and fills in:
+--   {columns}  the instance columns every instance row is decoded from
+--   {ids}      a set of values bound as one JSON array parameter
+--              (json_each), so a batch is one statement, not one per row
+-- so that every statement is one constant string, which sqlite3's statement
+-- cache keeps prepared. The schema itself is created by the numbered scripts
+-- in migrations/.
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+
+-- name: record_migration
+INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?);
+
+-- name: select_instance
+SELECT {columns} FROM instances WHERE instance_id = ?;
+
+-- name: select_status
+SELECT runtime_status FROM instances WHERE instance_id = ?;
+
+-- name: select_history
+SELECT event FROM history WHERE instance_id = ? ORDER BY seq;
+
+-- name: select_histories
+SELECT instance_id, event FROM history WHERE instance_id IN {ids}
+ ORDER BY instance_id, seq;
+
+-- name: insert_instance
+INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at,
+                       updated_at, input, parent_instance_id)
+VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?);
+
+-- name: insert_message
+INSERT INTO inbox (instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?);
+
+-- name: insert_message_if_exists
+-- A message to an instance that does not exist is dropped, not an error: its
+-- sender (an orchestration step, an activity) cannot do anything about it.
+INSERT INTO inbox (instance_id, execution_id, visible_at, event) SELECT ?1, ?2, ?3, ?4
+ WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?1);
+
+-- name: delete_histories
+DELETE FROM history WHERE instance_id IN {ids};
+
+-- name: delete_inboxes
+DELETE FROM inbox WHERE instance_id IN {ids};
+
+-- name: delete_instance_tasks
+DELETE FROM tasks WHERE instance_id IN {ids};
+
+-- name: delete_instance_rows
+DELETE FROM instances WHERE instance_id IN {ids};
+
+-- name: select_purgeable
+-- The ids of up to ? finished instances in the given statuses; the creation
+-- window conditions and the LIMIT are appended by purge_batch.
+SELECT instance_id FROM instances WHERE runtime_status IN {ids};
+
+-- name: register_function
+INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (kind, name) DO UPDATE SET updated_at = excluded.updated_at;
+
+-- name: known_orchestrators
+SELECT name FROM functions WHERE kind = 'orchestrator';
+
+-- name: claim_instances
+-- Lease instances that have a visible message and no live lease. The scan runs
+-- over the covering index inbox(visible_at, instance_id), oldest first, and
+-- stops after `limit` distinct instances; the token is random per row. The
+-- index is forced: without statistics the planner prefers inbox_instance, a
+-- full scan that visits every future timer and favours low instance ids.
+UPDATE instances
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
+       attempts = attempts + 1
+ WHERE instance_id IN (
+       SELECT DISTINCT m.instance_id
+         FROM inbox AS m INDEXED BY inbox_visible
+         JOIN instances AS i ON i.instance_id = m.instance_id
+        WHERE m.visible_at <= ?3 AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+        LIMIT ?4)
+RETURNING {columns}, lock_token, attempts;
+
+-- name: select_claimed_messages
+-- Every visible message of the claimed instances, at most ?3 per instance.
+SELECT id, instance_id, execution_id, event FROM (
+       SELECT id, instance_id, execution_id, event,
+              row_number() OVER (PARTITION BY instance_id ORDER BY id) AS n
+         FROM inbox
+        WHERE instance_id IN {ids} AND visible_at <= ?2)
+ WHERE n <= ?3
+ ORDER BY id;
+
+-- name: select_leases
+SELECT instance_id, lock_token, runtime_status, history_len FROM instances
+ WHERE instance_id IN {ids};
+
+-- name: delete_history
+DELETE FROM history WHERE instance_id = ?;
+
+-- name: insert_history
+INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?);
+
+-- name: update_after_step
+-- ?1 is the new execution id, or NULL to keep the current execution and input.
+UPDATE instances
+   SET execution_id = coalesce(?1, execution_id), input = iif(?1 IS NULL, input, ?2),
+       runtime_status = ?3, custom_status = ?4, output = ?5, failure = ?6, updated_at = ?7,
+       history_len = ?8, attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = ?9;
+
+-- name: delete_consumed
+DELETE FROM inbox WHERE id = ? AND instance_id = ?;
+
+-- name: insert_task
+INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: release_instance
+UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = ? AND lock_token = ?;
+
+-- name: claim_tasks
+-- A task's visible_at doubles as its lease expiry (see the schema).
+UPDATE tasks
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), visible_at = ?2,
+       attempts = attempts + 1
+ WHERE id IN (SELECT id FROM tasks WHERE visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
+RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input;
+
+-- name: select_task_tokens
+SELECT id, lock_token FROM tasks WHERE id IN {ids};
+
+-- name: delete_task
+DELETE FROM tasks WHERE id = ?;
+
+-- name: renew_task
+UPDATE tasks SET visible_at = ? WHERE id = ? AND lock_token = ?;
+
+-- name: next_wakeup
+SELECT min(visible_at) FROM inbox WHERE visible_at > ?;
