@@ -7,16 +7,10 @@ Starlette check-status helpers are the HTTP layer's
 (:class:`perdure.http.HttpClient`).
 """
 
-from .client import (
-    DEFAULT_BASE_URL,
-    WEBHOOK_PATH,
-    Client,
-    Orchestrators,
-    SyncClient,
-    UrlQuery,
-)
+from .client import Client, Orchestrators, SyncClient
 from .status import OrchestrationStatus, StatusPage, history_to_df
+from .urls import DEFAULT_BASE_URL, WEBHOOK_PATH, UrlQuery, management_urls
 
 __all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "Client",
            "OrchestrationStatus", "Orchestrators", "StatusPage", "SyncClient", "UrlQuery",
-           "history_to_df"]
+           "history_to_df", "management_urls"]

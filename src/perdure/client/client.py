@@ -1,6 +1,6 @@
 """The orchestration client: start, query, signal and manage instances.
 
-:class:`Client` is async; :class:`SyncClient` is derived from it, one blocking
+:class:`Client` is async; :class:`SyncClient` is its blocking facade, one
 method per async one. Both talk to the task hub directly, so they work in the
 serving process, in another process, or on another machine sharing the hub.
 """
@@ -8,17 +8,14 @@ serving process, in another process, or on another machine sharing the hub.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self, TypeVar
-from urllib.parse import quote
 
 from ..core.errors import (
     InstanceNotFoundError,
@@ -41,27 +38,11 @@ from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store import create_store
 from ..store.base import InstanceQuery, Message, NewInstance, Store
 from .status import OrchestrationStatus, StatusPage, history_to_df
+from .urls import DEFAULT_BASE_URL, UrlQuery, management_urls, no_query
 
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "http://localhost:7071"
-WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 GENERATION_CACHE_SIZE = 10_000
-
-UrlQuery = Callable[[str, str, datetime | None], str | None]
-"""``url_query(instance_id, operation, generation)``: the query string that opens
-``operation`` (``read``, ``raiseEvent``, ``terminate``, …) of the instance created at
-``generation`` (its ``created_at``, ``None`` when the client does not know it);
-``None`` when it cannot be built without the generation."""
-
-# Which operation each URL of the payload performs (see perdure.http.auth.OPERATIONS).
-_PAYLOAD_OPERATIONS = ("read", "raiseEvent", "terminate", "rewind", "purge", "restart",
-                       "suspend", "resume")
-
-
-def _no_query(instance_id: str, operation: str, generation: datetime | None) -> str:
-    return ""
-
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -110,7 +91,7 @@ class Client:
         self._app = app
         self._orchestrators = orchestrators
         self.base_url = base_url.rstrip("/")
-        self.url_query: UrlQuery = url_query or _no_query
+        self.url_query: UrlQuery = url_query or no_query
         # The creation time of instances this client started or read, so that the
         # synchronous payload builders can mint tokens bound to it without I/O.
         # Bounded (LRU); a lock because SyncClient.bound callers run in threads.
@@ -426,32 +407,8 @@ class Client:
 
     def _payload(self, instance_id: str, base_url: str | None,
                  generation: datetime | None) -> dict[str, str] | None:
-        base = (base_url or self.base_url).rstrip("/") + WEBHOOK_PATH
-        prefix = f"{base}/instances/{quote(instance_id, safe='')}"
-        queries: dict[str, str] = {}
-        for operation in _PAYLOAD_OPERATIONS:
-            query = self.url_query(instance_id, operation, generation)
-            if query is None:
-                return None
-            queries[operation] = query
-        def q(operation: str, first: str = "") -> str:
-            parts = [part for part in (first, queries[operation]) if part]
-            return "?" + "&".join(parts) if parts else ""
-        reason = "reason={text}"
-        # With keys on, the restart URL restarts in place: a restart token cannot
-        # start an instance under a new id (that needs the system key).
-        restart = q("restart", "restartWithNewInstanceId=false" if queries["restart"] else "")
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": f"{prefix}{q('read')}",
-            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}{q('raiseEvent')}",
-            "terminatePostUri": f"{prefix}/terminate{q('terminate', reason)}",
-            "rewindPostUri": f"{prefix}/rewind{q('rewind', reason)}",
-            "purgeHistoryDeleteUri": f"{prefix}{q('purge')}",
-            "restartPostUri": f"{prefix}/restart{restart}",
-            "suspendPostUri": f"{prefix}/suspend{q('suspend', reason)}",
-            "resumePostUri": f"{prefix}/resume{q('resume', reason)}",
-        }
+        return management_urls(base_url or self.base_url, instance_id, self.url_query,
+                               generation)
 
     def blocking(self, loop: asyncio.AbstractEventLoop) -> SyncClient:
         """A blocking facade over this client, whose store lives on ``loop``.
@@ -466,13 +423,6 @@ def _reason(reason: Any) -> str | None:
     if reason is None or isinstance(reason, str):
         return reason
     raise InvalidArgumentError(f"reason must be a string, got {type(reason).__name__}")
-
-
-def _blocking(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    @functools.wraps(method)
-    def call(self: SyncClient, *args: Any, **kwargs: Any) -> T:
-        return self.run(method(self.client, *args, **kwargs))
-    return call
 
 
 class SyncClient:
@@ -513,6 +463,90 @@ class SyncClient:
             raise RuntimeError("SyncClient called from its own event loop; use Client instead")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
+    # One blocking method per public coroutine of Client, written out so that
+    # type checkers see them (tests/client/test_sync_client.py keeps the lists equal).
+
+    def start_new(self, orchestrator_name: str, instance_id: str | None = None,
+                  input: Any = None) -> str:
+        """See :meth:`Client.start_new`."""
+        return self.run(self.client.start_new(orchestrator_name, instance_id, input))
+
+    def start_new_from(self, payload: Mapping[str, Any]) -> str:
+        """See :meth:`Client.start_new_from`."""
+        return self.run(self.client.start_new_from(payload))
+
+    def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """See :meth:`Client.restart`."""
+        return self.run(self.client.restart(instance_id, restart_with_new_instance_id))
+
+    def get_status(self, instance_id: str, show_history: bool = False,
+                   show_history_output: bool = False,
+                   show_input: bool = True) -> OrchestrationStatus | None:
+        """See :meth:`Client.get_status`."""
+        return self.run(self.client.get_status(instance_id, show_history, show_history_output,
+                                               show_input))
+
+    def get_status_all(self) -> list[OrchestrationStatus]:
+        """See :meth:`Client.get_status_all`."""
+        return self.run(self.client.get_status_all())
+
+    def get_status_by(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        runtime_status: Status | str | Collection[Status | str] | None = None,
+        instance_id_prefix: str | None = None, page_size: int = 100,
+        continuation_token: str | None = None, show_input: bool = True,
+    ) -> StatusPage:
+        """See :meth:`Client.get_status_by`."""
+        return self.run(self.client.get_status_by(
+            created_time_from, created_time_to, runtime_status, instance_id_prefix, page_size,
+            continuation_token, show_input))
+
+    def wait_for_completion(self, instance_id: str,
+                            timeout: float | None = None) -> OrchestrationStatus:
+        """See :meth:`Client.wait_for_completion`."""
+        return self.run(self.client.wait_for_completion(instance_id, timeout))
+
+    def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        """See :meth:`Client.raise_event`."""
+        self.run(self.client.raise_event(instance_id, event_name, event_data))
+
+    def terminate(self, instance_id: str, reason: str | None = None) -> None:
+        """See :meth:`Client.terminate`."""
+        self.run(self.client.terminate(instance_id, reason))
+
+    def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        """See :meth:`Client.suspend`."""
+        self.run(self.client.suspend(instance_id, reason))
+
+    def resume(self, instance_id: str, reason: str | None = None) -> None:
+        """See :meth:`Client.resume`."""
+        self.run(self.client.resume(instance_id, reason))
+
+    def rewind(self, instance_id: str, reason: str | None = None) -> None:
+        """See :meth:`Client.rewind`."""
+        self.run(self.client.rewind(instance_id, reason))
+
+    def purge_instance_history(self, instance_id: str) -> int:
+        """See :meth:`Client.purge_instance_history`."""
+        return self.run(self.client.purge_instance_history(instance_id))
+
+    def purge_instance_history_by(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        runtime_status: Status | str | Collection[Status | str] | None = None,
+    ) -> int:
+        """See :meth:`Client.purge_instance_history_by`."""
+        return self.run(self.client.purge_instance_history_by(
+            created_time_from, created_time_to, runtime_status))
+
+    def instance_generation(self, instance_id: str) -> datetime | None:
+        """See :meth:`Client.instance_generation`."""
+        return self.run(self.client.instance_generation(instance_id))
+
+    def http_management_payload(self, instance_id: str,
+                                base_url: str | None = None) -> dict[str, str]:
+        """See :meth:`Client.http_management_payload`."""
+        return self.run(self.client.http_management_payload(instance_id, base_url))
+
     def create_http_management_payload(self, instance_id: str,
                                        base_url: str | None = None) -> dict[str, str]:
         """See :meth:`Client.create_http_management_payload`."""
@@ -531,8 +565,3 @@ class SyncClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-for _name, _method in inspect.getmembers(Client, inspect.iscoroutinefunction):
-    if not _name.startswith("_") and _name not in ("close",):
-        setattr(SyncClient, _name, _blocking(_method))
