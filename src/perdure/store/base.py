@@ -206,7 +206,12 @@ class Store(Protocol):
         the executors of a batch); every id is a key, an unknown one maps to ``[]``."""
 
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
-        """One page of instances ordered by (created_at, instance_id), keyset paged."""
+        """One page of instances ordered by (created_at, instance_id), keyset paged.
+
+        Filters combine with AND; ``created_from`` and ``created_to`` are
+        inclusive; the id prefix compares code points. Raises
+        ``InvalidArgumentError`` for ``page_size < 1`` or a malformed token.
+        """
 
     async def send_message(
         self, message: Message, *, operation: str,
@@ -233,6 +238,7 @@ class Store(Protocol):
         """Purge matching finished instances in batches of one transaction each.
 
         Returns how many were purged; a crash mid-way keeps the batches done.
+        Active instances are never purged, whatever ``statuses`` says.
         """
 
     async def register_functions(self, orchestrators: Sequence[str],
@@ -251,6 +257,8 @@ class Store(Protocol):
 
         Skips instances leased by others until their lease expires. Each claim
         takes a fresh ``lock_token`` and increments the instance's attempts.
+        Each item carries the instance's visible messages in arrival order (at
+        most ``MAX_MESSAGES_PER_CLAIM`` of :mod:`perdure.store.rules`).
         """
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
@@ -280,7 +288,11 @@ class Store(Protocol):
         """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
-        """Delete each task whose lease still holds and deliver its message; one transaction."""
+        """Delete each task whose lease still holds and deliver its message; one transaction.
+
+        A result whose message targets an instance that no longer exists still
+        completes its task; the message is dropped.
+        """
 
     async def renew_activity_leases(
         self, items: Sequence[tuple[int, str]], lease_seconds: float,

@@ -33,21 +33,28 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-def bind_queries(cls: type[Q], templates: Mapping[str, str], fragments: Mapping[str, str],
-                 **extra: Any) -> Q:
-    """An instance of the dataclass ``cls`` holding every query of ``templates``,
-    each ``{name}`` of ``fragments`` filled in; ``extra`` sets fields that are no query.
-
-    The query names must be exactly the fields of ``cls`` other than ``extra``.
-    """
-    fields = {f.name for f in dataclasses.fields(cls)} - set(extra)  # type: ignore[arg-type]
+def check_queries(cls: type[Any], templates: Mapping[str, str], *extra: str) -> None:
+    """Raise unless the query names are exactly the fields of the dataclass ``cls``
+    other than ``extra`` (run at import, so a missing query stops it)."""
+    fields = {f.name for f in dataclasses.fields(cls)} - set(extra)
     if fields != set(templates):
         raise RuntimeError(f"{cls.__name__} and queries.sql disagree: "
                            f"{sorted(fields ^ set(templates))}")
+
+
+def bind_queries(cls: type[Q], templates: Mapping[str, str], fragments: Mapping[str, str],
+                 **extra: Any) -> Q:
+    """An instance of the dataclass ``cls`` holding every query of ``templates``,
+    each ``{name}`` of ``fragments`` filled in, in one pass (a filled-in value that
+    looks like a placeholder stays as it is); ``extra`` sets fields that are no query.
+
+    The query names must be exactly the fields of ``cls`` other than ``extra``.
+    """
+    check_queries(cls, templates, *extra)
     pattern = re.compile(r"\{(" + "|".join(map(re.escape, fragments)) + r")\}")
     filled = {name: pattern.sub(lambda m: fragments[m.group(1)], sql)
               for name, sql in templates.items()}
     return cls(**filled, **extra)
 
 
-__all__ = ["bind_queries", "parse_queries"]
+__all__ = ["bind_queries", "check_queries", "parse_queries"]

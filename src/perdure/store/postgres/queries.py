@@ -8,36 +8,16 @@ and the shared fragments once per store; see the head of ``queries.sql``.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from dataclasses import dataclass
 from importlib import resources
 
 from ..codec import INSTANCE_COLUMNS
+from ..queries import bind_queries, check_queries, parse_queries
 
 #: The server's clock in microseconds since the epoch (one value per statement).
 NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
 #: See ``{relaxed}`` in ``queries.sql``.
 RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
-
-_NAME = re.compile(r"^-- name: (\w+)[ \t]*$", re.MULTILINE)
-_PLACEHOLDER = re.compile(r"\{(s|now|columns|relaxed)\}")
-
-
-def parse_queries(text: str) -> dict[str, str]:
-    """The ``-- name:`` blocks of ``text``: name -> statement, without the comment
-    lines that open each block and without the closing semicolon."""
-    parts = _NAME.split(text)
-    queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        lines = body.strip().splitlines()
-        while lines and lines[0].lstrip().startswith("--"):
-            lines.pop(0)
-        if name in queries or not lines:
-            raise RuntimeError(f"queries.sql: query {name!r} is repeated or empty")
-        queries[name] = "\n".join(lines).strip().removesuffix(";")
-    return queries
-
 
 TEMPLATES = parse_queries(
     resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8"))
@@ -89,14 +69,9 @@ class Queries:
     @classmethod
     def for_schema(cls, quoted_schema: str) -> Queries:
         """The statements of the hub in ``quoted_schema`` (a quoted identifier)."""
-        parts = {"s": quoted_schema, "now": NOW, "columns": INSTANCE_COLUMNS,
-                 "relaxed": RELAXED}
-        # One pass, so a schema name that looks like a placeholder stays a name.
-        return cls(quoted_schema, **{
-            name: _PLACEHOLDER.sub(lambda m: parts[m.group(1)], text)
-            for name, text in TEMPLATES.items()})
+        return bind_queries(cls, TEMPLATES, {"s": quoted_schema, "now": NOW,
+                                             "columns": INSTANCE_COLUMNS, "relaxed": RELAXED},
+                            schema=quoted_schema)
 
 
-_declared = {field.name for field in dataclasses.fields(Queries)} - {"schema"}
-if _declared != set(TEMPLATES):
-    raise RuntimeError(f"queries.sql and Queries disagree: {sorted(_declared ^ set(TEMPLATES))}")
+check_queries(Queries, TEMPLATES, "schema")

@@ -204,7 +204,7 @@ class PostgresStore:
     # --- lifecycle ------------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect, create or migrate the schema, start listening (idempotent)."""
+        """Also starts listening (see :mod:`.wakeups`)."""
         if self._pool is not None:
             return
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -223,7 +223,7 @@ class PostgresStore:
         await self._wakeups.start(self._pool_timeout)
 
     async def close(self) -> None:
-        """Stop listening and close every connection; the store is unusable afterwards."""
+        """Stops listening first."""
         if self._pool is None:
             return
         await self._wakeups.stop()
@@ -270,14 +270,7 @@ class PostgresStore:
     # --- client side ------------------------------------------------------------
 
     async def create_instance(self, new: NewInstance) -> None:
-        """Insert a Pending instance and its ``ExecutionStarted`` message, atomically.
-
-        A finished instance with the same id is replaced (its history, inbox and
-        tasks deleted). An active one raises ``InstanceAlreadyExistsError``
-        (or, with ``new.on_conflict``, gets that message enqueued instead).
-        Retrying after a lost acknowledgement is safe: the instance running
-        ``new.execution_id`` is recognised as this very start.
-        """
+        """Concurrent starts share one commit; a retry recognises ``new.execution_id``."""
         created_at = now_us() if new.created_at is None else to_us(new.created_at)
         created = await self._starts.submit((new, created_at))
         if created is None:  # the id is taken: replace a finished instance, or refuse
@@ -285,24 +278,16 @@ class PostgresStore:
         self._wakeups.started(new.instance_id if created else None)
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        """The instance row, or ``None``."""
+        """Concurrent reads share one statement."""
         return await self._reads.submit(instance_id)
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
-        """The current execution's history in order (empty when unknown)."""
         return await self._run(ops.get_history, instance_id)
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
-        """Several instances' histories in one statement; ``[]`` for an unknown id."""
         return await self._run(ops.get_histories, list(instance_ids))
 
     async def query_instances(self, query: InstanceQuery) -> InstancePage:
-        """One page of instances ordered by (created_at, instance_id), keyset paged.
-
-        Filters combine with AND; ``created_from`` and ``created_to`` are
-        inclusive; the id prefix compares code points. Raises
-        ``InvalidArgumentError`` for ``page_size < 1`` or a malformed token.
-        """
         check_page_size(query.page_size)
         if query.continuation_token is not None:
             decode_token(query.continuation_token)
@@ -313,22 +298,12 @@ class PostgresStore:
         self, message: Message, *, operation: str,
         allowed: Collection[OrchestrationRuntimeStatus],
     ) -> None:
-        """Enqueue a client message if the instance's status is in ``allowed``.
-
-        Raises ``InstanceNotFoundError`` for an unknown instance,
-        ``InstanceFinishedError`` when it is finished and finished is not
-        allowed, ``InvalidInstanceStateError`` otherwise. Check and insert are
-        one statement. Not retried after a connection loss (see the module doc).
-        """
+        """One statement, not retried after a connection loss (see the module doc)."""
         owner = await self._run(ops.send_message, message, operation, frozenset(allowed),
                                 idempotent=False)
         self._wakeups.delivered([owner])
 
     async def purge_instance(self, instance_id: str) -> bool:
-        """Delete a finished instance with its history, inbox and tasks.
-
-        ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
-        """
         purged = await self._run(ops.purge_instance, instance_id)
         if purged:
             self._wakeups.purged([instance_id])
@@ -338,11 +313,6 @@ class PostgresStore:
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
     ) -> int:
-        """Purge matching finished instances in batches of one transaction each.
-
-        Returns how many were purged; a crash mid-way keeps the batches done.
-        Active instances are never purged, whatever ``statuses`` says.
-        """
         async def batch(start: int | None, end: int | None, wanted: list[str],
                         size: int) -> list[str]:
             done = await self._run(ops.purge_batch, start, end, wanted, size)
@@ -352,11 +322,9 @@ class PostgresStore:
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
-        """Record the function names a worker serves (idempotent)."""
         await self._run(ops.register_functions, list(orchestrators), list(activities))
 
     async def known_orchestrators(self) -> set[str]:
-        """Every orchestrator name any worker has registered in this task hub."""
         return await self._run(ops.known_orchestrators)
 
     # --- worker side ------------------------------------------------------------
@@ -364,15 +332,7 @@ class PostgresStore:
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[OrchestrationWorkItem]:
-        """Lease up to ``limit`` instances that have visible inbox messages.
-
-        Skips instances leased or locked by others (``SKIP LOCKED``): a claim
-        never waits. An instance whose last step ran on another worker is left
-        to that worker for ``affinity`` seconds (its executor is cached there).
-        Each claim takes a fresh ``lock_token`` and increments the instance's
-        attempts. Each item carries the instance's visible messages
-        in arrival order (at most ``MAX_MESSAGES_PER_CLAIM``).
-        """
+        """``SKIP LOCKED``; an instance waits ``affinity`` seconds for its last step's worker."""
         wakeups = self._wakeups
         await wakeups.worker_seen(worker_id)
         return await wakeups.claim("orchestration", worker_id, limit, lambda measure: self._run(
@@ -380,24 +340,14 @@ class PostgresStore:
             self._affinity_us, measure, wakeups.share(limit)))
 
     async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
-        """Apply each step whose lease still holds; one transaction for all.
-
-        Returns, per step, whether it was applied. A step whose lease was lost
-        changes nothing. Applying resets the instance's attempts, releases its
-        lease, and creates activity tasks, messages and instances; a message to
-        an instance that does not exist is dropped.
-        """
         applied, _ = await self._commit(steps, None)
         return applied
 
     async def commit_steps_and_claim(
         self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
     ) -> tuple[list[bool], list[ActivityWorkItem]]:
-        """:meth:`commit_steps`, leasing up to ``limit`` of the tasks it creates to
-        ``worker_id`` in the same statement (none for a batch that resets a history
-        or starts sub-orchestrations). After a retry whose first attempt did
-        commit, the tasks that attempt leased run once their lease expires.
-        """
+        """Leases only tasks these steps create (none when a step resets a history or
+        starts sub-orchestrations); a retried commit's first leases run once expired."""
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
     async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
@@ -410,14 +360,12 @@ class PostgresStore:
         return plan.applied, taken
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
-        """Give up a lease without committing; the messages stay for a later claim."""
         if await self._run(ops.release_orchestration, instance_id, lock_token):
             self._wakeups.released()
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
     ) -> list[ActivityWorkItem]:
-        """Lease up to ``limit`` visible activity tasks, counting an attempt each."""
         wakeups = self._wakeups
         wakeups.activity_room(limit)  # commits meanwhile may count on it
         items = await wakeups.claim("activity", worker_id, limit, lambda measure: self._run(
@@ -426,11 +374,7 @@ class PostgresStore:
         return items
 
     async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
-        """Delete each task whose lease still holds and deliver its message; one statement.
-
-        A result whose message targets an instance that no longer exists still
-        completes its task; the message is dropped.
-        """
+        """One statement."""
         if not results:
             return []
         applied, owners = await self._run(ops.complete_activities, results)
@@ -441,31 +385,22 @@ class PostgresStore:
     async def renew_activity_leases(
         self, items: Sequence[tuple[int, str]], lease_seconds: float,
     ) -> None:
-        """Extend the leases ``(id, lock_token)`` still held."""
         if items:
             await self._run(ops.renew_activity_leases, items, seconds_to_us(lease_seconds))
 
     async def next_wakeup(self) -> datetime | None:
-        """The earliest future ``visible_at`` among inbox messages (durable timers).
-
-        While LISTEN works the answer is cached until a wake-up (every inbox
-        insert wakes someone) or ``poll_interval``, so an idle worker asks nothing.
-        """
+        """Cached while LISTEN works, until a wake-up or ``poll_interval``."""
         value = await self._wakeups.next_wakeup(lambda: self._run(ops.next_wakeup))
         return None if value is None else from_us(value)
 
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
-        """Return when work of ``kind`` may be ready, or after ``timeout`` seconds."""
         await self._wakeups.wait_for_work(kind, timeout)
 
     def wake_instance_waiters(self) -> None:
-        """Wake every instance waiter of this process."""
         self._wakeups.wake_instance_waiters()
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
-        """Return when the instance may have finished, been created or purged (since
-        ``since``), or after ``timeout``."""
         await self._wakeups.wait_for_instance(instance_id, timeout, since)
 
 

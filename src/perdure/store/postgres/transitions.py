@@ -15,6 +15,10 @@ batches (see :mod:`perdure.store.postgres.wakeups`).
 
 Times are bigint microseconds; "now" is the server's clock, so leases and
 visibility mean the same on every machine sharing the hub.
+
+Each transition is the body of the :class:`~perdure.store.base.Store` method
+of its name, whose docstring states what it does; the docstrings here say
+only what is particular to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -96,7 +100,6 @@ Conn = AsyncConnection[Any]
 
 
 async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceRecord | None:
-    """The instance row, or ``None``."""
     rows = await fetch(conn, InstanceRow, q.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
@@ -113,14 +116,12 @@ async def get_instances(conn: Conn, q: Queries,
 
 
 async def get_history(conn: Conn, q: Queries, instance_id: str) -> list[HistoryEvent]:
-    """The current execution's history, in order."""
     cur = await conn.execute(q.select_history, (instance_id,))
     return [event for (text,) in await cur.fetchall() for event in decode_events(text)]
 
 
 async def get_histories(conn: Conn, q: Queries,
                         instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
-    """The current execution's history of each instance, in order (``[]`` when unknown)."""
     histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
     cur = await conn.execute(q.select_histories, (list(histories),))
     for instance_id, text in await cur.fetchall():
@@ -243,7 +244,6 @@ async def purge(conn: Conn, q: Queries, where: str, params: dict[str, Any],
 
 
 async def purge_instance(conn: Conn, q: Queries, instance_id: str) -> bool:
-    """Delete one finished instance; ``False`` when unknown."""
     purged, kept = await purge(conn, q, "instance_id = %(id)s", {"id": instance_id}, 1)
     for _, status in kept:
         check_can_purge(instance_id, status)
@@ -288,7 +288,7 @@ async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple
 
 async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],
                              activities: Sequence[str]) -> None:
-    """Upsert the function names a worker serves (sorted: concurrent upserts lock in order)."""
+    """Sorted: concurrent upserts lock in order."""
     rows = sorted({("orchestrator", n) for n in orchestrators} | {("activity", n)
                                                                   for n in activities})
     if rows:
@@ -296,7 +296,6 @@ async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str
 
 
 async def known_orchestrators(conn: Conn, q: Queries) -> set[str]:
-    """Every registered orchestrator name."""
     return {name for (name,) in await (await conn.execute(q.known_orchestrators)).fetchall()}
 
 
@@ -517,7 +516,6 @@ async def complete_activities(conn: Conn, q: Queries, results: Sequence[Activity
 
 async def renew_activity_leases(conn: Conn, q: Queries, items: Sequence[tuple[int, str]],
                                 lease_us: int) -> None:
-    """Push back the expiry of each task lease ``(id, token)`` still held."""
     await conn.execute(q.renew, (lease_us, [i for i, _ in items], [t for _, t in items]))
 
 

@@ -6,6 +6,10 @@ strings are constants (or built from a few constant fragments), so sqlite3's
 statement cache keeps them prepared; batches go through ``executemany`` and
 set-based statements over a JSON array of ids (``json_each``) rather than one
 round trip per row.
+
+Each transition is the body of the :class:`~perdure.store.base.Store` method
+of its name, whose docstring states what it does; the docstrings here say
+only what is particular to SQLite.
 """
 
 from __future__ import annotations
@@ -97,19 +101,16 @@ def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
 
 
 def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
-    """The instance row, or ``None``."""
     rows = _fetch(conn, InstanceRow._make, SQL.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
-    """The current execution's history, in order."""
     return [decode_event(text) for (text,) in conn.execute(SQL.select_history, (instance_id,))]
 
 
 def get_histories(conn: sqlite3.Connection,
                   instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
-    """The current execution's history of each instance, in order (``[]`` when unknown)."""
     histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
     for instance_id, text in conn.execute(SQL.select_histories, (encode_ids(list(histories)),)):
         histories[instance_id].append(decode_event(text))
@@ -155,7 +156,6 @@ def send_message(conn: sqlite3.Connection, message: Message, operation: str,
 
 
 def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
-    """Delete one finished instance; ``False`` when unknown."""
     status = _status(conn, instance_id)
     if status is None:
         return False
@@ -214,14 +214,12 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
                        activities: Sequence[str], now: int) -> None:
-    """Upsert the function names a worker serves."""
     rows = [("orchestrator", name, now) for name in orchestrators]
     rows += [("activity", name, now) for name in activities]
     conn.executemany(SQL.register_function, rows)
 
 
 def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
-    """Every registered orchestrator name."""
     return {name for (name,) in conn.execute(SQL.known_orchestrators)}
 
 
@@ -317,7 +315,6 @@ def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResu
 
 def renew_activity_leases(conn: sqlite3.Connection, items: Sequence[tuple[int, str]],
                           expires: int) -> None:
-    """Push back the expiry of each task lease ``(id, token)`` still held."""
     conn.executemany(SQL.renew_task, [(expires, task_id, token) for task_id, token in items])
 
 
