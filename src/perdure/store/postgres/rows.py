@@ -1,4 +1,4 @@
-"""The rows only the PostgreSQL statements return, one named tuple per shape (the
+"""The rows only the PostgreSQL statements return, one type per shape (the
 shapes both dialects share are in :mod:`perdure.store.codec`).
 
 Each is built by psycopg as the row arrives (:func:`fetch`), in the column
@@ -7,10 +7,13 @@ order of its statement in ``queries.sql``; the code reading them uses names.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import args_row
+
+from ..codec import ClaimedInstance
 
 R = TypeVar("R")
 
@@ -38,23 +41,10 @@ class Horizon(NamedTuple):
     truncated: bool
 
 
-class ClaimedInstance(NamedTuple):
+@dataclass(slots=True)
+class ClaimedWithMessages(ClaimedInstance):
     """``claim_orchestrations``: the instance columns, its new lease, its messages."""
 
-    instance_id: str
-    name: str
-    execution_id: str
-    runtime_status: str
-    created_at: int
-    updated_at: int
-    input: str | None
-    output: str | None
-    custom_status: str | None
-    failure: str | None
-    parent_instance_id: str | None
-    history_len: int
-    lock_token: str
-    attempts: int
     message_ids: list[int] | None
     message_executions: list[str | None] | None
     message_events: list[str] | None
@@ -73,8 +63,6 @@ class Committed(NamedTuple):
     task_id: int | None
     name: str | None
     input: str | None
-
-
 
 
 class CompletedTask(NamedTuple):

@@ -83,7 +83,7 @@ from ..rules import (
 from .queries import Queries
 from .rows import (
     Changed,
-    ClaimedInstance,
+    ClaimedWithMessages,
     Committed,
     CompletedTask,
     Earliest,
@@ -338,7 +338,7 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
               "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
               "share": limit if share is None else share}
     items: list[OrchestrationWorkItem] = []
-    for row in await fetch(conn, ClaimedInstance, q.claim_orchestrations, params):
+    for row in await fetch(conn, ClaimedWithMessages, q.claim_orchestrations, params):
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
                     for msg_id, execution_id, event in zip(
                         row.message_ids or [], row.message_executions or [],

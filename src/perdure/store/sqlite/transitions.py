@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar, cast
+from itertools import starmap
+from typing import Any, TypeVar, cast
 
 from ...core.errors import InstanceNotFoundError
 from ...core.history import HistoryEvent
@@ -34,6 +35,7 @@ from ..base import (
 )
 from ..codec import (
     INSTANCE_COLUMNS,
+    ClaimedInstance,
     ClaimedTask,
     InstanceRow,
     Lease,
@@ -65,29 +67,16 @@ R = TypeVar("R")
 _ORDER = "ORDER BY created_at, instance_id"
 
 
-class ClaimedInstance(NamedTuple):
-    """A row of ``claim_instances``: the instance columns and its new lease."""
-
-    instance_id: str
-    name: str
-    execution_id: str
-    runtime_status: str
-    created_at: int
-    updated_at: int
-    input: str | None
-    output: str | None
-    custom_status: str | None
-    failure: str | None
-    parent_instance_id: str | None
-    history_len: int
-    lock_token: str
-    attempts: int
-
-
 def _fetch(conn: sqlite3.Connection, make: Callable[[Iterable[Any]], R], sql: str,
            params: Sequence[Any]) -> list[R]:
     """Every row of ``sql``, each built by ``make`` (a named tuple's ``_make``)."""
     return list(map(make, conn.execute(sql, params)))
+
+
+def _fetch_rows(conn: sqlite3.Connection, row: Callable[..., R], sql: str,
+                params: Sequence[Any]) -> list[R]:
+    """Every row of ``sql`` as a ``row`` (a row dataclass of :mod:`perdure.store.codec`)."""
+    return list(starmap(row, conn.execute(sql, params)))
 
 
 def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
@@ -101,7 +90,7 @@ def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
 
 
 def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
-    rows = _fetch(conn, InstanceRow._make, SQL.select_instance, (instance_id,))
+    rows = _fetch_rows(conn, InstanceRow, SQL.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
 
@@ -209,7 +198,7 @@ def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
         sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
         args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
     sql = budgeted_page(sql, "?")
-    return page_of(_fetch(conn, PageRow._make, sql, [*args, page_byte_budget()]), query.page_size)
+    return page_of(_fetch_rows(conn, PageRow, sql, [*args, page_byte_budget()]), query.page_size)
 
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],
@@ -229,7 +218,7 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                          now: int) -> list[OrchestrationWorkItem]:
     """Lease up to ``limit`` instances with visible messages and read those messages."""
-    claimed = _fetch(conn, ClaimedInstance._make, SQL.claim_instances,
+    claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_instances,
                      (worker_id, now + lease_us, now, limit))
     if not claimed:
         return []
