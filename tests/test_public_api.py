@@ -6,7 +6,7 @@ EXPECTED = {
     "ActivityContext", "App", "Client", "EventTimeoutError", "FailureDetails",
     "InstanceAlreadyExistsError", "InstanceError", "InstanceFinishedError",
     "InstanceNotFoundError", "InvalidArgumentError", "InvalidInstanceStateError",
-    "LeaseLostError", "NonDeterminismError", "OrchestrationContext",
+    "NonDeterminismError", "OrchestrationContext",
     "OrchestrationRuntimeStatus", "OrchestrationStatus", "OrchestrationTimeoutError",
     "PerdureError", "RetryOptions", "SerializationError", "StatusPage", "Store", "SyncClient",
     "Task", "TaskFailedError", "UnknownFunctionError", "Worker", "WorkerOptions",
@@ -14,6 +14,9 @@ EXPECTED = {
     # Hardening: activity timeouts and value limits.
     "ActivityTimeoutError", "ValueLimits", "ValueTooLargeError", "set_value_limits",
     "value_limits",
+    # Removed: LeaseLostError. Nothing raised it: a worker whose lease was lost
+    # finds its commit refused (Store.commit_steps says which) and drops the step
+    # itself; no caller ever has a lost lease to handle.
 }
 
 

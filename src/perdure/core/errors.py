@@ -91,10 +91,6 @@ class NonDeterminismError(PerdureError):
     """Replayed orchestrator code scheduled something other than what its history records."""
 
 
-class LeaseLostError(PerdureError):
-    """A worker's lease on an instance or activity expired and another worker took it."""
-
-
 class EventTimeoutError(PerdureError, TimeoutError):
     """``wait_for_external_event`` timed out before the event arrived."""
 
