@@ -91,8 +91,10 @@ PurgeBatch = Callable[[int | None, int | None, list[str], int], Awaitable[list[s
 
 async def purge_in_batches(created_from: datetime | None, created_to: datetime | None,
                            statuses: Collection[OrchestrationRuntimeStatus] | None,
-                           batch_size: int, purge_batch: PurgeBatch) -> int:
-    """Run ``purge_batch(from_us, to_us, statuses, size)`` until a batch comes back short.
+                           batch_size: int, purge_batch: PurgeBatch,
+                           purged: Callable[[list[str]], None]) -> int:
+    """Run ``purge_batch(from_us, to_us, statuses, size)`` until a batch comes back short,
+    telling ``purged`` the ids of each batch once it has committed.
 
     Each batch is its own transaction (other writers get in between, and a
     crash keeps the batches done); only finished instances are ever purged.
@@ -108,6 +110,7 @@ async def purge_in_batches(created_from: datetime | None, created_to: datetime |
     total = 0
     while True:
         done = await purge_batch(start, end, wanted, batch_size)
+        purged(done)
         total += len(done)
         if len(done) < batch_size:
             return total

@@ -46,6 +46,7 @@ import select
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -57,18 +58,7 @@ from psycopg_pool import AsyncConnectionPool
 from ...core.errors import InvalidArgumentError, StoreOpenError
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from ..base import (
-    ActivityResult,
-    ActivityWorkItem,
-    InstancePage,
-    InstanceQuery,
-    InstanceRecord,
-    Message,
-    NewInstance,
-    OrchestrationWorkItem,
-    StepCommit,
-    WorkKind,
-)
+from .. import base
 from ..batcher import Batcher
 from ..codec import from_us, now_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
@@ -187,10 +177,10 @@ class PostgresStore:
             self._conninfo, self._channels, self._run, listen=listen,
             poll_interval=poll_interval, coalesce=coalesce)
         # Starts made at the same time share one statement and one commit.
-        self._starts: Batcher[tuple[NewInstance, int], bool | None] = Batcher(
+        self._starts: Batcher[tuple[base.NewInstance, int], bool | None] = Batcher(
             lambda starts: self._run(ops.create_instances, starts))
         # Reads made at the same time (status polls, waiters) share one statement.
-        self._reads: Batcher[str, InstanceRecord | None] = Batcher(
+        self._reads: Batcher[str, base.InstanceRecord | None] = Batcher(
             lambda ids: self._run(ops.get_instances, ids))
 
     def __repr__(self) -> str:
@@ -269,7 +259,7 @@ class PostgresStore:
 
     # --- client side ------------------------------------------------------------
 
-    async def create_instance(self, new: NewInstance) -> None:
+    async def create_instance(self, new: base.NewInstance) -> None:
         """Concurrent starts share one commit; a retry recognises ``new.execution_id``."""
         created_at = now_us() if new.created_at is None else to_us(new.created_at)
         created = await self._starts.submit((new, created_at))
@@ -277,7 +267,7 @@ class PostgresStore:
             created = await self._run(ops.create_instance, new, created_at)
         self._wakeups.started(new.instance_id if created else None)
 
-    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+    async def get_instance(self, instance_id: str) -> base.InstanceRecord | None:
         """Concurrent reads share one statement."""
         return await self._reads.submit(instance_id)
 
@@ -287,15 +277,15 @@ class PostgresStore:
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         return await self._run(ops.get_histories, list(instance_ids))
 
-    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+    async def query_instances(self, query: base.InstanceQuery) -> base.InstancePage:
         check_page_size(query.page_size)
         if query.continuation_token is not None:
             decode_token(query.continuation_token)
         rows, token = await self._run(ops.query_instances, query)
-        return InstancePage(rows, token)
+        return base.InstancePage(rows, token)
 
     async def send_message(
-        self, message: Message, *, operation: str,
+        self, message: base.Message, *, operation: str,
         allowed: Collection[OrchestrationRuntimeStatus],
     ) -> None:
         """One statement, not retried after a connection loss (see the module doc)."""
@@ -313,12 +303,8 @@ class PostgresStore:
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
     ) -> int:
-        async def batch(start: int | None, end: int | None, wanted: list[str],
-                        size: int) -> list[str]:
-            done = await self._run(ops.purge_batch, start, end, wanted, size)
-            self._wakeups.purged(done)
-            return done
-        return await purge_in_batches(created_from, created_to, statuses, batch_size, batch)
+        return await purge_in_batches(created_from, created_to, statuses, batch_size,
+                                      partial(self._run, ops.purge_batch), self._wakeups.purged)
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
@@ -331,7 +317,7 @@ class PostgresStore:
 
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float,
-    ) -> list[OrchestrationWorkItem]:
+    ) -> list[base.OrchestrationWorkItem]:
         """``SKIP LOCKED``; an instance waits ``affinity`` seconds for its last step's worker."""
         wakeups = self._wakeups
         await wakeups.worker_seen(worker_id)
@@ -339,19 +325,19 @@ class PostgresStore:
             ops.claim_orchestrations, worker_id, limit, seconds_to_us(lease_seconds),
             self._affinity_us, measure, wakeups.share(limit)))
 
-    async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
+    async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)
         return applied
 
     async def commit_steps_and_claim(
-        self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
-    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        self, steps: Sequence[base.StepCommit], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         """Leases only tasks these steps create (none when a step resets a history or
         starts sub-orchestrations); a retried commit's first leases run once expired."""
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
-    async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
-                      ) -> tuple[list[bool], list[ActivityWorkItem]]:
+    async def _commit(self, steps: Sequence[base.StepCommit], lease: TaskLease | None,
+                      ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:
             return [], []
         plan, taken = await self._run(ops.commit_steps, steps, lease)
@@ -365,7 +351,7 @@ class PostgresStore:
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
-    ) -> list[ActivityWorkItem]:
+    ) -> list[base.ActivityWorkItem]:
         wakeups = self._wakeups
         wakeups.activity_room(limit)  # commits meanwhile may count on it
         items = await wakeups.claim("activity", worker_id, limit, lambda measure: self._run(
@@ -373,7 +359,7 @@ class PostgresStore:
         wakeups.activity_room(limit - len(items))
         return items
 
-    async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+    async def complete_activities(self, results: Sequence[base.ActivityResult]) -> list[bool]:
         """One statement."""
         if not results:
             return []
@@ -393,7 +379,7 @@ class PostgresStore:
         value = await self._wakeups.next_wakeup(lambda: self._run(ops.next_wakeup))
         return None if value is None else from_us(value)
 
-    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+    async def wait_for_work(self, kind: base.WorkKind, timeout: float) -> None:
         await self._wakeups.wait_for_work(kind, timeout)
 
     def wake_instance_waiters(self) -> None:

@@ -16,9 +16,8 @@ batches (see :mod:`perdure.store.postgres.wakeups`).
 Times are bigint microseconds; "now" is the server's clock, so leases and
 visibility mean the same on every machine sharing the hub.
 
-Each transition is the body of the :class:`~perdure.store.base.Store` method
-of its name, whose docstring states what it does; the docstrings here say
-only what is particular to PostgreSQL.
+A transition does what the :class:`~perdure.store.base.Store` method of
+its name says; its docstring here, if any, says only how PostgreSQL does it.
 """
 
 from __future__ import annotations
@@ -37,18 +36,8 @@ from ...core.errors import (
 )
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from ..base import (
-    ActivityResult,
-    ActivityTask,
-    ActivityWorkItem,
-    InboxMessage,
-    InstanceQuery,
-    InstanceRecord,
-    Message,
-    NewInstance,
-    OrchestrationWorkItem,
-    StepCommit,
-)
+from .. import base
+from ..base import ActivityTask, ActivityWorkItem, InboxMessage, OrchestrationWorkItem
 from ..codec import (
     INSTANCE_COLUMNS,
     ClaimedTask,
@@ -99,13 +88,13 @@ Conn = AsyncConnection[Any]
 # --- client side -------------------------------------------------------------
 
 
-async def get_instance(conn: Conn, q: Queries, instance_id: str) -> InstanceRecord | None:
+async def get_instance(conn: Conn, q: Queries, instance_id: str) -> base.InstanceRecord | None:
     rows = await fetch(conn, InstanceRow, q.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
 
 async def get_instances(conn: Conn, q: Queries,
-                        instance_ids: Sequence[str]) -> list[InstanceRecord | None]:
+                        instance_ids: Sequence[str]) -> list[base.InstanceRecord | None]:
     """Each instance's row (``None`` when unknown), in the order asked."""
     if len(instance_ids) == 1:
         return [await get_instance(conn, q, instance_ids[0])]
@@ -130,7 +119,7 @@ async def get_histories(conn: Conn, q: Queries,
 
 
 async def create_instances(conn: Conn, q: Queries,
-                           starts: Sequence[tuple[NewInstance, int]]) -> list[bool | None]:
+                           starts: Sequence[tuple[base.NewInstance, int]]) -> list[bool | None]:
     """Create each ``(new, created_at)``: per start, ``True`` if created in the
     common, one-statement way, else ``None``: the id is taken (or repeated in
     the batch), for :func:`create_instance` to settle one by one."""
@@ -148,14 +137,14 @@ async def create_instances(conn: Conn, q: Queries,
             for index, (new, _) in enumerate(starts)]
 
 
-async def create_instance(conn: Conn, q: Queries, new: NewInstance, created: int) -> bool:
+async def create_instance(conn: Conn, q: Queries, new: base.NewInstance, created: int) -> bool:
     """Create ``new`` in a transaction, whatever holds its id: ``False`` if
     ``on_conflict`` was sent instead (or it already existed)."""
     async with conn.transaction():
         return await create_locked(conn, q, new, created)
 
 
-async def create_locked(conn: Conn, q: Queries, new: NewInstance, created: int,
+async def create_locked(conn: Conn, q: Queries, new: base.NewInstance, created: int,
                         event: str | None = None) -> bool:
     """Create ``new`` inside the caller's transaction, locking any instance holding the id.
 
@@ -206,7 +195,7 @@ async def notify(conn: Conn, q: Queries, notes: Sequence[tuple[str, str]]) -> No
         await conn.execute(q.notify, ([c for c, _ in notes], [p for _, p in notes]))
 
 
-async def send_message(conn: Conn, q: Queries, message: Message, operation: str,
+async def send_message(conn: Conn, q: Queries, message: base.Message, operation: str,
                        allowed: Collection[OrchestrationRuntimeStatus]) -> str | None:
     """Check the target's status against ``allowed`` and enqueue, in one statement.
 
@@ -265,8 +254,8 @@ async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_
     return purged
 
 
-async def query_instances(conn: Conn, q: Queries, query: InstanceQuery) -> tuple[
-        list[InstanceRecord], str | None]:
+async def query_instances(conn: Conn, q: Queries, query: base.InstanceQuery) -> tuple[
+        list[base.InstanceRecord], str | None]:
     """One keyset page of instances and the token of the next one."""
     # The id column is COLLATE "C", so the prefix range compares code points.
     where, params = keyset_conditions(query, "%s", "%s::bigint")
@@ -356,7 +345,7 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN})
 
 
-async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
+async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
                        lease: TaskLease | None = None,
                        ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
     """Apply every step whose lease holds, as one transaction; with ``lease``
@@ -370,7 +359,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[StepCommit],
     """
     if any(step.start_instances or step.new_execution_id is not None for step in steps):
         return await commit_steps_locked(conn, q, steps), []
-    firsts: dict[str, StepCommit] = {}
+    firsts: dict[str, base.StepCommit] = {}
     for step in steps:
         firsts.setdefault(step.instance_id, step)  # a second step for one lease never applies
     unique = list(firsts.values())
@@ -427,7 +416,7 @@ def _named(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, lis
     return dict(zip(names, columns, strict=True))
 
 
-async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[StepCommit],
+async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
                               ) -> CommitPlan:
     """:func:`commit_steps` as a transaction of several statements, for batches
     that reset a history or start instances.
@@ -494,7 +483,7 @@ async def claim_activities(conn: Conn, q: Queries, worker_id: str, limit: int,
     return items, await horizon(conn, q.activity_horizon, {"scan": HORIZON_SCAN})
 
 
-async def complete_activities(conn: Conn, q: Queries, results: Sequence[ActivityResult],
+async def complete_activities(conn: Conn, q: Queries, results: Sequence[base.ActivityResult],
                               ) -> tuple[list[bool], set[str | None]]:
     """Delete each task still leased by its result's token and deliver its message.
 

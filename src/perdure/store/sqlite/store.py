@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -29,18 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ...core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from ..base import (
-    ActivityResult,
-    ActivityWorkItem,
-    InstancePage,
-    InstanceQuery,
-    InstanceRecord,
-    Message,
-    NewInstance,
-    OrchestrationWorkItem,
-    StepCommit,
-    WorkKind,
-)
+from .. import base
 from ..codec import from_us, now_us, seconds_to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import seconds_option
@@ -322,14 +312,14 @@ class SqliteStore:
 
     # --- client side ------------------------------------------------------------
 
-    async def create_instance(self, new: NewInstance) -> None:
+    async def create_instance(self, new: base.NewInstance) -> None:
         self._check_file()
         created = await self._write(ops.create_instance, new, now_us())
         self._signals.notify("orchestration")
         if created:
             self._signals.notify_instances((new.instance_id,))
 
-    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+    async def get_instance(self, instance_id: str) -> base.InstanceRecord | None:
         return await self._read(ops.get_instance, instance_id)
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
@@ -338,15 +328,15 @@ class SqliteStore:
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         return await self._read(ops.get_histories, list(instance_ids))
 
-    async def query_instances(self, query: InstanceQuery) -> InstancePage:
+    async def query_instances(self, query: base.InstanceQuery) -> base.InstancePage:
         check_page_size(query.page_size)
         if query.continuation_token is not None:
             decode_token(query.continuation_token)  # fail on the caller's side of the thread
         rows, token = await self._read(ops.query_instances, query)
-        return InstancePage(rows, token)
+        return base.InstancePage(rows, token)
 
     async def send_message(
-        self, message: Message, *, operation: str,
+        self, message: base.Message, *, operation: str,
         allowed: Collection[OrchestrationRuntimeStatus],
     ) -> None:
         await self._write(ops.send_message, message, operation, frozenset(allowed), now_us())
@@ -362,12 +352,9 @@ class SqliteStore:
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,
     ) -> int:
-        async def batch(start: int | None, end: int | None, wanted: list[str],
-                        size: int) -> list[str]:
-            done = await self._write(ops.purge_batch, start, end, wanted, size)
-            self._signals.notify_instances(done)
-            return done
-        return await purge_in_batches(created_from, created_to, statuses, batch_size, batch)
+        return await purge_in_batches(created_from, created_to, statuses, batch_size,
+                                      partial(self._write, ops.purge_batch),
+                                      self._signals.notify_instances)
 
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
@@ -381,23 +368,23 @@ class SqliteStore:
 
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float,
-    ) -> list[OrchestrationWorkItem]:
+    ) -> list[base.OrchestrationWorkItem]:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
-    async def commit_steps(self, steps: Sequence[StepCommit]) -> list[bool]:
+    async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)
         return applied
 
     async def commit_steps_and_claim(
-        self, steps: Sequence[StepCommit], worker_id: str, limit: int, lease_seconds: float,
-    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        self, steps: Sequence[base.StepCommit], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
-    async def _commit(self, steps: Sequence[StepCommit], lease: TaskLease | None,
-                      ) -> tuple[list[bool], list[ActivityWorkItem]]:
+    async def _commit(self, steps: Sequence[base.StepCommit], lease: TaskLease | None,
+                      ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:
             return [], []
         outcome, taken = await self._write(ops.commit_steps, steps, now_us(), lease)
@@ -417,13 +404,13 @@ class SqliteStore:
 
     async def claim_activities(
         self, worker_id: str, limit: int, lease_seconds: float,
-    ) -> list[ActivityWorkItem]:
+    ) -> list[base.ActivityWorkItem]:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_activities, worker_id, limit,
                                  seconds_to_us(lease_seconds), now_us())
 
-    async def complete_activities(self, results: Sequence[ActivityResult]) -> list[bool]:
+    async def complete_activities(self, results: Sequence[base.ActivityResult]) -> list[bool]:
         if not results:
             return []
         applied = await self._write(ops.complete_activities, results, now_us())
@@ -442,7 +429,7 @@ class SqliteStore:
         value = await self._read(ops.next_wakeup, now_us())
         return None if value is None else from_us(value)
 
-    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+    async def wait_for_work(self, kind: base.WorkKind, timeout: float) -> None:
         await self._signals.wait(kind, timeout)
 
     def wake_instance_waiters(self) -> None:

@@ -7,9 +7,9 @@ statement cache keeps them prepared; batches go through ``executemany`` and
 set-based statements over a JSON array of ids (``json_each``) rather than one
 round trip per row.
 
-Each transition is the body of the :class:`~perdure.store.base.Store` method
-of its name, whose docstring states what it does; the docstrings here say
-only what is particular to SQLite.
+What each of these does is said once, by the
+:class:`~perdure.store.base.Store` method of its name; a docstring here adds
+only what SQLite does its own way.
 """
 
 from __future__ import annotations
@@ -22,17 +22,8 @@ from typing import Any, TypeVar, cast
 from ...core.errors import InstanceNotFoundError
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from ..base import (
-    ActivityResult,
-    ActivityWorkItem,
-    InboxMessage,
-    InstanceQuery,
-    InstanceRecord,
-    Message,
-    NewInstance,
-    OrchestrationWorkItem,
-    StepCommit,
-)
+from .. import base
+from ..base import InboxMessage, OrchestrationWorkItem
 from ..codec import (
     INSTANCE_COLUMNS,
     ClaimedInstance,
@@ -89,7 +80,7 @@ def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
 # --- client side -------------------------------------------------------------
 
 
-def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord | None:
+def get_instance(conn: sqlite3.Connection, instance_id: str) -> base.InstanceRecord | None:
     rows = _fetch_rows(conn, InstanceRow, SQL.select_instance, (instance_id,))
     return instance_record(rows[0]) if rows else None
 
@@ -114,7 +105,7 @@ def delete_instances(conn: sqlite3.Connection, instance_ids: Collection[str]) ->
         conn.execute(sql, (ids,))
 
 
-def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> bool:
+def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -> bool:
     """Create ``new`` (replacing a finished instance); ``False`` if ``on_conflict`` was sent.
 
     Raises ``InstanceAlreadyExistsError`` for an active instance without ``on_conflict``.
@@ -134,7 +125,7 @@ def create_instance(conn: sqlite3.Connection, new: NewInstance, now: int) -> boo
     return True
 
 
-def send_message(conn: sqlite3.Connection, message: Message, operation: str,
+def send_message(conn: sqlite3.Connection, message: base.Message, operation: str,
                  allowed: Collection[OrchestrationRuntimeStatus], now: int) -> None:
     """Check the target's status against ``allowed``, then enqueue."""
     status = _status(conn, message.instance_id)
@@ -171,8 +162,8 @@ def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: 
     return ids
 
 
-def query_instances(conn: sqlite3.Connection, query: InstanceQuery) -> tuple[
-        list[InstanceRecord], str | None]:
+def query_instances(conn: sqlite3.Connection, query: base.InstanceQuery) -> tuple[
+        list[base.InstanceRecord], str | None]:
     """One keyset page of instances and the token of the next one.
 
     The SQL is assembled from constant fragments, one per filter present, so
@@ -234,9 +225,9 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
     return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
 
 
-def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int,
+def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now: int,
                  lease: TaskLease | None = None,
-                 ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
+                 ) -> tuple[CommitPlan, list[base.ActivityWorkItem]]:
     """Apply every step whose lease holds, as one transaction (the caller's); with
     ``lease`` ``(worker_id, limit, lease_us)``, then claim activity tasks for it.
 
@@ -261,7 +252,7 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[StepCommit], now: int
             plan.changed.append(new.instance_id)
     if plan.messages:
         conn.executemany(SQL.insert_message_if_exists, plan.messages)
-    taken: list[ActivityWorkItem] = []
+    taken: list[base.ActivityWorkItem] = []
     if lease is not None and plan.tasks:
         worker_id, limit, lease_us = lease
         taken = claim_activities(conn, worker_id, limit, lease_us, now)
@@ -274,14 +265,14 @@ def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token
 
 
 def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
-                     now: int) -> list[ActivityWorkItem]:
+                     now: int) -> list[base.ActivityWorkItem]:
     """Lease up to ``limit`` claimable tasks, oldest first."""
     rows = _fetch(conn, ClaimedTask._make, SQL.claim_tasks, (worker_id, now + lease_us, now, limit))
     rows.sort()  # RETURNING order is unspecified; hand tasks out in creation order
     return [activity_item(row) for row in rows]
 
 
-def complete_activities(conn: sqlite3.Connection, results: Sequence[ActivityResult],
+def complete_activities(conn: sqlite3.Connection, results: Sequence[base.ActivityResult],
                         now: int) -> list[bool]:
     """Delete each task still leased by its result's token and deliver the result's message."""
     tokens = dict(conn.execute(SQL.select_task_tokens, (encode_ids([r.id for r in results]),)))
