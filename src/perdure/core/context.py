@@ -12,18 +12,29 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
 from .errors import EventTimeoutError, InvalidArgumentError, TaskFailedError
-from .history import EventRaised, FailureDetails
+from .history import EventRaised, ExecutionStarted, FailureDetails
 from .names import check_instance_id, check_name, validate_instance_id
 from .retry import RetryOptions
 from .serialization import dumps, loads
 from .task import CompletableTask, Task, WhenAllTask, WhenAnyTask
 
-if TYPE_CHECKING:
-    from .executor import OrchestrationExecutor
+
+class Runtime(Protocol):
+    """What the context asks of the driver running it (the executor implements it).
+
+    The one call from the context to its driver; everything else flows the
+    other way, through the context's runtime methods (``begin``,
+    ``deliver_event``, ``resolve``, ``take_actions``, ``take_action``).
+    """
+
+    def continue_as_new(self, input: str | None, carryover: Sequence[EventRaised],
+                        preserve_unprocessed_events: bool = False) -> None:
+        """End this execution once the step commits; start anew with ``input``."""
+        ...
 
 # The namespace Durable Functions uses for deterministic GUIDs.
 _UUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
@@ -85,8 +96,8 @@ class RetryableTask(Task[Any]):
 class OrchestrationContext:
     """What an orchestrator function receives: deterministic access to durable operations."""
 
-    def __init__(self, executor: OrchestrationExecutor, instance_id: str) -> None:
-        self._executor = executor
+    def __init__(self, runtime: Runtime, instance_id: str) -> None:
+        self._runtime = runtime
         self.instance_id = instance_id
         """The id of this orchestration instance."""
         self.parent_instance_id: str | None = None
@@ -238,19 +249,46 @@ class OrchestrationContext:
         encoded = dumps(input, "input")
         carry = [e for q in self._received.values() for e in q] if preserve_unprocessed_events \
             else []
-        self._executor.continue_as_new(encoded, carry, preserve_unprocessed_events)
+        self._runtime.continue_as_new(encoded, carry, preserve_unprocessed_events)
 
-    # --- driven by the executor -----------------------------------------
+    # --- the runtime interface: called by the executor, not by orchestrator code ---
 
-    def _deliver_event(self, event: EventRaised) -> None:
+    @property
+    def custom_status(self) -> str | None:
+        """The JSON text of the custom status set so far (``None``: never set)."""
+        return self._custom_status
+
+    def open_sub_orchestrations(self) -> list[str]:
+        """Instance ids of sub-orchestrations started and not yet finished."""
+        return list(self._open_children.values())
+
+    def begin(self, started: ExecutionStarted) -> None:
+        """Runtime: take the name, input and parent of the execution ``started``."""
+        self.name, self._input = started.name, started.input
+        self.parent_instance_id = started.parent_instance_id
+
+    def take_actions(self) -> list[Action]:
+        """Runtime: the actions scheduled since the last call, in order, forgotten now."""
+        actions = list(self._pending_actions.values())
+        self._pending_actions.clear()
+        return actions
+
+    def take_action(self, task_id: int) -> Action | None:
+        """Runtime: the action scheduled at ``task_id``, which history recorded already
+        (so it is no new work); ``None`` if the code scheduled nothing there."""
+        return self._pending_actions.pop(task_id, None)
+
+    def deliver_event(self, event: EventRaised) -> None:
+        """Runtime: hand ``event`` to the first wait for its name, else keep it for one."""
         waiters = self._waiters.get(event.name)
         if waiters:
             waiters.popleft()._complete(loads(event.input))
         else:
             self._received.setdefault(event.name, deque()).append(event)
 
-    def _resolve(self, task_id: int, result: str | None = None,
-                 failure: FailureDetails | None = None, what: str = "activity") -> None:
+    def resolve(self, task_id: int, result: str | None = None,
+                failure: FailureDetails | None = None, what: str = "activity") -> None:
+        """Runtime: complete (with the JSON ``result``) or fail the task at ``task_id``."""
         task = self._open_tasks.pop(task_id, None)
         self._open_children.pop(task_id, None)
         if task is None:

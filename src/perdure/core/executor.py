@@ -88,6 +88,7 @@ class OrchestrationExecutor:
         self.completion: Completion | None = None
         self.started: ExecutionStarted | None = None
         """The event that started this execution (name, input, parent)."""
+        resolve = self.ctx.resolve
         self._handlers: dict[type[HistoryEvent], Callable[[Any], None]] = {
             OrchestratorStarted: self._on_orchestrator_started,
             ExecutionStarted: self._on_execution_started,
@@ -96,13 +97,13 @@ class OrchestrationExecutor:
             ExecutionResumed: self._on_resumed,
             ExecutionRewound: _ignore,
             ExecutionCompleted: _ignore,
-            TaskCompleted: lambda e: self.ctx._resolve(e.task_id, e.result),
-            TaskFailed: lambda e: self.ctx._resolve(e.task_id, failure=e.failure),
-            SubOrchestrationInstanceCompleted: lambda e: self.ctx._resolve(e.task_id, e.result),
-            SubOrchestrationInstanceFailed: lambda e: self.ctx._resolve(
+            TaskCompleted: lambda e: resolve(e.task_id, e.result),
+            TaskFailed: lambda e: resolve(e.task_id, failure=e.failure),
+            SubOrchestrationInstanceCompleted: lambda e: resolve(e.task_id, e.result),
+            SubOrchestrationInstanceFailed: lambda e: resolve(
                 e.task_id, failure=e.failure, what="sub-orchestration"),
-            TimerFired: lambda e: self.ctx._resolve(e.task_id),
-            EventRaised: self.ctx._deliver_event,
+            TimerFired: lambda e: resolve(e.task_id),
+            EventRaised: self.ctx.deliver_event,
         }
         for recording in RECORDING_EVENTS:
             self._handlers[recording] = self._on_action_recorded
@@ -143,9 +144,11 @@ class OrchestrationExecutor:
 
     def take_actions(self) -> list[Action]:
         """The actions scheduled since the last call (new work for this step)."""
-        actions = list(self.ctx._pending_actions.values())
-        self.ctx._pending_actions.clear()
-        return actions
+        return self.ctx.take_actions()
+
+    def fail(self, failure: FailureDetails) -> None:
+        """End the execution as Failed with ``failure`` (poison work, a step timeout, ...)."""
+        self._finish(Status.Failed, failure=failure)
 
     def step(self, events: Sequence[HistoryEvent]) -> ReplayResult:
         """Process new (not replayed) events and report the step's outcome."""
@@ -160,14 +163,14 @@ class OrchestrationExecutor:
         return ReplayResult(
             actions=actions, status=self.status,
             output=done.output if done else None,
-            custom_status=self.ctx._custom_status,
+            custom_status=self.ctx.custom_status,
             failure=done.failure if done else None,
             carryover=done.carryover if done else [],
         )
 
     def open_sub_orchestrations(self) -> list[str]:
         """Instance ids of sub-orchestrations started and not yet finished."""
-        return list(self.ctx._open_children.values())
+        return self.ctx.open_sub_orchestrations()
 
     def continue_as_new(self, input: str | None, carryover: Sequence[HistoryEvent],
                         preserve_unprocessed_events: bool = False) -> None:
@@ -213,8 +216,7 @@ class OrchestrationExecutor:
     def _on_execution_started(self, event: ExecutionStarted) -> None:
         ctx = self.ctx
         self.started = event
-        ctx.name, ctx._input = event.name, event.input
-        ctx.parent_instance_id = event.parent_instance_id
+        ctx.begin(event)
         self._started = True
         try:
             body = self._fn(ctx)
@@ -243,7 +245,7 @@ class OrchestrationExecutor:
     def _on_action_recorded(self, event: Any) -> None:
         expected = recorded_action(event)
         assert expected is not None
-        action = self.ctx._pending_actions.pop(event.task_id, None)
+        action = self.ctx.take_action(event.task_id)
         recorded = describe(expected)
         if action is None:
             raise NonDeterminismError(

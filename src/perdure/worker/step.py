@@ -184,7 +184,7 @@ def fail_step(item: OrchestrationWorkItem, executor: OrchestrationExecutor, now:
     """Force the instance to Failed (poison work, unknown orchestrator, step timeout)."""
     # An executor that never processed ExecutionStarted does not know its name yet.
     executor.ctx.name = executor.ctx.name or item.instance.name
-    executor._finish(Status.Failed, failure=failure)
+    executor.fail(failure)
     result = executor.result()
     return step_commit(item, executor, result, [], now, lambda _name: False)
 
