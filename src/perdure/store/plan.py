@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from ..core.status import OrchestrationRuntimeStatus
 from .base import NewInstance, StepCommit
@@ -25,27 +24,15 @@ from .codec import (
 )
 from .rules import wakes_waiters
 
+#: The instance row update of an applied step, as SQLite binds it:
+#: ``(new_execution_id, input, runtime_status, custom_status, output, failure,
+#: updated_at, history_len, instance_id)``. Written rows are plain tuples (see
+#: :data:`~perdure.store.codec.MessageRow`).
+StepUpdate = tuple[str | None, str | None, str, str | None, str | None, str | None,
+                   int | None, int, str]
 
-class StepUpdate(NamedTuple):
-    """The instance row update of an applied step, in the order SQLite binds it."""
-
-    new_execution_id: str | None
-    input: str | None
-    runtime_status: str
-    custom_status: str | None
-    output: str | None
-    failure: str | None
-    updated_at: int | None
-    history_len: int
-    instance_id: str
-
-
-class HistoryRow(NamedTuple):
-    """One history event row to insert."""
-
-    instance_id: str
-    seq: int
-    event: str
+#: One history event row to insert: ``(instance_id, seq, event)``.
+HistoryRow = tuple[str, int, str]
 
 
 #: A commit's lease of activity tasks: (worker id, at most how many, lease in microseconds).
@@ -116,13 +103,12 @@ def plan_commit(steps: Sequence[StepCommit],
         if step.new_execution_id is not None:
             plan.resets.append(step.instance_id)
             seq = 0
-        plan.history.extend(HistoryRow(step.instance_id, seq + i, encode_event(event))
+        plan.history.extend((step.instance_id, seq + i, encode_event(event))
                             for i, event in enumerate(step.history))
         status = OrchestrationRuntimeStatus(step.runtime_status).value
-        plan.updates.append(StepUpdate(step.new_execution_id, step.input, status,
-                                       step.custom_status, step.output,
-                                       encode_failure(step.failure), now,
-                                       seq + len(step.history), step.instance_id))
+        plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
+                             step.output, encode_failure(step.failure), now,
+                             seq + len(step.history), step.instance_id))
         plan.consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
         plan.tasks.extend(task_row(task, now) for task in step.activities)
         plan.messages.extend(message_row(message, now) for message in step.messages)

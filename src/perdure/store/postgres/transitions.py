@@ -440,14 +440,16 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepC
         if plan.updates:
             # updated_at is the server's clock ({now}), not the plan's.
             await conn.execute(q.update_after_step, _columns(
-                [(u.new_execution_id, u.input, u.runtime_status, u.custom_status, u.output,
-                  u.failure, u.history_len, u.instance_id) for u in plan.updates]))
+                [(execution, input_, status, custom, output, failure, length, instance)
+                 for execution, input_, status, custom, output, failure, _updated_at, length,
+                 instance in plan.updates]))
         if plan.consumed:
             await conn.execute(q.delete_consumed, _columns(plan.consumed))
         if plan.tasks:
             await conn.execute(q.insert_tasks, _columns(
-                [(t.instance_id, t.execution_id, t.task_id, t.name, t.input)
-                 for t in plan.tasks]))
+                [(instance, execution, task_id, name, input_)
+                 for instance, execution, task_id, name, input_, _created, _visible
+                 in plan.tasks]))
         for new in plan.starts:
             created = now_us() if new.created_at is None else to_us(new.created_at)
             if await create_locked(conn, q, new, created):
