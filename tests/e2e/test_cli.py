@@ -282,3 +282,18 @@ def test_start_before_any_worker_is_queued_with_a_warning(cli) -> None:
     assert code == 1 and "unknown orchestrator 'nope'; known orchestrators:" in err
     _, _, err = cli("start", "hello_sequence")
     assert err == ""
+
+
+def test_a_hub_newer_than_this_perdure_is_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    assert CliRunner().invoke(main, ["db", "migrate", "--store", url]).exit_code == 0
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        conn.execute("INSERT INTO schema_version VALUES (999, 'future', 0)")
+    result = CliRunner().invoke(main, ["list", "--store", url])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, \
+        repr(result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["error: the task hub's schema version 999 is newer than this perdure's "
+                     "(1); upgrade perdure"], lines

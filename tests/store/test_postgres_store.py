@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from perdure.core.errors import InvalidArgumentError
+from perdure.core.errors import InvalidArgumentError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.migrate import load_migrations
@@ -120,7 +120,7 @@ async def test_newer_schema_is_refused(schema: str, opened: list[PostgresStore])
     await open_store(opened, hub_url(schema))
     await admin(sql.SQL("INSERT INTO {}.schema_version (version, name) VALUES (999, 'x')")
                 .format(sql.Identifier(schema)).as_string(None))
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(StoreSchemaError, match="newer"):
         await PostgresStore(hub_url(schema)).open()
 
 

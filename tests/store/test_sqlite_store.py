@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from perdure.core.errors import InvalidArgumentError
+from perdure.core.errors import InvalidArgumentError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.migrate import load_migrations
@@ -130,7 +130,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_version VALUES (999, 'future', 0)")
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(StoreSchemaError, match="newer"):
         await SqliteStore(url_for(path)).open()
 
 

@@ -165,6 +165,16 @@ class StoreOpenError(PerdureError):
         self.reason = reason
 
 
+class StoreSchemaError(PerdureError):
+    """The task hub's schema is newer than this perdure knows: upgrade perdure."""
+
+    def __init__(self, installed: int, known: int) -> None:
+        super().__init__(f"the task hub's schema version {installed} is newer than this "
+                         f"perdure's ({known}); upgrade perdure")
+        self.installed = installed
+        self.known = known
+
+
 class StoreUnavailableError(PerdureError):
     """The task hub refused an operation for a cause outside perdure, which an operator
     must fix: a full disk, a read-only or deleted hub file, a read-only or overloaded

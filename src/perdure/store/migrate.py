@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from importlib.resources.abc import Traversable
 from typing import NamedTuple, Protocol
 
+from ..core.errors import StoreSchemaError
+
 logger = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
@@ -100,9 +102,7 @@ def apply_migrations(migrations: list[Migration], target: MigrationTarget) -> in
     with target.migrating():
         current = target.installed_version() or 0
         if current > latest:
-            raise RuntimeError(
-                f"the task hub's schema version {current} is newer than this perdure's "
-                f"({latest}); upgrade perdure")
+            raise StoreSchemaError(current, latest)
         for migration in migrations[current:]:
             logger.info("applying %s migration %s", target.label, migration.name,
                         extra={"version": migration.version})
