@@ -17,10 +17,10 @@ run: $(STAMP)
 
 # Four processes: the suite mostly waits (on leases, timers, real servers), so it
 # overlaps well even on two cores. The test that restarts the shared PostgreSQL
-# server runs alone, after the others.
+# server, and the heaviest timing-bound one, run alone after the others.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n 4 -m "not pg_restart"
-	$(BIN)/python -m pytest tests -m pg_restart
+	$(BIN)/python -m pytest tests -n 4 -m "not pg_restart and not serial"
+	$(BIN)/python -m pytest tests -m "pg_restart or serial"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

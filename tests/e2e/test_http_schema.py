@@ -20,6 +20,7 @@ pytest.importorskip("schemathesis")
 MAX_EXAMPLES = "10"
 
 
+@pytest.mark.serial
 def test_management_api_conforms_to_its_openapi_document(tmp_path: Path):
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     with serve(HERE / "schema_app.py", f"sqlite:///{tmp_path / 'hub.db'}") as url:
