@@ -98,6 +98,7 @@ class Client:
         self._generations: OrderedDict[str, datetime] = OrderedDict()
         self._generations_lock = threading.Lock()
         self._opened = False
+        self._waits_interrupted = False  # set for good by interrupt_waits
 
     async def _open(self) -> Store:
         if not self._opened:
@@ -236,9 +237,6 @@ class Client:
         page = await (await self._open()).query_instances(query)
         return StatusPage([OrchestrationStatus.from_record(r, show_input=show_input)
                            for r in page.instances], page.continuation_token)
-
-    # Set by interrupt_waits (class defaults, so that no constructor has to know).
-    _waits_interrupted = False
 
     def interrupt_waits(self) -> None:
         """End every :meth:`wait_for_completion` in flight, and any later one, at once.

@@ -450,8 +450,8 @@ class Worker:
         Python cannot stop a thread: the function runs on until it returns, its
         result is then discarded, and it keeps its slot (and thread) meanwhile.
         """
-        if item.id not in self._running:
-            return
+        if self._running.get(item.id) != item.lock_token:
+            return  # it finished meanwhile
         self._overdue += 1
         log.warning("activity %r of instance %s ran past its timeout of %gs; its thread "
                     "keeps running until the function returns", item.task.name,
@@ -460,7 +460,7 @@ class Worker:
 
     def _timed_activity_done(self, item: ActivityWorkItem, deadline: asyncio.TimerHandle,
                              event: HistoryEvent) -> None:
-        if item.id in self._running:
+        if self._running.get(item.id) == item.lock_token:
             deadline.cancel()
             self._activity_done(item, event)
             return
