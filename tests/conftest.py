@@ -46,6 +46,11 @@ class Hub:
     worker: perdure.Worker
     client: perdure.Client
 
+    @property
+    def clock(self) -> perdure.Clock:
+        """The hub's clock: advance it to expire leases and fire timers at once."""
+        return self.store.clock
+
     async def restart_worker(self, app: perdure.App | None = None, **options: object) -> None:
         """Stop the worker and start a new one (optionally with other code)."""
         await self.worker.stop()
@@ -65,8 +70,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 async def open_hub(app: perdure.App, url: str, **options: object) -> Hub:
-    """Start a worker and a client for ``app`` on ``url``."""
-    store = perdure.create_store(url)
+    """Start a worker and a client for ``app`` on ``url``, on a clock of their own."""
+    store = perdure.create_store(url, clock=perdure.Clock())
     client = perdure.Client(store, app=app)
     worker = perdure.Worker(app, store, client=client,
                             options=perdure.WorkerOptions(**options))  # type: ignore[arg-type]

@@ -14,6 +14,8 @@ EXPECTED = {
     # Hardening: activity timeouts and value limits.
     "ActivityTimeoutError", "ValueLimits", "ValueTooLargeError", "set_value_limits",
     "value_limits",
+    # The clock a store runs by, which tests advance instead of sleeping.
+    "Clock",
     # Removed: LeaseLostError. Nothing raised it: a worker whose lease was lost
     # finds its commit refused (Store.commit_steps says which) and drops the step
     # itself; no caller ever has a lost lease to handle.

@@ -25,7 +25,7 @@ from .core.retry import RetryOptions
 from .core.serialization import ValueLimits, set_value_limits, value_limits
 from .core.status import OrchestrationRuntimeStatus
 from .core.task import Task
-from .store import Store, create_store
+from .store import Clock, Store, create_store
 from .worker import ActivityContext, Worker, WorkerOptions, set_client_factory
 
 # This package is the library's composition root, as the CLI is the command's:
@@ -40,6 +40,7 @@ __all__ = [
     "ActivityTimeoutError",
     "App",
     "Client",
+    "Clock",
     "EventTimeoutError",
     "FailureDetails",
     "InstanceAlreadyExistsError",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perdure.store import Store, create_store
+from perdure.store import Clock, Store, create_store
 
 from .pg import postgres, scratch_hub
 
@@ -52,23 +52,30 @@ async def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield url
 
 
-async def _open(url: str) -> Store:
-    store = create_store(url)
+async def _open(url: str, clock: Clock) -> Store:
+    store = create_store(url, clock=clock)
     await store.open()
     return store
 
 
 @pytest.fixture
-async def store(hub_url: str) -> AsyncIterator[Store]:
+def clock() -> Clock:
+    """The time the test's stores run by: advance it instead of sleeping out a lease."""
+    return Clock()
+
+
+@pytest.fixture
+async def store(hub_url: str, clock: Clock) -> AsyncIterator[Store]:
     """An open store on a fresh task hub."""
-    opened = await _open(hub_url)
+    opened = await _open(hub_url, clock)
     yield opened
     await opened.close()
 
 
 @pytest.fixture
-async def other_store(hub_url: str, store: Store) -> AsyncIterator[Store]:
-    """A second store on the same task hub, as another process would open it."""
-    opened = await _open(hub_url)
+async def other_store(hub_url: str, store: Store, clock: Clock) -> AsyncIterator[Store]:
+    """A second store on the same task hub, as another process would open it (on the
+    same clock: processes share the wall clock)."""
+    opened = await _open(hub_url, clock)
     yield opened
     await opened.close()

@@ -19,7 +19,7 @@ from perdure.store.base import (
 ACTIVE = (Status.Pending, Status.Running, Status.Suspended, Status.ContinuedAsNew)
 FINISHED = (Status.Completed, Status.Failed, Status.Terminated)
 LONG = 30.0  # a lease that never expires during a test
-SHORT = 0.2  # a lease a test waits out
+SHORT = 10.0  # a lease a test expires by advancing the store's clock past it
 
 _exec_ids = itertools.count(1)
 

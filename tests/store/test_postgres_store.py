@@ -18,6 +18,7 @@ from psycopg import sql
 from perdure.core.errors import InvalidArgumentError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
+from perdure.store.clock import SYSTEM_CLOCK
 from perdure.store.migrate import load_migrations
 from perdure.store.postgres import MIGRATIONS, PostgresStore, parse_postgres_url, quote_ident
 from perdure.store.postgres.queries import Queries
@@ -176,7 +177,7 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
     empty. Planned for empty tables, PostgreSQL would scan them whole (or walk the
     inbox's visibility index per instance), and every claim would cost O(backlog)."""
     store = await open_store(opened, hub_url(schema))
-    q = Queries.for_schema(quote_ident(schema))
+    q = Queries.for_schema(quote_ident(schema), SYSTEM_CLOCK)
     statements = {
         "claim_orchestrations": (q.claim_orchestrations, {
             "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,

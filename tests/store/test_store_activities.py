@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from perdure.core.history import FailureDetails, TaskCompleted, TaskFailed
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityResult, ActivityTask, ActivityWorkItem, Message, Store
+from perdure.store.clock import Clock
 
 from .helpers import LONG, SHORT, claim_one, new, start, step
 
@@ -29,7 +28,8 @@ def result(work: ActivityWorkItem, value: str = '"ok"') -> ActivityResult:
                                   execution_id=task.execution_id))
 
 
-async def test_a_commit_can_lease_its_tasks_to_the_committing_worker(store: Store) -> None:
+async def test_a_commit_can_lease_its_tasks_to_the_committing_worker(
+        store: Store, clock: Clock) -> None:
     await store.create_instance(new("a"))
     item = await claim_one(store, "a")
     exec_id = item.instance.execution_id
@@ -48,12 +48,15 @@ async def test_a_commit_can_lease_its_tasks_to_the_committing_worker(store: Stor
     assert await store.complete_activities([result(leased[0])]) == [False]
     # Its lease expires like a claim's: another worker then takes it (a second attempt).
     await store.renew_activity_leases([(leased[1].id, leased[1].lock_token)], SHORT)
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT - 1)
+    assert await store.claim_activities("w4", 10, LONG) == []  # not yet
+    clock.advance(2)
     again = await store.claim_activities("w4", 10, LONG)
     assert [(w.task, w.attempts) for w in again] == [(tasks[1], 2)]
 
 
-async def test_a_commit_leases_nothing_without_room_or_without_its_lease(store: Store) -> None:
+async def test_a_commit_leases_nothing_without_room_or_without_its_lease(
+        store: Store, clock: Clock) -> None:
     await store.create_instance(new("a"))
     item = await claim_one(store, "a")
     task = ActivityTask("a", item.instance.execution_id, 0, "act", None)
@@ -62,7 +65,7 @@ async def test_a_commit_leases_nothing_without_room_or_without_its_lease(store: 
     assert [w.task for w in await store.claim_activities("w2", 10, LONG)] == [task]
     await store.create_instance(new("b"))
     stale = await claim_one(store, "b", lease=SHORT)
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT + 1)
     await claim_one(store, "b")  # taken over: the stale step cannot commit
     other = ActivityTask("b", stale.instance.execution_id, 0, "act", None)
     assert await store.commit_steps_and_claim([step(stale, activities=[other])], "w1", 10,
@@ -108,10 +111,11 @@ async def test_completion_delivers_the_message(store: Store) -> None:
     assert await store.claim_activities("w", 10, LONG) == []  # deleted
 
 
-async def test_expired_lease_reclaimed_and_stale_completion_refused(store: Store) -> None:
+async def test_expired_lease_reclaimed_and_stale_completion_refused(
+        store: Store, clock: Clock) -> None:
     await schedule(store, 1)
     [stale] = await store.claim_activities("w1", 10, SHORT)
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT + 1)
     [fresh] = await store.claim_activities("w2", 10, LONG)
     assert fresh.id == stale.id and fresh.attempts == 2 and fresh.lock_token != stale.lock_token
     assert await store.complete_activities([result(stale, '"stale"')]) == [False]
@@ -153,12 +157,12 @@ async def test_completion_message_to_a_missing_instance_is_dropped(store: Store)
     assert await store.claim_activities("w", 10, LONG) == []
 
 
-async def test_renewal_keeps_the_lease(store: Store) -> None:
+async def test_renewal_keeps_the_lease(store: Store, clock: Clock) -> None:
     await schedule(store, 2)
     kept, lost = await store.claim_activities("w1", 10, SHORT)
     await store.renew_activity_leases([(kept.id, kept.lock_token), (lost.id, "wrong")], LONG)
     await store.renew_activity_leases([], LONG)
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT + 1)
     reclaimed = await store.claim_activities("w2", 10, LONG)
     assert [w.id for w in reclaimed] == [lost.id]
     assert await store.complete_activities([result(kept)]) == [True]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from perdure.core.history import EventRaised, ExecutionStarted
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import Message, Store
+from perdure.store.clock import Clock
 
 from .helpers import LONG, SHORT, claim_all, claim_one, event_message, new, soon, start, step
 
@@ -43,12 +42,14 @@ async def test_oldest_work_first(store: Store) -> None:
     assert claimed == ["c", "a", "b"]
 
 
-async def test_expired_lease_is_reclaimed_with_fresh_token(store: Store) -> None:
+async def test_expired_lease_is_reclaimed_with_fresh_token(store: Store, clock: Clock) -> None:
     await store.create_instance(new("a"))
     first = await claim_one(store, "a", lease=SHORT)
     assert first.attempts == 1
     assert await store.claim_orchestrations("w2", 10, LONG) == []
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT - 1)
+    assert await store.claim_orchestrations("w2", 10, LONG) == []  # not yet
+    clock.advance(2)
     second = await claim_one(store, "a")
     assert second.attempts == 2
     assert second.lock_token != first.lock_token
@@ -60,10 +61,10 @@ async def test_expired_lease_is_reclaimed_with_fresh_token(store: Store) -> None
     assert await store.commit_steps([step(second)]) == [True]
 
 
-async def test_commit_resets_attempts(store: Store) -> None:
+async def test_commit_resets_attempts(store: Store, clock: Clock) -> None:
     await store.create_instance(new("a"))
-    await claim_one(store, "a", lease=0.05)
-    await asyncio.sleep(0.1)
+    await claim_one(store, "a", lease=SHORT)
+    clock.advance(SHORT + 1)
     item = await claim_one(store, "a")
     assert item.attempts == 2
     await store.commit_steps([step(item)])

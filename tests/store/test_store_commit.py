@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from perdure.core.history import (
     EventRaised,
     ExecutionCompleted,
@@ -16,6 +14,7 @@ from perdure.core.history import (
 )
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityTask, Message, StepCommit, Store
+from perdure.store.clock import Clock
 
 from .helpers import LONG, SHORT, claim_all, claim_one, event_message, new, soon, start, step
 
@@ -66,13 +65,13 @@ async def test_histories_of_several_instances_in_one_read(store: Store) -> None:
     assert await store.get_histories([]) == {}
 
 
-async def test_lost_lease_changes_nothing(store: Store) -> None:
+async def test_lost_lease_changes_nothing(store: Store, clock: Clock) -> None:
     await store.create_instance(new("a"))
     await store.create_instance(new("b"))
     items = await claim_all(store, lease=SHORT)
     stale = items["a"]
     await store.release_orchestration("b", items["b"].lock_token)
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT + 1)
     fresh = await claim_all(store)
     assert set(fresh) == {"a", "b"}
     commit = step(stale, Status.Completed, output='"x"',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -14,8 +14,9 @@ from perdure.core.errors import (
 from perdure.core.history import EventRaised, ExecutionTerminated
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import Message, Store
+from perdure.store.clock import Clock
 
-from .helpers import claim_one, event_message, new, soon, start
+from .helpers import claim_one, event_message, new, start
 
 RUNNING_ONLY = {Status.Pending, Status.Running}
 
@@ -80,13 +81,15 @@ async def test_active_not_allowed(store: Store, status: Status) -> None:
     assert (err.value.status, err.value.operation) == (status.value, "resume")
 
 
-async def test_future_message_waits_until_visible(store: Store) -> None:
+async def test_future_message_waits_until_visible(store: Store, clock: Clock) -> None:
     await start(store, "a")
-    await store.send_message(event_message("a", visible_at=soon(0.3)), operation="timer",
+    visible_at = clock.now() + timedelta(seconds=60)
+    await store.send_message(event_message("a", visible_at=visible_at), operation="timer",
                              allowed=set(Status))
     assert await store.claim_orchestrations("w", 10, 30) == []
-    wake = await store.next_wakeup()
-    assert wake is not None
-    await asyncio.sleep(max(0.0, (wake - soon(0)).total_seconds()) + 0.05)
+    assert await store.next_wakeup() == visible_at
+    clock.advance(59)
+    assert await store.claim_orchestrations("w", 10, 30) == []  # not yet
+    clock.advance(2)
     item = await claim_one(store, "a")
     assert len(item.messages) == 1

@@ -7,6 +7,7 @@ import time
 
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityTask, Store
+from perdure.store.clock import Clock
 
 from .helpers import LONG, SHORT, claim_one, new, step
 
@@ -24,11 +25,12 @@ async def test_claims_are_exclusive_across_stores(store: Store, other_store: Sto
     assert await other_store.claim_orchestrations("w2", 10, LONG) == []
 
 
-async def test_expired_lease_moves_to_the_other_store(store: Store, other_store: Store) -> None:
+async def test_expired_lease_moves_to_the_other_store(store: Store, other_store: Store,
+                                                     clock: Clock) -> None:
     await store.create_instance(new("a"))
     stale = await claim_one(store, "a", lease=SHORT)
     assert await other_store.claim_orchestrations("w2", 10, LONG) == []
-    await asyncio.sleep(SHORT + 0.05)
+    clock.advance(SHORT + 1)
     fresh = await claim_one(other_store, "a")
     assert fresh.attempts == 2
     assert await store.commit_steps([step(stale, Status.Completed)]) == [False]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+import pytest
 import scenarios
 from scenarios import app, eventually
 
@@ -38,7 +39,7 @@ async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
 
 async def test_durable_timer_fires_after_restart(hub_factory):
     hub = await hub_factory(app)
-    iid = await hub.client.start_new("wait_timer", input=0.2)
+    iid = await hub.client.start_new("wait_timer", input=3600)
 
     async def running() -> bool:
         status = await hub.client.get_status(iid)
@@ -47,10 +48,57 @@ async def test_durable_timer_fires_after_restart(hub_factory):
     await hub.worker.stop()
     [timer] = [e for e in await hub.store.get_history(iid) if isinstance(e, TimerCreated)]
     # The timer comes due while nothing runs.
-    await asyncio.sleep((timer.fire_at - datetime.now(UTC)).total_seconds() + 0.05)
+    hub.clock.advance(timer.fire_at - hub.clock.now() + timedelta(seconds=1))
     assert (await hub.client.get_status(iid)).runtime_status is S.Running
     await hub.restart_worker()
     assert (await hub.client.wait_for_completion(iid, 5)).output == "fired"
+
+
+async def test_advancing_the_clock_fires_a_timer_without_waiting_for_a_poll(hub_factory):
+    hub = await hub_factory(app, poll_interval=60)
+    iid = await hub.client.start_new("wait_timer", input=3600)
+
+    async def waiting() -> bool:
+        history = await hub.store.get_history(iid)
+        return any(isinstance(e, TimerCreated) for e in history)
+    await eventually(waiting)
+    hub.clock.advance(3599)
+    with pytest.raises(perdure.OrchestrationTimeoutError):  # not yet
+        await hub.client.wait_for_completion(iid, 0.3)
+    hub.clock.advance(2)
+    assert (await hub.client.wait_for_completion(iid, 5)).output == "fired"
+
+
+class SlowClaims:
+    """A store whose orchestration claims return late: the database has leased the
+    work before the caller hears of it, as when a claim is in flight."""
+
+    def __init__(self, store: perdure.Store) -> None:
+        self._store = store
+        self.claiming = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_orchestrations(self, *args: object) -> list[OrchestrationWorkItem]:
+        items = await self._store.claim_orchestrations(*args)  # type: ignore[arg-type]
+        if items:
+            self.claiming.set()
+            await asyncio.sleep(0.3)
+        return items
+
+
+async def test_stopping_during_a_claim_leaves_nothing_leased_to_the_stopped_worker(hub_factory):
+    hub = await hub_factory(app)
+    await hub.worker.stop()
+    slow = SlowClaims(hub.store)
+    hub.worker = perdure.Worker(app, slow, client=hub.client)  # type: ignore[arg-type]
+    await hub.worker.start()
+    iid = await hub.client.start_new("hello_sequence")
+    await asyncio.wait_for(slow.claiming.wait(), 5)
+    await hub.worker.stop()  # the claim in flight finishes; its step commits or is released
+    await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
+    assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
 
 
 v1 = perdure.App()

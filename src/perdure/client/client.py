@@ -29,7 +29,6 @@ from ..core.history import (
     ExecutionRewound,
     ExecutionSuspended,
     ExecutionTerminated,
-    utcnow,
 )
 from ..core.names import check_instance_id, check_name, control_character, validate_instance_id
 from ..core.serialization import dumps
@@ -160,7 +159,7 @@ class Client:
             else uuid.uuid4().hex
         await self._check_orchestrator(name)
         store = await self._open()
-        created_at = utcnow()
+        created_at = self.store.clock.now()
         await store.create_instance(NewInstance(instance_id, name, uuid.uuid4().hex,
                                                 encoded_input, created_at=created_at))
         self._learn(instance_id, created_at)

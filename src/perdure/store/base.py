@@ -30,6 +30,7 @@ from typing import Literal, Protocol
 
 from ..core.history import FailureDetails, HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
+from .clock import Clock
 
 WorkKind = Literal["orchestration", "activity"]
 
@@ -179,6 +180,8 @@ class Store(Protocol):
     """The task hub. Every method is one atomic transition unless it says otherwise."""
 
     url: str
+    clock: Clock
+    """The time leases, timers and visibility are measured by (see :mod:`.clock`)."""
 
     async def open(self) -> None:
         """Connect, and create or migrate the schema (idempotent)."""

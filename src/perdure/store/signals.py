@@ -45,6 +45,11 @@ class Signals:
         """Work of ``kind`` may be ready."""
         self._event(kind).set()
 
+    def notify_work(self) -> None:
+        """Work of every kind may be ready (the clock moved: leases expired, timers fell due)."""
+        for kind in get_args(WorkKind):
+            self._event(kind).set()
+
     def notify_instances(self, instance_ids: Iterable[str]) -> None:
         """These instances may have finished, been created or purged."""
         now = time.monotonic()
@@ -74,8 +79,7 @@ class Signals:
 
         Wakes every work waiter and every instance waiter; each re-reads the store.
         """
-        for kind in get_args(WorkKind):
-            self._event(kind).set()
+        self.notify_work()
         self.notify_every_instance()
 
     async def wait(self, kind: WorkKind, timeout: float) -> None:

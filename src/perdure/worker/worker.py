@@ -24,7 +24,7 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -33,7 +33,7 @@ from typing import Any
 from ..app import App
 from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
-from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed, utcnow
+from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store.base import (
     ActivityResult,
@@ -111,6 +111,10 @@ class _Cached:
 _STEPPING = -1
 
 
+#: The longest stop() lets a claim, step or commit in flight finish (or the grace).
+_CLAIM_DRAIN = 5.0
+
+
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
@@ -147,6 +151,9 @@ class Worker:
         self._results_ready = asyncio.Event()
         self._stopping = False
         self._closed = False  # stopped: results arriving now are not delivered
+        # The loops now parked in a wait that stop() may cut short: nothing of
+        # theirs is in flight in the store (see _wait).
+        self._waiting: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -188,7 +195,15 @@ class Worker:
         self._stopping = True
         claimers = [t for t in self._tasks if t.get_name() in ("_orchestration_loop",
                                                                  "_activity_loop")]
-        await _cancel(claimers)
+        # Waiting loops stop at once; one inside a claim, step or commit finishes it
+        # first. Cancelling a claim in flight could leave what the database gave it
+        # leased to a worker that is gone, for a whole lease.
+        for task in self._waiting:
+            task.cancel()
+        if claimers:
+            _, unfinished = await asyncio.wait(
+                claimers, timeout=max(self.options.shutdown_grace, _CLAIM_DRAIN))
+            await _cancel(list(unfinished))
         if self._running and self.options.shutdown_grace > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._no_activities.wait(), self.options.shutdown_grace)
@@ -222,6 +237,21 @@ class Worker:
         finally:
             await self.stop()
 
+    async def _wait(self, waiting: Awaitable[object]) -> None:
+        """Await ``waiting`` (an idle wait, no store work in flight) so that stop() can
+        cut it short; return at once once stopping."""
+        if self._stopping:
+            if isinstance(waiting, Coroutine):
+                waiting.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            await waiting
+        finally:
+            self._waiting.discard(task)
+
     async def _guard(self, loop_fn: Any) -> None:
         """Keep a loop alive across store outages: log, back off, carry on."""
         delay = 0.05
@@ -233,7 +263,7 @@ class Worker:
                 raise
             except Exception:  # noqa: BLE001 - a worker must survive a failing store
                 log.exception("worker loop %s failed; retrying in %.2fs", loop_fn.__name__, delay)
-                await asyncio.sleep(delay)
+                await self._wait(asyncio.sleep(delay))
                 delay = min(delay * 2, 2.0)
 
     async def _idle(self, kind: str) -> None:
@@ -241,8 +271,8 @@ class Worker:
         if kind == "orchestration":
             due = await self.store.next_wakeup()
             if due is not None:
-                timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
-        await self.store.wait_for_work(kind, timeout)  # type: ignore[arg-type]
+                timeout = max(0.0, min(timeout, (due - self.store.clock.now()).total_seconds()))
+        await self._wait(self.store.wait_for_work(kind, timeout))  # type: ignore[arg-type]
 
     # --- orchestrations --------------------------------------------------
 
@@ -255,7 +285,7 @@ class Worker:
             if not items:
                 await self._idle("orchestration")
                 continue
-            now = utcnow()
+            now = self.store.clock.now()
             histories = await self._histories_to_replay(items)
             outcomes: list[StepOutcome | None] = []
             for item in items:
@@ -382,7 +412,7 @@ class Worker:
             free = self._free_slots()
             if free <= 0:
                 self._slot_free.clear()
-                await self._slot_free.wait()
+                await self._wait(self._slot_free.wait())
                 continue
             items = await self.store.claim_activities(
                 self.worker_id, min(free, opts.activity_batch), opts.lease_seconds)

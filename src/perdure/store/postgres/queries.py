@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+from ..clock import Clock
 from ..codec import INSTANCE_COLUMNS
 from ..queries import bind_queries, check_queries, parse_queries
 
@@ -29,6 +30,8 @@ class Queries:
 
     #: The task hub's quoted schema (for the statements built at run time).
     schema: str
+    #: The clock the statements' ``{now}`` follows (its offset is in their text).
+    clock: Clock
     select_instance: str
     select_instances: str
     select_history: str
@@ -67,11 +70,13 @@ class Queries:
     activity_horizon: str
 
     @classmethod
-    def for_schema(cls, quoted_schema: str) -> Queries:
-        """The statements of the hub in ``quoted_schema`` (a quoted identifier)."""
-        return bind_queries(cls, TEMPLATES, {"s": quoted_schema, "now": NOW,
+    def for_schema(cls, quoted_schema: str, clock: Clock) -> Queries:
+        """The statements of the hub in ``quoted_schema`` (a quoted identifier), reading
+        the server's clock moved by ``clock``'s offset (bind again when it advances)."""
+        now = NOW if clock.offset_us == 0 else f"({NOW} + {int(clock.offset_us)})"
+        return bind_queries(cls, TEMPLATES, {"s": quoted_schema, "now": now,
                                              "columns": INSTANCE_COLUMNS, "relaxed": RELAXED},
-                            schema=quoted_schema)
+                            schema=quoted_schema, clock=clock)
 
 
-check_queries(Queries, TEMPLATES, "schema")
+check_queries(Queries, TEMPLATES, "schema", "clock")

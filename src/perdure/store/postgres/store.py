@@ -60,7 +60,8 @@ from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
 from .. import base
 from ..batcher import Batcher
-from ..codec import from_us, now_us, seconds_to_us, to_us
+from ..clock import SYSTEM_CLOCK, Clock
+from ..codec import from_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import integer_option, seconds_option
 from ..paging import decode_token
@@ -154,8 +155,10 @@ class PostgresStore:
     Other parameters go to libpq (``sslmode=require``, ``connect_timeout=5``...).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
+        self.clock = clock
+        self._forget_clock: Callable[[], None] | None = None
         self._conninfo, options = parse_postgres_url(url)
         self._schema = options.get("schema", DEFAULT_SCHEMA)
         if not self._schema or "\x00" in self._schema or len(self._schema.encode()) > 63:
@@ -170,12 +173,12 @@ class PostgresStore:
         listen = options.get("listen", "1") not in ("0", "false", "off", "no")
         self._affinity_us = seconds_to_us(seconds_option(options, "affinity", 0.5))
         coalesce = seconds_option(options, "coalesce", 0.002)
-        self._q = Queries.for_schema(quote_ident(self._schema))
+        self._q = Queries.for_schema(quote_ident(self._schema), clock)
         self._channels = Channels.for_schema(self._schema, uuid.uuid4().hex[:12])
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._wakeups: StoreWakeups = Wakeups(
             self._conninfo, self._channels, self._run, listen=listen,
-            poll_interval=poll_interval, coalesce=coalesce)
+            poll_interval=poll_interval, coalesce=coalesce, clock=clock)
         # Starts made at the same time share one statement and one commit.
         self._starts: Batcher[tuple[base.NewInstance, int], bool | None] = Batcher(
             lambda starts: self._run(ops.create_instances, starts))
@@ -211,11 +214,20 @@ class PostgresStore:
             raise StoreOpenError(_redact(self.url), str(exc)) from exc
         self._pool = pool
         await self._wakeups.start(self._pool_timeout)
+        self._forget_clock = self.clock.on_advance(self._clock_moved)
+
+    def _clock_moved(self) -> None:
+        """Statements read the moved clock from now on; waiters look again."""
+        self._q = Queries.for_schema(self._q.schema, self.clock)
+        self._wakeups.time_moved()
 
     async def close(self) -> None:
         """Stops listening first."""
         if self._pool is None:
             return
+        if self._forget_clock is not None:
+            self._forget_clock()
+            self._forget_clock = None
         await self._wakeups.stop()
         pool, self._pool = self._pool, None
         await pool.close()
@@ -261,7 +273,7 @@ class PostgresStore:
 
     async def create_instance(self, new: base.NewInstance) -> None:
         """Concurrent starts share one commit; a retry recognises ``new.execution_id``."""
-        created_at = now_us() if new.created_at is None else to_us(new.created_at)
+        created_at = self.clock.now_us() if new.created_at is None else to_us(new.created_at)
         created = await self._starts.submit((new, created_at))
         if created is None:  # the id is taken: replace a finished instance, or refuse
             created = await self._run(ops.create_instance, new, created_at)

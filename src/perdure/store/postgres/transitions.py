@@ -53,7 +53,6 @@ from ..codec import (
     from_us,
     instance_record,
     message_row,
-    now_us,
     started_event,
     task_row,
     to_us,
@@ -451,7 +450,7 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepC
                  for instance, execution, task_id, name, input_, _created, _visible
                  in plan.tasks]))
         for new in plan.starts:
-            created = now_us() if new.created_at is None else to_us(new.created_at)
+            created = q.clock.now_us() if new.created_at is None else to_us(new.created_at)
             if await create_locked(conn, q, new, created):
                 plan.changed.append(new.instance_id)
         await insert_messages(conn, q, plan.messages)

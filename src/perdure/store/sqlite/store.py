@@ -31,6 +31,7 @@ from ...core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailabl
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
 from .. import base
+from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, now_us, seconds_to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import seconds_option
@@ -86,8 +87,9 @@ class SqliteStore:
       re-reads, every few seconds.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.url = url
+        self.clock = clock
         path, options = parse_sqlite_url(url)
         self._path = path
         unknown = set(options) - {"synchronous", "busy_timeout", "poll_interval"}
@@ -106,6 +108,7 @@ class SqliteStore:
         self._watcher: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._writes = 0  # write transactions so far (for the checkpointer)
+        self._forget_clock: Callable[[], None] | None = None
 
     # The hub file's (st_dev, st_ino) once connected, and why it is unusable since
     # (class defaults: set by _connect and _check_file).
@@ -196,6 +199,7 @@ class SqliteStore:
             self._watcher = asyncio.create_task(self._watch(), name=f"{self!r} watcher")
         self._checkpointer = asyncio.create_task(self._checkpoint(),
                                                  name=f"{self!r} checkpointer")
+        self._forget_clock = self.clock.on_advance(self._signals.notify_work)
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=busy_timeout, isolation_level=None,
@@ -242,6 +246,9 @@ class SqliteStore:
         self._conn = conn
 
     async def close(self) -> None:
+        if self._forget_clock is not None:
+            self._forget_clock()
+            self._forget_clock = None
         for task in (self._watcher, self._checkpointer):
             if task is not None:
                 task.cancel()
@@ -314,7 +321,7 @@ class SqliteStore:
 
     async def create_instance(self, new: base.NewInstance) -> None:
         self._check_file()
-        created = await self._write(ops.create_instance, new, now_us())
+        created = await self._write(ops.create_instance, new, self.clock.now_us())
         self._signals.notify("orchestration")
         if created:
             self._signals.notify_instances((new.instance_id,))
@@ -339,7 +346,8 @@ class SqliteStore:
         self, message: base.Message, *, operation: str,
         allowed: Collection[OrchestrationRuntimeStatus],
     ) -> None:
-        await self._write(ops.send_message, message, operation, frozenset(allowed), now_us())
+        await self._write(ops.send_message, message, operation, frozenset(allowed),
+                          self.clock.now_us())
         self._signals.notify("orchestration")
 
     async def purge_instance(self, instance_id: str) -> bool:
@@ -359,7 +367,7 @@ class SqliteStore:
     async def register_functions(self, orchestrators: Sequence[str],
                                  activities: Sequence[str]) -> None:
         await self._write(ops.register_functions, list(orchestrators), list(activities),
-                          now_us())
+                          self.clock.now_us())
 
     async def known_orchestrators(self) -> set[str]:
         return await self._read(ops.known_orchestrators)
@@ -372,7 +380,7 @@ class SqliteStore:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
-                                 seconds_to_us(lease_seconds), now_us())
+                                 seconds_to_us(lease_seconds), self.clock.now_us())
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)
@@ -387,7 +395,7 @@ class SqliteStore:
                       ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:
             return [], []
-        outcome, taken = await self._write(ops.commit_steps, steps, now_us(), lease)
+        outcome, taken = await self._write(ops.commit_steps, steps, self.clock.now_us(), lease)
         # A claim that took less than its limit took every claimable task.
         if outcome.tasks_added and (lease is None or len(taken) >= lease[1]):
             self._signals.notify("activity")
@@ -408,12 +416,12 @@ class SqliteStore:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_activities, worker_id, limit,
-                                 seconds_to_us(lease_seconds), now_us())
+                                 seconds_to_us(lease_seconds), self.clock.now_us())
 
     async def complete_activities(self, results: Sequence[base.ActivityResult]) -> list[bool]:
         if not results:
             return []
-        applied = await self._write(ops.complete_activities, results, now_us())
+        applied = await self._write(ops.complete_activities, results, self.clock.now_us())
         if any(applied):
             self._signals.notify("orchestration")
         return applied
@@ -423,10 +431,10 @@ class SqliteStore:
     ) -> None:
         if items:
             await self._lease_write(ops.renew_activity_leases, items,
-                              now_us() + seconds_to_us(lease_seconds))
+                              self.clock.now_us() + seconds_to_us(lease_seconds))
 
     async def next_wakeup(self) -> datetime | None:
-        value = await self._read(ops.next_wakeup, now_us())
+        value = await self._read(ops.next_wakeup, self.clock.now_us())
         return None if value is None else from_us(value)
 
     async def wait_for_work(self, kind: base.WorkKind, timeout: float) -> None:

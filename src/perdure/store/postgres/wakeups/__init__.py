@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ...base import WorkKind
-from ...codec import now_us
+from ...clock import SYSTEM_CLOCK, Clock
 from ...signals import Signals
 from .announcing import Announcer
 from .channels import Channels
@@ -96,6 +96,9 @@ class StoreWakeups(Protocol):
 
     def wake_instance_waiters(self) -> None:
         """Wake every instance waiter of this process."""
+
+    def time_moved(self) -> None:
+        """The store's clock advanced: leases may have expired and timers fallen due."""
 
 
 class NullWakeups:
@@ -163,6 +166,9 @@ class NullWakeups:
     def wake_instance_waiters(self) -> None:
         self.signals.notify_every_instance()
 
+    def time_moved(self) -> None:
+        self.signals.notify_work()
+
 
 class Wakeups:
     """``LISTEN/NOTIFY`` wake-ups, claim gates and worker registry of one
@@ -170,8 +176,9 @@ class Wakeups:
     listening (and so the gates, which rely on it)."""
 
     def __init__(self, conninfo: str, channels: Channels, run: Run, *, listen: bool,
-                 poll_interval: float, coalesce: float) -> None:
+                 poll_interval: float, coalesce: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.signals = Signals()
+        self._clock = clock
         self.channels = channels
         self._coalesce = coalesce
         self._gates = Gates(poll_interval)
@@ -257,13 +264,13 @@ class Wakeups:
         gates = self._gates
         mark = gates.mark("orchestration")
         mono = time.monotonic()
-        known, value = gates.timer(now_us()) if self.listening else (False, None)
+        known, value = gates.timer(self._clock.now_us()) if self.listening else (False, None)
         if not known:
             value = await read()
             if self.listening:
                 gates.remember_timer(mark, mono, value)
         if value is not None:
-            gates.open_at("orchestration", (value - now_us()) / 1e6)
+            gates.open_at("orchestration", (value - self._clock.now_us()) / 1e6)
         return value
 
     # --- what happened ----------------------------------------------------------
@@ -357,6 +364,11 @@ class Wakeups:
     def wake_instance_waiters(self) -> None:
         """Wake every instance waiter of this process."""
         self.signals.notify_every_instance()
+
+    def time_moved(self) -> None:
+        """Open every gate and forget the remembered timer: they were measured on the old clock."""
+        for kind in KINDS:
+            self._wake(kind)
 
     # --- hearing ----------------------------------------------------------------
 
