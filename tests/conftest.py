@@ -34,7 +34,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if on_postgres and item.get_closest_marker("sqlite_only") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = spread_end_to_end(keep)
+
+
+def spread_end_to_end(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The end-to-end tests (real processes, seconds each) spread evenly over the first
+    two thirds of the run: pytest-xdist hands each process a run of consecutive
+    tests, and they are a third of the suite's time, too much for one process,
+    and a long one started last finishes alone."""
+    slow = [item for item in items if item.path.parent.name == "e2e"]
+    fast = [item for item in items if item.path.parent.name != "e2e"]
+    if not slow:
+        return items
+    every = max(1, (2 * len(fast)) // (3 * len(slow)))
+    spread: list[pytest.Item] = []
+    for index, item in enumerate(fast):
+        if index % every == 0 and slow:
+            spread.append(slow.pop(0))
+        spread.append(item)
+    return spread + slow
 
 
 @dataclass

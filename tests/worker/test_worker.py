@@ -149,7 +149,7 @@ async def test_changed_code_fails_with_nondeterminism_error(hub_factory):
 
 async def test_poison_activity_fails_the_instance(hub_factory, db_url):
     """An activity claimed past the attempt limit (its workers kept dying) fails clearly."""
-    hub = await hub_factory(app, max_attempts=2, lease_seconds=0.2)
+    hub = await hub_factory(app, max_attempts=2)
     await hub.worker.stop()
     iid = await hub.client.start_new("catches_failure")
     store = hub.store
@@ -161,8 +161,8 @@ async def test_poison_activity_fails_the_instance(hub_factory, db_url):
     outcome = build_step(item, executor, current_events(item), utcnow(), lambda _n: True)
     assert await store.commit_steps([outcome.commit]) == [True]
     for _ in range(3):
-        assert len(await store.claim_activities("crashed", 1, 0.01)) == 1
-        await asyncio.sleep(0.02)
+        assert len(await store.claim_activities("crashed", 1, 5)) == 1
+        hub.clock.advance(6)
     await hub.restart_worker(max_attempts=2)
     done = await hub.client.wait_for_completion(iid, 10)
     assert done.output["type"] == "PoisonMessageError"
@@ -173,8 +173,8 @@ async def test_poison_orchestration_fails_the_instance(hub_factory):
     await hub.worker.stop()
     iid = await hub.client.start_new("hello_sequence")
     for _ in range(3):  # three workers claimed it and died before committing
-        [item] = await hub.store.claim_orchestrations("crashed", 1, 0.01)
-        await asyncio.sleep(0.02)
+        [item] = await hub.store.claim_orchestrations("crashed", 1, 5)
+        hub.clock.advance(6)
     await hub.restart_worker(max_attempts=2)
     failed = await hub.client.wait_for_completion(iid, 10)
     assert failed.runtime_status is S.Failed
@@ -185,16 +185,12 @@ async def test_stale_lease_cannot_commit(hub_factory):
     hub = await hub_factory(app)
     await hub.worker.stop()
     iid = await hub.client.start_new("hello_sequence")
-    [stale] = await hub.store.claim_orchestrations("paused", 1, 0.01)
-    taken: list[OrchestrationWorkItem] = []
-
-    async def taken_over() -> bool:
-        # Once the stale lease expired (and, on PostgreSQL, the instance's
-        # affinity to "paused" ran out), another worker claims it.
-        taken.extend(await hub.store.claim_orchestrations("other", 1, 5))
-        return bool(taken)
-    await eventually(taken_over)
-    [fresh] = taken
+    [stale] = await hub.store.claim_orchestrations("paused", 1, 5)
+    assert await hub.store.claim_orchestrations("other", 1, 5) == []
+    # Once the stale lease expired (and, on PostgreSQL, the instance's affinity to
+    # "paused" ran out), another worker claims it.
+    hub.clock.advance(6)
+    [fresh] = await hub.store.claim_orchestrations("other", 1, 5)
     commit = StepCommit(iid, stale.lock_token, S.Completed, [m.id for m in stale.messages],
                         activities=[ActivityTask(iid, stale.instance.execution_id, 0, "x")],
                         messages=[Message(iid, perdure.core.history.EventRaised(name="x"))])
@@ -207,7 +203,7 @@ async def test_stale_lease_cannot_commit(hub_factory):
 
 
 async def test_worker_stop_keeps_unfinished_work(hub_factory):
-    hub = await hub_factory(app, lease_seconds=0.3)
+    hub = await hub_factory(app)
     scenarios.release.clear()
     iid = await hub.client.start_new("wait_activity")
 
@@ -217,7 +213,8 @@ async def test_worker_stop_keeps_unfinished_work(hub_factory):
     await eventually(activity_running)
     await asyncio.sleep(0.05)
     scenarios.release.set()
-    await hub.restart_worker(lease_seconds=0.3)
+    await hub.restart_worker()
+    hub.clock.advance(31)  # the stopped worker's lease on the task expires
     assert (await hub.client.wait_for_completion(iid, 10)).output == "released"
     _ = timedelta
 
@@ -258,7 +255,7 @@ async def test_stop_delivers_an_activity_that_finishes_within_the_grace(hub_fact
 async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory):
     _release.clear()
     _started.clear()
-    hub = await hub_factory(graceful, shutdown_grace=0.2, lease_seconds=0.5)
+    hub = await hub_factory(graceful, shutdown_grace=0.2)
     iid = await hub.client.start_new("one_slow", input="rerun")
     await eventually(started)
     loop = asyncio.get_running_loop()
@@ -270,7 +267,8 @@ async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory
     status = await hub.client.get_status(iid)
     assert status.runtime_status is S.Running
     _started.clear()
-    await hub.restart_worker(lease_seconds=0.5)  # takes the task once its lease expires
+    await hub.restart_worker()
+    hub.clock.advance(31)  # the abandoned task's lease expires: the new worker takes it
     assert (await hub.client.wait_for_completion(iid, 10)).output == "rerun"
     assert _started.is_set()
 
@@ -279,7 +277,7 @@ async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hu
     """A step runs on the executor kept in memory, which the step advances; if the commit
     then fails (a database outage), that executor is ahead of the history and must not
     be reused: the retried step must schedule the activity again."""
-    hub = await hub_factory(app, lease_seconds=0.5)
+    hub = await hub_factory(app)
     store = hub.store
     real = store.commit_steps_and_claim
     failures = []
@@ -292,8 +290,12 @@ async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hu
 
     store.commit_steps_and_claim = fail_once  # type: ignore[method-assign]
     iid = await hub.client.start_new("hello_sequence")
+
+    async def injected() -> bool:
+        return bool(failures)
+    await eventually(injected)
+    hub.clock.advance(31)  # the failed step's lease expires: it is claimed again
     done = await hub.client.wait_for_completion(iid, 20)
-    assert failures, "the failure was never injected"
     assert done.runtime_status is S.Completed
     assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     history = await store.get_history(iid)
