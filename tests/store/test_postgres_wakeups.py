@@ -161,7 +161,7 @@ async def test_the_check_wakes_waiters_of_changed_instances() -> None:
     signals = Signals()
     check = InstanceCheck(signals, run, 0.01)
     check.start()
-    await asyncio.wait_for(signals.wait_instance("a", 5), 5)
+    await asyncio.wait_for(signals.wait_for_instance("a", 5), 5)
     await check.stop()
     assert run.named("changed_instances")[0] == ([], None)
     assert (["a"], 7) in run.named("changed_instances")

@@ -18,8 +18,9 @@ from ..core.errors import (
     InvalidInstanceStateError,
 )
 from ..core.status import TERMINAL_STATUSES, OrchestrationRuntimeStatus
-from .base import Message, NewInstance
+from .base import InstanceQuery, Message, NewInstance
 from .codec import to_us
+from .paging import decode_token
 
 #: How many inbox messages one claim hands over per instance; the rest stay
 #: for the next step, so one flooded instance cannot produce a giant step.
@@ -119,14 +120,17 @@ async def purge_in_batches(created_from: datetime | None, created_to: datetime |
 # --- limits ------------------------------------------------------------------
 
 
-def check_page_size(page_size: int) -> None:
-    """Refuse a page size below 1."""
-    if page_size < 1:
-        raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
+def check_query(query: InstanceQuery) -> None:
+    """Refuse a page size below 1 or a continuation token we did not issue, on the
+    caller's side (before any thread or connection is taken)."""
+    if query.page_size < 1:
+        raise InvalidArgumentError(f"page_size must be at least 1, got {query.page_size}")
+    if query.continuation_token is not None:
+        decode_token(query.continuation_token)
 
 
 __all__ = [
     "MAX_MESSAGES_PER_CLAIM", "TERMINAL_STATUS_VALUES", "PurgeBatch", "check_can_purge",
-    "check_can_send", "check_page_size", "purge_in_batches", "purgeable_status_values",
+    "check_can_send", "check_query", "purge_in_batches", "purgeable_status_values",
     "conflict_message", "status_values", "wakes_waiters",
 ]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable
-from typing import get_args
+from typing import Protocol, get_args
 
 from .base import WorkKind
 
@@ -67,7 +67,7 @@ class Signals:
         """The instances someone in this process waits on."""
         return list(self._instances)
 
-    def notify_every_instance(self) -> None:
+    def wake_instance_waiters(self) -> None:
         """Every instance may have changed (news of other processes was lost)."""
         self._all_changed = time.monotonic()
         for waiters in self._instances.values():
@@ -80,9 +80,9 @@ class Signals:
         Wakes every work waiter and every instance waiter; each re-reads the store.
         """
         self.notify_work()
-        self.notify_every_instance()
+        self.wake_instance_waiters()
 
-    async def wait(self, kind: WorkKind, timeout: float) -> None:
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
         """Wait for a notification of ``kind`` (or ``timeout``), consuming it.
 
         A notification that arrived since the previous wait returns at once, so
@@ -94,8 +94,8 @@ class Signals:
                 await asyncio.wait_for(event.wait(), timeout)
         event.clear()
 
-    async def wait_instance(self, instance_id: str, timeout: float,
-                            since: float | None = None) -> None:
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
         """Wait until the instance is notified or ``timeout`` passes; at once when
         it was notified at or after ``since`` (a ``time.monotonic()`` reading)."""
         if since is not None and max(self._all_changed,
@@ -115,6 +115,37 @@ class Signals:
             waiters.remove(waiter)
             if not waiters:
                 del self._instances[instance_id]
+
+
+class Waits(Protocol):
+    """What a store's waiting methods are answered by: its :class:`Signals`, or the
+    PostgreSQL wake-ups that feed them."""
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None: ...
+
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None: ...
+
+    def wake_instance_waiters(self) -> None: ...
+
+
+class WaitsOnSignals:
+    """The :class:`~perdure.store.base.Store` methods that wait, for both stores:
+    answered by the store's ``_waits``."""
+
+    @property
+    def _waits(self) -> Waits:
+        raise NotImplementedError
+
+    async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
+        await self._waits.wait_for_work(kind, timeout)
+
+    def wake_instance_waiters(self) -> None:
+        self._waits.wake_instance_waiters()
+
+    async def wait_for_instance(self, instance_id: str, timeout: float,
+                                since: float | None = None) -> None:
+        await self._waits.wait_for_instance(instance_id, timeout, since)
 
 
 def _release(waiter: asyncio.Future[None]) -> None:

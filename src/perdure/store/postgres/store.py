@@ -64,9 +64,9 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import integer_option, seconds_option
-from ..paging import decode_token
 from ..plan import TaskLease, task_lease
-from ..rules import check_page_size, purge_in_batches
+from ..rules import check_query, purge_in_batches
+from ..signals import WaitsOnSignals
 from . import transitions as ops
 from .queries import Queries
 from .wakeups import Channels, StoreWakeups, Wakeups
@@ -128,7 +128,7 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore:
+class PostgresStore(WaitsOnSignals):
     """The PostgreSQL task hub at ``url`` (schema created and migrated by :meth:`open`).
 
     ``url`` is a libpq URL, ``postgresql://user[:password]@host[:port]/db``,
@@ -185,6 +185,10 @@ class PostgresStore:
         # Reads made at the same time (status polls, waiters) share one statement.
         self._reads: Batcher[str, base.InstanceRecord | None] = Batcher(
             lambda ids: self._run(ops.get_instances, ids))
+
+    @property
+    def _waits(self) -> StoreWakeups:
+        return self._wakeups
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r})"
@@ -290,9 +294,7 @@ class PostgresStore:
         return await self._run(ops.get_histories, list(instance_ids))
 
     async def query_instances(self, query: base.InstanceQuery) -> base.InstancePage:
-        check_page_size(query.page_size)
-        if query.continuation_token is not None:
-            decode_token(query.continuation_token)
+        check_query(query)
         rows, token = await self._run(ops.query_instances, query)
         return base.InstancePage(rows, token)
 
@@ -391,15 +393,6 @@ class PostgresStore:
         value = await self._wakeups.next_wakeup(lambda: self._run(ops.next_wakeup))
         return None if value is None else from_us(value)
 
-    async def wait_for_work(self, kind: base.WorkKind, timeout: float) -> None:
-        await self._wakeups.wait_for_work(kind, timeout)
-
-    def wake_instance_waiters(self) -> None:
-        self._wakeups.wake_instance_waiters()
-
-    async def wait_for_instance(self, instance_id: str, timeout: float,
-                                since: float | None = None) -> None:
-        await self._wakeups.wait_for_instance(instance_id, timeout, since)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -35,10 +35,9 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, now_us, seconds_to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import seconds_option
-from ..paging import decode_token
 from ..plan import TaskLease, task_lease
-from ..rules import check_page_size, purge_in_batches
-from ..signals import Signals
+from ..rules import check_query, purge_in_batches
+from ..signals import Signals, WaitsOnSignals
 from . import transitions as ops
 from .health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
 from .queries import SQL
@@ -67,7 +66,7 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     return parts.path[1:], dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
-class SqliteStore:
+class SqliteStore(WaitsOnSignals):
     """The SQLite task hub at ``url`` (created and migrated by :meth:`open`).
 
     ``url`` is ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``,
@@ -114,6 +113,10 @@ class SqliteStore:
     # (class defaults: set by _connect and _check_file).
     _identity: tuple[int, int] | None = None
     _gone: str | None = None
+
+    @property
+    def _waits(self) -> Signals:
+        return self._signals
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"
@@ -336,9 +339,7 @@ class SqliteStore:
         return await self._read(ops.get_histories, list(instance_ids))
 
     async def query_instances(self, query: base.InstanceQuery) -> base.InstancePage:
-        check_page_size(query.page_size)
-        if query.continuation_token is not None:
-            decode_token(query.continuation_token)  # fail on the caller's side of the thread
+        check_query(query)
         rows, token = await self._read(ops.query_instances, query)
         return base.InstancePage(rows, token)
 
@@ -437,15 +438,6 @@ class SqliteStore:
         value = await self._read(ops.next_wakeup, self.clock.now_us())
         return None if value is None else from_us(value)
 
-    async def wait_for_work(self, kind: base.WorkKind, timeout: float) -> None:
-        await self._signals.wait(kind, timeout)
-
-    def wake_instance_waiters(self) -> None:
-        self._signals.notify_every_instance()
-
-    async def wait_for_instance(self, instance_id: str, timeout: float,
-                                since: float | None = None) -> None:
-        await self._signals.wait_instance(instance_id, timeout, since)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

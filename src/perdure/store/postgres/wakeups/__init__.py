@@ -156,15 +156,15 @@ class NullWakeups:
             self.signals.notify_instances(instance_ids)
 
     async def wait_for_work(self, kind: WorkKind, timeout: float) -> None:
-        await self.signals.wait(kind, timeout)
+        await self.signals.wait_for_work(kind, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float,
                                 since: float | None = None) -> None:
         self._check.start()
-        await self.signals.wait_instance(instance_id, timeout, since)
+        await self.signals.wait_for_instance(instance_id, timeout, since)
 
     def wake_instance_waiters(self) -> None:
-        self.signals.notify_every_instance()
+        self.signals.wake_instance_waiters()
 
     def time_moved(self) -> None:
         self.signals.notify_work()
@@ -334,7 +334,7 @@ class Wakeups:
         claimed in batches.
         """
         deadline = time.monotonic() + timeout
-        await self.signals.wait(kind, timeout)
+        await self.signals.wait_for_work(kind, timeout)
         since = self._remote_since.pop(kind, None)
         if since is not None and self._coalesce > 0:
             delay = min(since + self._coalesce, deadline) - time.monotonic()
@@ -359,11 +359,11 @@ class Wakeups:
                 started = time.monotonic()
                 await listener.wait_ready(timeout)
                 timeout = max(0.0, timeout - (time.monotonic() - started))
-        await self.signals.wait_instance(instance_id, timeout, since)
+        await self.signals.wait_for_instance(instance_id, timeout, since)
 
     def wake_instance_waiters(self) -> None:
         """Wake every instance waiter of this process."""
-        self.signals.notify_every_instance()
+        self.signals.wake_instance_waiters()
 
     def time_moved(self) -> None:
         """Open every gate and forget the remembered timer: they were measured on the old clock."""
@@ -392,7 +392,7 @@ class Wakeups:
     def _on_instances(self, channel: str, payload: str) -> None:
         ids = self.channels.changed_ids(payload)
         if ids is None:
-            self.signals.notify_every_instance()
+            self.signals.wake_instance_waiters()
         elif ids:
             self.signals.notify_instances(ids)
 
