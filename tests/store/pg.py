@@ -22,6 +22,7 @@ import functools
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -83,24 +84,36 @@ _emptied: list[str] = []
 """This process's hubs at the latest version with no rows, ready for the next test."""
 
 
-async def _empty_for_reuse(schema: str) -> bool:
+_admin: psycopg.Connection[Any] | None = None
+
+
+def _admin_connection() -> psycopg.Connection[Any]:
+    """This process's connection for emptying hubs (a new one per test would be a
+    fifth of the server's work in the suite)."""
+    global _admin
+    if _admin is None or _admin.closed or _admin.broken:
+        _admin = psycopg.connect(DATABASE_URL, autocommit=True)
+    return _admin
+
+
+def _empty_for_reuse(schema: str) -> bool:
     """Delete every row of a hub at the latest version; ``False``: drop it instead."""
-    async with await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True) as conn:
-        tables = [name for (name,) in await (await conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            (schema,))).fetchall()]
-        if "schema_version" not in tables:
-            return False
-        version = await (await conn.execute(sql.SQL(
-            "SELECT coalesce(max(version), 0), count(*) FROM {}.schema_version").format(
-                sql.Identifier(schema)))).fetchone()
-        if version != (LATEST_VERSION, LATEST_VERSION):
-            return False
-        async with conn.transaction():
-            for table in tables:
-                if table != "schema_version":
-                    await conn.execute(sql.SQL("DELETE FROM {}.{}").format(
-                        sql.Identifier(schema), sql.Identifier(table)))
+    conn = _admin_connection()
+    tables = [name for (name,) in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+        (schema,)).fetchall()]
+    if "schema_version" not in tables:
+        return False
+    version = conn.execute(sql.SQL(
+        "SELECT coalesce(max(version), 0), count(*) FROM {}.schema_version").format(
+            sql.Identifier(schema))).fetchone()
+    if version != (LATEST_VERSION, LATEST_VERSION):
+        return False
+    with conn.transaction():
+        for table in tables:
+            if table != "schema_version":
+                conn.execute(sql.SQL("DELETE FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(table)))
     return True
 
 
@@ -108,10 +121,11 @@ async def _empty_for_reuse(schema: str) -> bool:
 def _drop_emptied() -> None:
     if not _emptied:
         return
-    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
-        for schema in _emptied:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(schema)))
+    conn = _admin_connection()
+    for schema in _emptied:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+            sql.Identifier(schema)))
+    conn.close()
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +137,7 @@ async def scratch_hub(**options: object) -> AsyncIterator[str]:
         yield hub_url(schema, **options)
     finally:
         try:
-            reusable = await _empty_for_reuse(schema)
+            reusable = _empty_for_reuse(schema)
         except psycopg.Error:
             reusable = False
         if reusable:

@@ -212,7 +212,7 @@ def test_the_watchdog_never_interrupts_code_after_a_step():
         interrupted: list[float] = []
         # Around the budget, racing the watchdog; and well past it (a loaded machine
         # may run the watchdog thread late, but not a quarter of a second late).
-        for length in [0.045, 0.05, 0.055] * 8 + [0.3] * 3:
+        for length in [0.045, 0.05, 0.055] * 5 + [0.3] * 3:
             watchdog.begin()
             try:
                 end = time.monotonic() + length
@@ -223,7 +223,7 @@ def test_the_watchdog_never_interrupts_code_after_a_step():
                 watchdog.settle()
                 interrupted.append(length)
         # Outside steps nothing lands, however long this code runs.
-        end = time.monotonic() + 0.5
+        end = time.monotonic() + 0.3
         while time.monotonic() < end:
             pass
     finally:

@@ -209,6 +209,8 @@ class PostgresStore(WaitsOnSignals):
             kwargs={"autocommit": True}, configure=_configure, timeout=self._pool_timeout,
             name=f"perdure:{self._schema}")
         try:
+            # A direct connection first: an unreachable server fails here at once,
+            # where the pool would retry for pool_timeout.
             await migrate(self._conninfo, self._schema)
             await pool.open(wait=self._pool_min > 0, timeout=self._pool_timeout)
         except psycopg.Error as exc:
@@ -412,13 +414,13 @@ async def _configure(conn: Conn) -> None:
     # reads rows by an index (a key, or the head of a queue), which is the
     # right plan at any size: sequential scans are ruled out where an index
     # serves.
-    conn.prepare_threshold = 0
-    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    #
     # JIT compiling pays off for long analytic queries only; for these it is
     # pure latency (and the disabled scans' cost penalty would trigger it).
-    for setting in ("enable_seqscan", "jit"):
-        await conn.execute(f"SET {setting} = off")
-    await conn.execute("SET idle_in_transaction_session_timeout = '60s'")
+    # One round trip (a simple-protocol batch), before statements are prepared.
+    await conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+                       "SET jit = off; SET idle_in_transaction_session_timeout = '60s'")
+    conn.prepare_threshold = 0
 
 
 def _is_dead(conn: Conn) -> bool:
