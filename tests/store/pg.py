@@ -48,8 +48,13 @@ def unreachable() -> str | None:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'test'").fetchone() is None:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent run
                     conn.execute("CREATE DATABASE test")
-            # Commits need not wait for the disk: no test crashes the server.
-            conn.execute("ALTER DATABASE test SET synchronous_commit = off")
+            # Commits need not wait for the disk: no test crashes the server. Set
+            # once; test processes starting together may race to set it.
+            if conn.execute("SELECT 1 FROM pg_db_role_setting s JOIN pg_database d "
+                            "ON d.oid = s.setdatabase WHERE d.datname = 'test' AND "
+                            "'synchronous_commit=off' = ANY(s.setconfig)").fetchone() is None:
+                with contextlib.suppress(psycopg.errors.InternalError):
+                    conn.execute("ALTER DATABASE test SET synchronous_commit = off")
     except psycopg.Error as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"PostgreSQL not reachable at {SERVER} (set PERDURE_TEST_PG): {detail}"
