@@ -1,0 +1,246 @@
+"""Replay recorded histories against current code: the nondeterminism check.
+
+The replay core compares each action the code schedules with the action the
+history recorded at the same position (kind and name). These functions run
+that replay without a store or worker and, when they disagree, name the
+instance, the position, and the expected and actual actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..app import App
+from ..client.export import HistoryExport
+from ..core.actions import RECORDING_EVENTS, Action, describe, recorded_action
+from ..core.errors import InvalidArgumentError, NonDeterminismError
+from ..core.executor import OrchestrationExecutor
+from ..core.history import (
+    ExecutionCompleted,
+    ExecutionStarted,
+    HistoryEvent,
+    event_from_dict,
+)
+from ..core.status import OrchestrationRuntimeStatus as Status
+
+Orchestrator = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayMismatch:
+    """Where replaying a history against current code went wrong."""
+
+    instance_id: str
+    """The replayed instance."""
+    name: str
+    """The orchestrator's name."""
+    position: int | None
+    """The task id (sequence number) of the first disagreement; ``None`` when the code
+    failed or its outcome differs rather than an action."""
+    expected: str
+    """What the history recorded there, e.g. ``call activity 'charge'``."""
+    actual: str
+    """What the code did instead, e.g. ``call activity 'refund'`` or ``nothing``."""
+
+    def __str__(self) -> str:
+        where = f"at position {self.position}" if self.position is not None else "at the end"
+        return (f"instance {self.instance_id!r} (orchestrator {self.name!r}): {where} history "
+                f"expected {self.expected}, but the code {self.actual}")
+
+
+class ReplayMismatchError(NonDeterminismError):
+    """A replay disagreed with its history; ``mismatch`` says where and how."""
+
+    def __init__(self, mismatch: ReplayMismatch) -> None:
+        super().__init__(f"non-deterministic orchestrator: {mismatch}")
+        self.mismatch = mismatch
+
+    @property
+    def instance_id(self) -> str:
+        """The replayed instance."""
+        return self.mismatch.instance_id
+
+    @property
+    def position(self) -> int | None:
+        """The position of the first disagreement."""
+        return self.mismatch.position
+
+    @property
+    def expected(self) -> str:
+        """What the history recorded."""
+        return self.mismatch.expected
+
+    @property
+    def actual(self) -> str:
+        """What the code did."""
+        return self.mismatch.actual
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """The outcome of replaying one history."""
+
+    instance_id: str
+    """The replayed instance."""
+    name: str
+    """The orchestrator's name."""
+    events: int
+    """How many events were replayed."""
+    status: Status
+    """The runtime status the replay reached."""
+    mismatch: ReplayMismatch | None = None
+    """The first disagreement, or ``None`` when the code is compatible."""
+    source: str | None = None
+    """The file the history came from, if any."""
+
+    @property
+    def compatible(self) -> bool:
+        """Whether current code replays the history without disagreeing with it."""
+        return self.mismatch is None
+
+
+def _did(action: Action | None) -> str:
+    return "scheduled nothing there" if action is None else f"tried to {describe(action)}"
+
+
+def find_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
+                  history: Sequence[HistoryEvent]) -> tuple[ReplayMismatch | None, Status]:
+    """Replay ``history`` with ``orchestrator``; the first mismatch (if any) and the status.
+
+    Reports an action that differs from the recorded one, code that returns
+    before scheduling recorded actions, and code that now fails where the
+    history recorded no failure.
+    """
+    executor = OrchestrationExecutor(orchestrator, instance_id)
+    processed = 0
+    for index, event in enumerate(history):
+        if executor.completion is not None:
+            break
+        processed = index + 1
+        executor.process([event], replaying=True)
+        done = executor.completion
+        if done is None or done.failure is None:
+            continue
+        if done.failure.error_type == "NonDeterminismError" and isinstance(
+                event, RECORDING_EVENTS):
+            expected = recorded_action(event)
+            assert expected is not None
+            probe = OrchestrationExecutor(orchestrator, instance_id)
+            probe.process(history[:index], replaying=True)
+            actual = probe.ctx.take_action(expected.task_id)
+            return ReplayMismatch(instance_id, name, expected.task_id, describe(expected),
+                                  _did(actual)), done.status
+    done = executor.completion
+    rest = history[processed:]
+    recorded_end = next((e for e in reversed(history) if isinstance(e, ExecutionCompleted)),
+                        None)
+    if done is not None and done.status in (Status.Completed, Status.ContinuedAsNew):
+        later = next((e for e in rest if isinstance(e, RECORDING_EVENTS)), None)
+        if later is not None:
+            action = recorded_action(later)
+            assert action is not None
+            return ReplayMismatch(instance_id, name, action.task_id, describe(action),
+                                  "returned before scheduling it"), done.status
+    if done is not None and done.failure is not None and (
+            recorded_end is None or recorded_end.failure is None):
+        return ReplayMismatch(instance_id, name, None, "no failure",
+                              f"failed: {done.failure.summary()}"), done.status
+    return None, executor.status
+
+
+def _coerce(history: Any, instance_id: str | None, source: str) -> HistoryExport:
+    if isinstance(history, HistoryExport):
+        return history
+    if isinstance(history, dict):
+        return HistoryExport.from_dict(history, source)
+    if isinstance(history, str | Path):
+        return HistoryExport.load(history)
+    if isinstance(history, Iterable):
+        events: list[HistoryEvent] = []
+        for item in history:
+            if isinstance(item, HistoryEvent):
+                events.append(item)
+            elif isinstance(item, dict):
+                events.append(event_from_dict(item))
+            else:
+                raise InvalidArgumentError(f"{source}: a history holds events or event dicts, "
+                                           f"not {type(item).__name__}")
+        started = next((e for e in events if isinstance(e, ExecutionStarted)), None)
+        if started is None:
+            raise InvalidArgumentError(f"{source}: the history has no ExecutionStarted event")
+        return HistoryExport(instance_id or "replayed", started.name, events)
+    raise InvalidArgumentError(f"{source}: expected a HistoryExport, an export dict, a path "
+                               f"or a list of events, got {type(history).__name__}")
+
+
+def replay_history(app: App, history: Any, *, instance_id: str | None = None,
+                   raise_on_mismatch: bool = True) -> ReplayReport:
+    """Replay one recorded history against ``app``'s current code.
+
+    ``history`` is a :class:`~perdure.client.export.HistoryExport` (what
+    ``Client.export_history`` returns), its dict or file path, or a list of
+    history events. Raises :class:`ReplayMismatchError` (a
+    :class:`~perdure.NonDeterminismError`) naming the instance, position,
+    expected and actual action, unless ``raise_on_mismatch`` is false: the
+    report then carries the mismatch. An orchestrator ``app`` does not know
+    raises :class:`~perdure.UnknownFunctionError`.
+    """
+    if not isinstance(app, App):
+        raise InvalidArgumentError(f"replay_history needs a perdure.App, got "
+                                   f"{type(app).__name__}")
+    export = _coerce(history, instance_id, "history")
+    fn = app.get_orchestrator(export.name)
+    mismatch, status = find_mismatch(fn, export.instance_id, export.name, export.events)
+    source = str(history) if isinstance(history, str | Path) else None
+    report = ReplayReport(export.instance_id, export.name, len(export.events), status,
+                          mismatch, source)
+    if mismatch is not None and raise_on_mismatch:
+        raise ReplayMismatchError(mismatch)
+    return report
+
+
+def history_files(*paths: str | Path) -> list[Path]:
+    """The ``*.json`` files under each directory in ``paths`` (files are kept as given),
+    sorted: the cases to feed ``pytest.mark.parametrize``."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.json")))
+        else:
+            found.append(path)
+    return found
+
+
+def replay_histories(app: App, paths: Iterable[str | Path], *,
+                     raise_on_mismatch: bool = True) -> list[ReplayReport]:
+    """Replay every history export in ``paths`` (files or directories of ``*.json``).
+
+    Replays them all, then raises one :class:`ReplayMismatchError` for the
+    first mismatch (its message lists every incompatible file) unless
+    ``raise_on_mismatch`` is false; returns a report per file.
+    """
+    reports = [replay_history(app, path, raise_on_mismatch=False)
+               for path in history_files(*paths)]
+    bad = [r for r in reports if r.mismatch is not None]
+    if bad and raise_on_mismatch:
+        first = bad[0].mismatch
+        assert first is not None
+        error = ReplayMismatchError(first)
+        error.args = ("non-deterministic orchestrators:\n" + "\n".join(
+            f"  {r.source}: {r.mismatch}" for r in bad),)
+        raise error
+    return reports
+
+
+def assert_replays(app: App, *paths: str | Path) -> None:
+    """The pytest form: fail with an ``AssertionError`` listing every history under
+    ``paths`` that current code no longer replays (and when there is none to check)."""
+    files = history_files(*paths)
+    assert files, f"no history exports found under {', '.join(map(str, paths))}"
+    reports = replay_histories(app, files, raise_on_mismatch=False)
+    bad = [r for r in reports if r.mismatch is not None]
+    assert not bad, "histories the current code no longer replays:\n" + "\n".join(
+        f"  {r.source}: {r.mismatch}" for r in bad)
