@@ -302,3 +302,14 @@ def test_bad_input_gets_typed_errors():
 async def test_async_activities_inside_an_async_test():
     result = OrchestrationHarness(app).run("hello")
     assert result.output == ["Hello Tokyo!", "HELLO TOKYO!"]
+
+
+def test_suspend_holds_events_until_resume():
+    h = OrchestrationHarness(app)
+    run = h.start("approval")
+    run.suspend("wait")
+    assert run.status is S.Suspended
+    run.raise_event("approve", "held")
+    assert run.status is S.Suspended
+    run.resume()
+    assert run.result.output == "approved: held"
