@@ -472,5 +472,7 @@ async def migrate(store_url: str | None) -> None:
     click.echo(f"task hub ready: {store_url_from_env(store_url)}")
 
 
+from . import history as _history  # noqa: E402, F401 - registers ``perdure history``
+
 if __name__ == "__main__":  # pragma: no cover
     main()

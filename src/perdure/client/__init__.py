@@ -8,9 +8,10 @@ Starlette check-status helpers are the HTTP layer's
 """
 
 from .client import Client, Orchestrators, SyncClient
+from .export import HistoryExport
 from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, WEBHOOK_PATH, UrlQuery, management_urls
 
-__all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "Client",
+__all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "Client", "HistoryExport",
            "OrchestrationStatus", "Orchestrators", "StatusPage", "SyncClient", "UrlQuery",
            "history_to_df", "management_urls"]

@@ -36,6 +36,7 @@ from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store import create_store
 from ..store.base import InstanceQuery, Message, NewInstance, Store
+from .export import HistoryExport
 from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, UrlQuery, management_urls, no_query
 
@@ -201,6 +202,24 @@ class Client:
                                            show_history_output=show_history_output,
                                            show_input=show_input)
         return status
+
+    async def export_history(self, instance_id: str) -> HistoryExport:
+        """The instance's stored history, lossless, in perdure's own event codec.
+
+        Unlike ``get_status(show_history=True)`` (Durable Functions' display
+        format) the export keeps step markers, task ids and every field, so
+        :func:`perdure.testing.replay_history` can replay it against new code.
+        Raises :class:`InstanceNotFoundError` when the instance does not exist.
+        """
+        check_instance_id(instance_id)
+        store = await self._open()
+        record = await store.get_instance(instance_id)
+        if record is None:
+            raise InstanceNotFoundError(instance_id)
+        events = await store.get_history(instance_id)
+        return HistoryExport(record.instance_id, record.name, events, app_version=None,
+                             execution_id=record.execution_id,
+                             runtime_status=record.runtime_status.value)
 
     async def get_status_all(self) -> list[OrchestrationStatus]:
         """Every instance in the hub (without history), oldest first."""
@@ -482,6 +501,10 @@ class SyncClient:
         """See :meth:`Client.get_status`."""
         return self.run(self.client.get_status(instance_id, show_history, show_history_output,
                                                show_input))
+
+    def export_history(self, instance_id: str) -> HistoryExport:
+        """See :meth:`Client.export_history`."""
+        return self.run(self.client.export_history(instance_id))
 
     def get_status_all(self) -> list[OrchestrationStatus]:
         """See :meth:`Client.get_status_all`."""
