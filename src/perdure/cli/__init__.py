@@ -473,6 +473,7 @@ async def migrate(store_url: str | None) -> None:
 
 
 from . import history as _history  # noqa: E402, F401 - registers ``perdure history``
+from . import replay_check as _replay_check  # noqa: E402, F401 - and ``perdure replay-check``
 
 if __name__ == "__main__":  # pragma: no cover
     main()

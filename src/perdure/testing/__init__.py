@@ -25,6 +25,7 @@ from .replay import (
     history_files,
     replay_histories,
     replay_history,
+    replay_instances,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "OrchestrationRun",
     "ReplayMismatch", "ReplayMismatchError", "ReplayReport", "ScheduledCall", "assert_replays",
     "history_files", "replay_histories", "replay_history",
+    "replay_instances",
 ]

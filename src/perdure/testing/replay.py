@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..app import App
+from ..client.client import Client
 from ..client.export import HistoryExport
 from ..core.actions import RECORDING_EVENTS, Action, describe, recorded_action
-from ..core.errors import InvalidArgumentError, NonDeterminismError
+from ..core.errors import InstanceNotFoundError, InvalidArgumentError, NonDeterminismError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import (
     ExecutionCompleted,
@@ -24,6 +25,7 @@ from ..core.history import (
     HistoryEvent,
     event_from_dict,
 )
+from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 
 Orchestrator = Callable[..., Any]
@@ -200,6 +202,45 @@ def replay_history(app: App, history: Any, *, instance_id: str | None = None,
     if mismatch is not None and raise_on_mismatch:
         raise ReplayMismatchError(mismatch)
     return report
+
+
+async def replay_instances(app: App, client: Client, *,
+                           statuses: Iterable[Status | str] = ACTIVE_STATUSES,
+                           names: Iterable[str] | None = None) -> list[ReplayReport]:
+    """Replay every instance of ``client``'s task hub in ``statuses`` (by default the
+    in-flight ones: Pending, Running, Suspended) against ``app``'s code, writing nothing.
+
+    ``names`` keeps only instances of those orchestrators. An instance whose
+    orchestrator ``app`` does not define is reported incompatible. The reports
+    come oldest instance first; this is what ``perdure replay-check`` runs.
+    """
+    wanted = [s if isinstance(s, Status) else Status.parse(s) for s in statuses]
+    if not wanted:
+        raise InvalidArgumentError("give at least one runtime status to check")
+    only = set(names) if names is not None else None
+    reports: list[ReplayReport] = []
+    token: str | None = None
+    while True:
+        page = await client.get_status_by(runtime_status=wanted, page_size=500,
+                                          continuation_token=token, show_input=False)
+        for status in page.instances:
+            if only is not None and status.name not in only:
+                continue
+            if status.name not in app.orchestrators:
+                reports.append(ReplayReport(
+                    status.instance_id, status.name, 0, status.runtime_status,
+                    ReplayMismatch(status.instance_id, status.name, None,
+                                   f"orchestrator {status.name!r}",
+                                   "does not define it")))
+                continue
+            try:
+                export = await client.export_history(status.instance_id)
+            except InstanceNotFoundError:
+                continue  # purged meanwhile
+            reports.append(replay_history(app, export, raise_on_mismatch=False))
+        token = page.continuation_token
+        if token is None:
+            return reports
 
 
 def history_files(*paths: str | Path) -> list[Path]:
