@@ -148,3 +148,36 @@ def test_bad_input(tmp_path: Path):
     data["name"] = "gone"
     with pytest.raises(perdure.UnknownFunctionError):
         replay_history(app, data)
+
+
+def input_app(offset: int) -> perdure.App:
+    app = perdure.App()
+
+    @app.activity
+    def a(x: int) -> int:
+        return x
+
+    @app.orchestrator
+    def child(ctx: perdure.OrchestrationContext):
+        return ctx.get_input()
+
+    @app.orchestrator
+    def flow(ctx: perdure.OrchestrationContext):
+        x = yield ctx.call_activity("a", {"n": 1, "m": 2})
+        y = yield ctx.call_sub_orchestrator("child", [offset])
+        return [x, y]
+    return app
+
+
+def test_strict_replay_compares_inputs_the_default_does_not():
+    result = OrchestrationHarness(input_app(0)).run("flow", instance_id="s1")
+    history = result.history
+    assert replay_history(input_app(0), history, strict=True).compatible
+    # A changed input is no mismatch for the engine's check (kind and name)...
+    assert replay_history(input_app(5), history).compatible
+    # ... but is for the strict one, which compares JSON values (not key order).
+    with pytest.raises(ReplayMismatchError) as info:
+        replay_history(input_app(5), history, strict=True)
+    assert info.value.position == 1
+    assert info.value.expected == "call sub-orchestrator 'child' with input [0]"
+    assert info.value.actual == "passed input [5]"

@@ -23,7 +23,7 @@ def {first}(x):
 
 @app.orchestrator
 def flow(ctx):
-    x = yield ctx.call_activity("{first}", ctx.get_input())
+    x = yield ctx.call_activity("{first}", ctx.get_input(){extra})
     y = yield ctx.wait_for_external_event("go")
     return [x, y]
 
@@ -34,8 +34,8 @@ def other(ctx):
 '''
 
 
-def write_app(path: Path, first: str) -> Path:
-    path.write_text(APP.format(first=first))
+def write_app(path: Path, first: str, extra: str = "") -> Path:
+    path.write_text(APP.format(first=first, extra=extra))
     return path
 
 
@@ -97,6 +97,12 @@ def test_exit_codes(tmp_path: Path, db_url: str):
     completed = replay_check(str(v2), "--store", db_url, "--status", "Completed")
     assert completed.returncode == 1 and "done" in completed.stdout
     assert replay_check(str(v1), "--store", db_url, "--status", "Completed").returncode == 0
+
+    v3 = write_app(tmp_path / "app_v3.py", "fetch", extra=" + 1")  # another input
+    assert replay_check(str(v3), "--store", db_url).returncode == 0
+    strict = replay_check(str(v3), "--store", db_url, "--strict")
+    assert strict.returncode == 1
+    assert "with input 1, but the code passed input 2" in strict.stdout
 
     # Nothing was written: every history is as it was.
     after = asyncio.run(_histories(db_url))

@@ -27,10 +27,11 @@ def _statuses(text: str) -> list[Status]:
 
 
 async def _check(app: App, store_url: str | None, statuses: list[Status],
-                 names: tuple[str, ...]) -> list[ReplayReport]:
+                 names: tuple[str, ...], strict: bool) -> list[ReplayReport]:
     client = Client(create_store(store_url))
     try:
-        return await replay_instances(app, client, statuses=statuses, names=names or None)
+        return await replay_instances(app, client, statuses=statuses, names=names or None,
+                                      strict=strict)
     finally:
         await client.close()
 
@@ -41,9 +42,11 @@ async def _check(app: App, store_url: str | None, statuses: list[Status],
               help="Comma-separated runtime statuses of the instances to check.")
 @click.option("--name", "names", multiple=True,
               help="Only instances of this orchestrator (repeatable).")
+@click.option("--strict", is_flag=True,
+              help="Also compare the inputs of activities and sub-orchestrations.")
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def replay_check(app_spec: str, status_text: str, names: tuple[str, ...],
+def replay_check(app_spec: str, status_text: str, names: tuple[str, ...], strict: bool,
                  store_url: str | None, as_json: bool) -> None:
     """Replay matching instances against APP's code without writing anything.
 
@@ -56,7 +59,7 @@ def replay_check(app_spec: str, status_text: str, names: tuple[str, ...],
         if not statuses:
             raise click.BadParameter("give at least one status", param_hint="--status")
         app = load_app(app_spec)
-        reports = asyncio.run(_check(app, store_url, statuses, names))
+        reports = asyncio.run(_check(app, store_url, statuses, names, strict))
     except click.BadParameter:
         raise
     except (PerdureError, OSError, ValueError) as exc:

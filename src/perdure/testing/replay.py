@@ -16,7 +16,14 @@ from typing import Any
 from ..app import App
 from ..client.client import Client
 from ..client.export import HistoryExport
-from ..core.actions import RECORDING_EVENTS, Action, describe, recorded_action
+from ..core.actions import (
+    RECORDING_EVENTS,
+    Action,
+    ScheduleActivity,
+    ScheduleSubOrchestration,
+    describe,
+    recorded_action,
+)
 from ..core.errors import InstanceNotFoundError, InvalidArgumentError, NonDeterminismError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import (
@@ -25,6 +32,7 @@ from ..core.history import (
     HistoryEvent,
     event_from_dict,
 )
+from ..core.serialization import loads
 from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 
@@ -108,13 +116,47 @@ def _did(action: Action | None) -> str:
     return "scheduled nothing there" if action is None else f"tried to {describe(action)}"
 
 
+def scheduled_actions(orchestrator: Orchestrator, instance_id: str,
+                      history: Sequence[HistoryEvent]) -> dict[int, Action]:
+    """What the code schedules at each position when replayed over ``history``.
+
+    The history is replayed without its recording events (which only match
+    actions and change nothing else), so every action the code takes stays
+    pending and is collected, inputs included.
+    """
+    executor = OrchestrationExecutor(orchestrator, instance_id)
+    executor.process([e for e in history if not isinstance(e, RECORDING_EVENTS)],
+                     replaying=True)
+    return {action.task_id: action for action in executor.take_actions()}
+
+
+def _input_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
+                    history: Sequence[HistoryEvent]) -> ReplayMismatch | None:
+    actions = scheduled_actions(orchestrator, instance_id, history)
+    for event in history:
+        expected = recorded_action(event)
+        if not isinstance(expected, ScheduleActivity | ScheduleSubOrchestration):
+            continue
+        actual = actions.get(expected.task_id)
+        if not isinstance(actual, ScheduleActivity | ScheduleSubOrchestration) or \
+                loads(actual.input) == loads(expected.input):
+            continue
+        return ReplayMismatch(instance_id, name, expected.task_id,
+                              f"{describe(expected)} with input {expected.input}",
+                              f"passed input {actual.input}")
+    return None
+
+
 def find_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
-                  history: Sequence[HistoryEvent]) -> tuple[ReplayMismatch | None, Status]:
+                  history: Sequence[HistoryEvent], *,
+                  strict: bool = False) -> tuple[ReplayMismatch | None, Status]:
     """Replay ``history`` with ``orchestrator``; the first mismatch (if any) and the status.
 
-    Reports an action that differs from the recorded one, code that returns
-    before scheduling recorded actions, and code that now fails where the
-    history recorded no failure.
+    Reports, as the engine does when an instance resumes, an action whose kind
+    or name differs from the recorded one and code that returns before
+    scheduling actions its history recorded; also code that now fails where the
+    history recorded no failure. With ``strict``, also an activity or
+    sub-orchestration called with another input (compared as JSON values).
     """
     executor = OrchestrationExecutor(orchestrator, instance_id)
     processed = 0
@@ -130,9 +172,8 @@ def find_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
                 event, RECORDING_EVENTS):
             expected = recorded_action(event)
             assert expected is not None
-            probe = OrchestrationExecutor(orchestrator, instance_id)
-            probe.process(history[:index], replaying=True)
-            actual = probe.ctx.take_action(expected.task_id)
+            actual = scheduled_actions(orchestrator, instance_id,
+                                       history[:index]).get(expected.task_id)
             return ReplayMismatch(instance_id, name, expected.task_id, describe(expected),
                                   _did(actual)), done.status
     done = executor.completion
@@ -146,6 +187,10 @@ def find_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
             assert action is not None
             return ReplayMismatch(instance_id, name, action.task_id, describe(action),
                                   "returned before scheduling it"), done.status
+    if strict:
+        mismatch = _input_mismatch(orchestrator, instance_id, name, history)
+        if mismatch is not None:
+            return mismatch, executor.status
     if done is not None and done.failure is not None and (
             recorded_end is None or recorded_end.failure is None):
         return ReplayMismatch(instance_id, name, None, "no failure",
@@ -179,7 +224,7 @@ def _coerce(history: Any, instance_id: str | None, source: str) -> HistoryExport
 
 
 def replay_history(app: App, history: Any, *, instance_id: str | None = None,
-                   raise_on_mismatch: bool = True) -> ReplayReport:
+                   raise_on_mismatch: bool = True, strict: bool = False) -> ReplayReport:
     """Replay one recorded history against ``app``'s current code.
 
     ``history`` is a :class:`~perdure.client.export.HistoryExport` (what
@@ -188,14 +233,16 @@ def replay_history(app: App, history: Any, *, instance_id: str | None = None,
     :class:`~perdure.NonDeterminismError`) naming the instance, position,
     expected and actual action, unless ``raise_on_mismatch`` is false: the
     report then carries the mismatch. An orchestrator ``app`` does not know
-    raises :class:`~perdure.UnknownFunctionError`.
+    raises :class:`~perdure.UnknownFunctionError`. ``strict`` also compares the
+    inputs of activities and sub-orchestrations (see :func:`find_mismatch`).
     """
     if not isinstance(app, App):
         raise InvalidArgumentError(f"replay_history needs a perdure.App, got "
                                    f"{type(app).__name__}")
     export = _coerce(history, instance_id, "history")
     fn = app.get_orchestrator(export.name)
-    mismatch, status = find_mismatch(fn, export.instance_id, export.name, export.events)
+    mismatch, status = find_mismatch(fn, export.instance_id, export.name, export.events,
+                                     strict=strict)
     source = str(history) if isinstance(history, str | Path) else None
     report = ReplayReport(export.instance_id, export.name, len(export.events), status,
                           mismatch, source)
@@ -206,7 +253,8 @@ def replay_history(app: App, history: Any, *, instance_id: str | None = None,
 
 async def replay_instances(app: App, client: Client, *,
                            statuses: Iterable[Status | str] = ACTIVE_STATUSES,
-                           names: Iterable[str] | None = None) -> list[ReplayReport]:
+                           names: Iterable[str] | None = None,
+                           strict: bool = False) -> list[ReplayReport]:
     """Replay every instance of ``client``'s task hub in ``statuses`` (by default the
     in-flight ones: Pending, Running, Suspended) against ``app``'s code, writing nothing.
 
@@ -237,7 +285,8 @@ async def replay_instances(app: App, client: Client, *,
                 export = await client.export_history(status.instance_id)
             except InstanceNotFoundError:
                 continue  # purged meanwhile
-            reports.append(replay_history(app, export, raise_on_mismatch=False))
+            reports.append(replay_history(app, export, raise_on_mismatch=False,
+                                          strict=strict))
         token = page.continuation_token
         if token is None:
             return reports
@@ -256,14 +305,15 @@ def history_files(*paths: str | Path) -> list[Path]:
 
 
 def replay_histories(app: App, paths: Iterable[str | Path], *,
-                     raise_on_mismatch: bool = True) -> list[ReplayReport]:
+                     raise_on_mismatch: bool = True,
+                     strict: bool = False) -> list[ReplayReport]:
     """Replay every history export in ``paths`` (files or directories of ``*.json``).
 
     Replays them all, then raises one :class:`ReplayMismatchError` for the
     first mismatch (its message lists every incompatible file) unless
     ``raise_on_mismatch`` is false; returns a report per file.
     """
-    reports = [replay_history(app, path, raise_on_mismatch=False)
+    reports = [replay_history(app, path, raise_on_mismatch=False, strict=strict)
                for path in history_files(*paths)]
     bad = [r for r in reports if r.mismatch is not None]
     if bad and raise_on_mismatch:
@@ -276,12 +326,12 @@ def replay_histories(app: App, paths: Iterable[str | Path], *,
     return reports
 
 
-def assert_replays(app: App, *paths: str | Path) -> None:
+def assert_replays(app: App, *paths: str | Path, strict: bool = False) -> None:
     """The pytest form: fail with an ``AssertionError`` listing every history under
     ``paths`` that current code no longer replays (and when there is none to check)."""
     files = history_files(*paths)
     assert files, f"no history exports found under {', '.join(map(str, paths))}"
-    reports = replay_histories(app, files, raise_on_mismatch=False)
+    reports = replay_histories(app, files, raise_on_mismatch=False, strict=strict)
     bad = [r for r in reports if r.mismatch is not None]
     assert not bad, "histories the current code no longer replays:\n" + "\n".join(
         f"  {r.source}: {r.mismatch}" for r in bad)
