@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
+from .core.strict import StrictReplay
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +35,14 @@ class App:
 
     ``route_prefix`` is the path prefix of user routes (``"api"`` by default,
     ``""`` for none), as in Azure Functions' ``host.json``.
+
+    ``strict_replay`` makes replay stricter. By default, when an instance
+    resumes, each action the code schedules must match the recorded one in
+    kind and name (a call added, removed, renamed or reordered fails the
+    instance with :class:`NonDeterminismError`); with ``strict_replay=True``
+    an activity or sub-orchestration called with another input than the
+    recorded one fails it too. The replay tools of :mod:`perdure.testing`
+    (and ``perdure replay-check``) are strict for a strict app.
     """
 
     route_prefix: str = "api"
@@ -42,6 +51,8 @@ class App:
     routes: list[Route] = field(default_factory=list)
     activity_timeouts: dict[str, float] = field(default_factory=dict)
     """Seconds an attempt of each activity may run (``@app.activity(timeout=...)``)."""
+    strict_replay: bool = False
+    """Whether replay also compares the inputs of activities and sub-orchestrations."""
 
     def _register(self, table: dict[str, Callable[..., Any]], kind: str,
                   fn: Callable[..., Any], name: str | None) -> None:
@@ -103,11 +114,16 @@ class App:
         return register
 
     def get_orchestrator(self, name: str) -> Callable[..., Any]:
-        """The orchestrator registered as ``name``; :class:`UnknownFunctionError` otherwise."""
+        """The orchestrator registered as ``name``; :class:`UnknownFunctionError` otherwise.
+
+        For a ``strict_replay`` app it comes wrapped in :class:`StrictReplay`,
+        which tells the executor to compare inputs on replay.
+        """
         try:
-            return self.orchestrators[name]
+            fn = self.orchestrators[name]
         except KeyError:
             raise UnknownFunctionError("orchestrator", name, list(self.orchestrators)) from None
+        return StrictReplay(fn) if self.strict_replay else fn
 
     def get_activity(self, name: str) -> Callable[..., Any]:
         """The activity registered as ``name``; :class:`UnknownFunctionError` otherwise."""

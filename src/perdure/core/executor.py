@@ -36,6 +36,7 @@ from .history import (
 )
 from .serialization import dumps
 from .status import OrchestrationRuntimeStatus as Status
+from .strict import StrictReplay, input_mismatch
 from .task import Task
 
 Orchestrator = Callable[[OrchestrationContext], Any]
@@ -78,6 +79,7 @@ class OrchestrationExecutor:
 
     def __init__(self, orchestrator: Orchestrator, instance_id: str) -> None:
         self._fn = orchestrator
+        self._strict = isinstance(orchestrator, StrictReplay)
         self.ctx = OrchestrationContext(self, instance_id)
         self._body: Any = None
         self._awaiting: Task[Any] | None = None
@@ -255,6 +257,11 @@ class OrchestrationExecutor:
             raise NonDeterminismError(
                 f"non-deterministic orchestrator {self.ctx.name!r}: at position {event.task_id} "
                 f"history expected {recorded}, but the code tried to {describe(action)}")
+        differs = input_mismatch(expected, action) if self._strict else None
+        if differs is not None:
+            raise NonDeterminismError(
+                f"non-deterministic orchestrator {self.ctx.name!r}: at position {event.task_id} "
+                f"history expected {recorded} {differs}")
 
     # --- driving the body ------------------------------------------------
 

@@ -174,6 +174,12 @@ def find_mismatch(orchestrator: Orchestrator, instance_id: str, name: str,
             assert expected is not None
             actual = scheduled_actions(orchestrator, instance_id,
                                        history[:index]).get(expected.task_id)
+            if actual is not None and type(actual) is type(expected) and \
+                    actual.name == expected.name:  # a strict executor: the input differs
+                differs = _input_mismatch(orchestrator, instance_id, name,
+                                          history[:index + 1])
+                if differs is not None:
+                    return differs, done.status
             return ReplayMismatch(instance_id, name, expected.task_id, describe(expected),
                                   _did(actual)), done.status
     done = executor.completion
@@ -233,8 +239,9 @@ def replay_history(app: App, history: Any, *, instance_id: str | None = None,
     :class:`~perdure.NonDeterminismError`) naming the instance, position,
     expected and actual action, unless ``raise_on_mismatch`` is false: the
     report then carries the mismatch. An orchestrator ``app`` does not know
-    raises :class:`~perdure.UnknownFunctionError`. ``strict`` also compares the
-    inputs of activities and sub-orchestrations (see :func:`find_mismatch`).
+    raises :class:`~perdure.UnknownFunctionError`. ``strict`` (the default for an
+    ``App(strict_replay=True)``) also compares the inputs of activities and
+    sub-orchestrations (see :func:`find_mismatch`).
     """
     if not isinstance(app, App):
         raise InvalidArgumentError(f"replay_history needs a perdure.App, got "
@@ -242,7 +249,7 @@ def replay_history(app: App, history: Any, *, instance_id: str | None = None,
     export = _coerce(history, instance_id, "history")
     fn = app.get_orchestrator(export.name)
     mismatch, status = find_mismatch(fn, export.instance_id, export.name, export.events,
-                                     strict=strict)
+                                     strict=strict or app.strict_replay)
     source = str(history) if isinstance(history, str | Path) else None
     report = ReplayReport(export.instance_id, export.name, len(export.events), status,
                           mismatch, source)
