@@ -313,3 +313,38 @@ def test_suspend_holds_events_until_resume():
     assert run.status is S.Suspended
     run.resume()
     assert run.result.output == "approved: held"
+
+
+@app.orchestrator
+def forever(ctx: perdure.OrchestrationContext):
+    return (yield ctx.wait_for_external_event("never"))
+
+
+@app.orchestrator
+async def async_hello(ctx: perdure.OrchestrationContext):
+    greeting = await ctx.call_activity("greet", "Oslo")
+    await ctx.create_timer(timedelta(minutes=5))
+    return greeting
+
+
+def test_a_run_waiting_for_an_event_nobody_raises_returns_running():
+    result = OrchestrationHarness(app).run("forever")
+    assert result.runtime_status is S.Running and result.output is None
+    assert result.calls == []
+
+
+def test_async_def_orchestrators():
+    h = OrchestrationHarness(app)
+    assert h.run("async_hello").output == "Hello Oslo!"
+    assert h.now == DEFAULT_START + timedelta(minutes=5)
+
+
+def test_events_for_a_sub_orchestration_and_a_start_time():
+    from datetime import UTC, datetime
+
+    start = datetime(2030, 6, 1, tzinfo=UTC)
+    h = OrchestrationHarness(app, start=start)
+    result = h.run("parent", instance_id="p", orchestrators={"sleepy": forever},
+                   events=[Event("never", "woken", instance_id="p:1")])
+    assert result.output == [["Hello Tokyo!", "HELLO TOKYO!"], "woken"]
+    assert h.now == start
