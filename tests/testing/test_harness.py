@@ -348,3 +348,18 @@ def test_events_for_a_sub_orchestration_and_a_start_time():
                    events=[Event("never", "woken", instance_id="p:1")])
     assert result.output == [["Hello Tokyo!", "HELLO TOKYO!"], "woken"]
     assert h.now == start
+
+
+def test_bad_events_are_refused_before_anything_runs():
+    from datetime import datetime
+
+    with pytest.raises(perdure.InvalidArgumentError):
+        Event("")
+    with pytest.raises(perdure.InvalidArgumentError, match="Event.at"):
+        Event("e", at=datetime(2030, 1, 1))
+    with pytest.raises(perdure.InvalidArgumentError, match="Event.at"):
+        Event("e", at=timedelta(seconds=-1))
+    h = OrchestrationHarness(app)
+    with pytest.raises(perdure.InvalidArgumentError, match="Event items"):
+        h.run("hello", instance_id="a", events=[("approve", 1)])  # type: ignore[list-item]
+    assert h.run("hello", instance_id="a").is_completed  # nothing was created before

@@ -43,7 +43,7 @@ from ..core.history import (
     HistoryEvent,
     OrchestratorStarted,
 )
-from ..core.names import validate_instance_id
+from ..core.names import check_name, validate_instance_id
 from ..core.serialization import dumps, loads
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store.base import (
@@ -91,6 +91,16 @@ class Event:
     data: Any = None
     at: timedelta | datetime | None = None
     instance_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "event")
+        if self.at is not None and not (
+                isinstance(self.at, timedelta) and self.at >= timedelta(0)
+                or isinstance(self.at, datetime) and self.at.tzinfo is not None):
+            raise InvalidArgumentError(f"Event.at must be a non-negative timedelta or an aware "
+                                       f"datetime, got {self.at!r}")
+        if self.instance_id is not None:
+            validate_instance_id(self.instance_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,12 +312,14 @@ class OrchestrationHarness:
         validate_instance_id(iid)
         if iid in self._instances:
             raise InvalidArgumentError(f"the harness already has an instance {iid!r}")
-        self._steps = 0
-        self._create(iid, name, fn, dumps(input, "input"), fakes, subs, None)
-        for event in events:
+        planned = list(events)
+        for event in planned:
             if not isinstance(event, Event):
                 raise InvalidArgumentError(f"events holds perdure.testing.Event items, not "
                                            f"{type(event).__name__}")
+        self._steps = 0
+        self._create(iid, name, fn, dumps(input, "input"), fakes, subs, None)
+        for event in planned:
             self._plan(iid, event)
         self._drain()
         return OrchestrationRun(self, iid)
@@ -372,11 +384,7 @@ class OrchestrationHarness:
         if event.at is None:
             self._idle_events.append((event.instance_id or iid, event))
             return
-        at = event.at
-        if isinstance(at, timedelta):
-            at = self._now + at
-        elif at.tzinfo is None:
-            raise InvalidArgumentError("Event.at must be a timedelta or an aware datetime")
+        at = self._now + event.at if isinstance(event.at, timedelta) else event.at
         target = event.instance_id or iid
         message = Message(target, EventRaised(timestamp=at, name=event.name,
                                               input=dumps(event.data, "event data")))
