@@ -5,7 +5,13 @@
   and external events; every step is checked against a fresh replay, so tests
   catch nondeterministic orchestrator code.
 * :func:`replay_history` / :func:`replay_histories` / :func:`assert_replays`
-  replay recorded histories (``perdure history export``) against current code.
+  replay recorded histories (``perdure history export``) against current code;
+  :func:`replay_instances` replays a task hub's in-flight instances (what
+  ``perdure replay-check`` runs).
+
+This package sits above the worker and the client in the layers: the harness
+runs steps with the worker's own step functions and activity runner, and the
+replay checks read the client's history exports.
 """
 
 from .harness import (
