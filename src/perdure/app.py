@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
@@ -152,15 +153,15 @@ def _load_error(spec: str, exc: Exception, app_file: str | None) -> AppLoadError
     return AppLoadError(spec, reason, candidates[-1].filename, candidates[-1].lineno)
 
 
-def load_app(spec: str) -> App:
-    """Load an :class:`App` from ``path/to/file.py`` or ``module:attr`` (attr defaults to ``app``).
+def import_app_module(spec: str) -> ModuleType:
+    """Import the module of ``path/to/file.py`` or ``module[:attr]``.
 
     A file is imported as a module named after it, with its folder on ``sys.path``
     so that it can import its neighbours. Code that fails to import (a syntax
     error, an exception at import time) raises :class:`AppLoadError` naming the
     file and line.
     """
-    target, _, attr = spec.partition(":")
+    target = spec.partition(":")[0]
     if target.endswith(".py") or Path(target).is_file():
         path = Path(target).resolve()
         if not path.is_file():
@@ -178,13 +179,19 @@ def load_app(spec: str) -> App:
             if sys.modules.get(path.stem) is module:
                 del sys.modules[path.stem]
             raise _load_error(spec, exc, str(path)) from exc
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise InvalidArgumentError(f"cannot import app module {target!r}: {exc}") from None
-        except Exception as exc:
-            raise _load_error(spec, exc, None) from exc
+        return module
+    try:
+        return importlib.import_module(target)
+    except ImportError as exc:
+        raise InvalidArgumentError(f"cannot import app module {target!r}: {exc}") from None
+    except Exception as exc:
+        raise _load_error(spec, exc, None) from exc
+
+
+def app_of_module(module: ModuleType, spec: str) -> App:
+    """The :class:`App` of an imported module: ``attr`` of ``module:attr``, else the
+    module's ``app`` or first ``App``."""
+    attr = spec.partition(":")[2]
     if attr:
         app = getattr(module, attr, None)
     else:
@@ -194,3 +201,11 @@ def load_app(spec: str) -> App:
         raise InvalidArgumentError(f"{spec} defines no perdure.App"
                                    + (f" named {attr!r}" if attr else ""))
     return app
+
+
+def load_app(spec: str) -> App:
+    """Load an :class:`App` from ``path/to/file.py`` or ``module:attr`` (attr defaults to ``app``).
+
+    See :func:`import_app_module` for how the module is imported.
+    """
+    return app_of_module(import_app_module(spec), spec)

@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 
 import click
 
-from ..app import App, load_app
+from ..app import App
 from ..client import Client, OrchestrationStatus
 from ..core.errors import InvalidArgumentError, PerdureError
 from ..core.serialization import ValueLimits, set_value_limits, value_limits
 from ..store import create_store, store_url_from_env
-from ..worker import Worker, WorkerOptions
+from ..worker import WorkerOptions
+from .apps import load_any_app
 
 T = TypeVar("T")
 
@@ -163,12 +164,12 @@ def _parse_json(text: str | None, what: str) -> Any:
 
 
 def _load(app_spec: str | None) -> App | None:
-    return None if app_spec is None else load_app(app_spec)
+    return None if app_spec is None else load_any_app(app_spec)
 
 
 def _load_or_exit(app_spec: str) -> App:
     try:
-        return load_app(app_spec)
+        return load_any_app(app_spec)
     except PerdureError as exc:
         _fail(str(exc))
         raise
@@ -306,9 +307,10 @@ def worker(app_spec: str, store_url: str | None, worker_options: WorkerOptions) 
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = worker_options
     _tune_gc_for_serving()
+    from .serve import run_worker
+
     try:
-        asyncio.run(_until_signal(Worker(app, create_store(store_url), options=options)
-                                  .run_forever()))
+        asyncio.run(_until_signal(run_worker(app, create_store(store_url), options)))
     except PerdureError as exc:
         _fail(str(exc))
 

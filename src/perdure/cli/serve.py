@@ -10,10 +10,29 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ..app import App
+from ..client import Client
 from ..http import HttpClient, HttpServer
 from ..http.protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from ..store.base import Store
 from ..worker import Worker, WorkerOptions
+from .azure_hosting import attach_durable_clients, is_function_app
+
+
+async def run_worker(app: App, store: Store, options: WorkerOptions | None = None) -> None:
+    """``perdure worker``: run ``app``'s worker until cancelled.
+
+    A Durable Functions app's clients get the management API in-process
+    (:mod:`perdure.cli.azure_hosting`), on the worker's own client.
+    """
+    if not is_function_app(app):
+        await Worker(app, store, options=options).run_forever()
+        return
+    client = Client(store, app=app)
+    transport = attach_durable_clients(app, client)
+    try:
+        await Worker(app, store, client=client, options=options).run_forever()
+    finally:
+        await transport.aclose()
 
 
 async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: int = 7071,
@@ -40,6 +59,7 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
         client = HttpClient(store, app=app, base_url=server.base_url,
                             url_query=server.auth.url_query)
         runner = Worker(app, store, client=client, options=worker_options) if worker else None
+        transport = attach_durable_clients(app, client) if is_function_app(app) else None
         try:
             if runner is not None:
                 await runner.start()
@@ -47,6 +67,8 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
         finally:
             if runner is not None:
                 await runner.stop()
+            if transport is not None:
+                await transport.aclose()
             await client.close()
     finally:
         server.close()

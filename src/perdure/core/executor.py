@@ -75,7 +75,21 @@ class ReplayResult:
 
 
 class OrchestrationExecutor:
-    """Runs one orchestrator function over its history, one event at a time."""
+    """Runs one orchestrator function over its history, one event at a time.
+
+    An orchestrator may bring its own driver: when it has an attribute
+    ``__perdure_executor__`` (a subclass of this class), constructing an
+    executor for it builds that subclass instead. The worker and
+    :func:`replay` then drive it unchanged; ``perdure.azure`` uses this to run
+    Durable Functions orchestrators through the SDK's own handler.
+    """
+
+    def __new__(cls, orchestrator: Orchestrator, instance_id: str) -> OrchestrationExecutor:
+        custom = getattr(orchestrator, "__perdure_executor__", None)
+        if cls is OrchestrationExecutor and isinstance(custom, type) \
+                and issubclass(custom, OrchestrationExecutor):
+            return object.__new__(custom)
+        return object.__new__(cls)
 
     def __init__(self, orchestrator: Orchestrator, instance_id: str) -> None:
         self._fn = orchestrator

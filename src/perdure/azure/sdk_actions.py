@@ -1,0 +1,130 @@
+"""The SDK's tasks and actions as perdure actions (pure, no I/O).
+
+The SDK assigns each task a sequence number itself, counting, and never
+reads the ids of scheduling events. :class:`RecordingContext` observes every
+number it hands out, and what it stands for; :func:`to_action` maps one of
+those onto the perdure action that records it in history.
+
+Retries take numbers that appear in no action list: after a failed attempt
+a ``NoOpAction("-WithRetry timer")`` task (a durable timer, the retry delay),
+then a ``NoOpAction("rescheduled task")`` (the next attempt).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.durable_functions.models.actions.NoOpAction import NoOpAction
+from azure.durable_functions.models.DurableOrchestrationContext import (
+    DurableOrchestrationContext,
+)
+from azure.durable_functions.models.Task import AtomicTask
+
+from ..core.actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration
+from ..core.errors import PerdureError
+
+# ActionType values (azure/durable_functions/models/actions/ActionType.py).
+CALL_ACTIVITY = 0
+CALL_ACTIVITY_WITH_RETRY = 1
+CALL_SUB_ORCHESTRATOR = 2
+CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
+CONTINUE_AS_NEW = 4
+CREATE_TIMER = 5
+CALL_ENTITY = 7
+CALL_HTTP = 8
+SIGNAL_ENTITY = 9
+
+RETRY_TIMER = "-WithRetry timer"
+RESCHEDULED = "rescheduled task"
+
+
+class UnsupportedActionError(PerdureError):
+    """The orchestrator used an SDK feature perdure does not run yet (entities, call_http)."""
+
+
+class RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
+    """The SDK's orchestration context, noting every sequence number it assigns.
+
+    ``assigned`` maps each number to the task (or fire-and-forget action) that
+    took it during this replay, in the SDK's own order.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.assigned: dict[int, Any] = {}
+        super().__init__(**kwargs)
+
+    def _add_to_open_tasks(self, task: Any) -> None:
+        fresh = isinstance(task, AtomicTask) and task.id is None and not task._is_scheduled
+        super()._add_to_open_tasks(task)
+        if fresh:
+            self.assigned[task.id] = task
+
+    def _record_fire_and_forget_action(self, action: Any) -> None:
+        self.assigned[self._sequence_number] = action
+        super()._record_fire_and_forget_action(action)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sub_orchestration_id(parent_instance_id: str, task_id: int) -> str:
+    """The instance id of a sub-orchestration started without one (perdure's rule)."""
+    return f"{parent_instance_id}:{task_id}"
+
+
+def _from_json(task_id: int, data: dict[str, Any], instance_id: str) -> Action | None:
+    kind = data.get("actionType")
+    if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
+        return ScheduleActivity(task_id, data["functionName"], data.get("input"))
+    if kind in (CALL_SUB_ORCHESTRATOR, CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+        child = data.get("instanceId") or sub_orchestration_id(instance_id, task_id)
+        raw = data.get("input")
+        # The host stores a child's input as a string holding JSON text (as on Azure).
+        return ScheduleSubOrchestration(task_id, data["functionName"], child,
+                                        None if raw is None else json.dumps(raw))
+    if kind == CREATE_TIMER:
+        return None  # handled from the action object: its datetime, not its text
+    if kind == CONTINUE_AS_NEW:
+        return None
+    if kind in (CALL_ENTITY, SIGNAL_ENTITY):
+        raise UnsupportedActionError("durable entities are not supported by perdure yet")
+    if kind == CALL_HTTP:
+        raise UnsupportedActionError("context.call_http is not supported by perdure yet")
+    raise UnsupportedActionError(f"unsupported Durable Functions action type {kind!r}")
+
+
+def to_action(task_id: int, taken: Any, instance_id: str, now: datetime) -> Action | None:
+    """The perdure action for what took sequence number ``task_id``; ``None`` if nothing
+    is recorded for it (continue-as-new)."""
+    action = getattr(taken, "action_repr", taken)
+    if isinstance(action, list):  # ReplaySchema V1 wraps actions; perdure asks for V2
+        action = action[0]
+    if isinstance(action, NoOpAction):
+        return _retry_step(task_id, taken, action.metadata, instance_id, now)
+    if type(action).__name__ == "CreateTimerAction":
+        return CreateTimer(task_id, _aware(action.fire_at))
+    return _from_json(task_id, action.to_json(), instance_id)
+
+
+def _retry_step(task_id: int, task: Any, metadata: str | None, instance_id: str,
+                now: datetime) -> Action | None:
+    retry = task.parent
+    if retry is None:
+        raise UnsupportedActionError(f"an SDK-internal task ({metadata}) with no retry")
+    if metadata == RETRY_TIMER:
+        options = retry.retry_options
+        if retry.num_attempts >= options.max_number_of_attempts:
+            # DTFx waits once more after the last attempt before failing; perdure
+            # does not make the failure wait (a documented difference).
+            return CreateTimer(task_id, now)
+        delay = timedelta(milliseconds=options.first_retry_interval_in_milliseconds)
+        return CreateTimer(task_id, now + delay)
+    if metadata == RESCHEDULED:
+        original = retry.actions
+        if isinstance(original, list):
+            original = original[0]
+        return _from_json(task_id, original.to_json(), instance_id)
+    raise UnsupportedActionError(f"unknown SDK-internal task {metadata!r}")

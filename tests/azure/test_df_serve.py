@@ -1,0 +1,61 @@
+"""Unmodified Durable Functions apps under a real ``perdure serve`` process (SQLite)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+from http_server import serve  # noqa: E402
+
+APPS = Path(__file__).parent / "apps"
+
+
+def _poll(url: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = httpx.get(url, timeout=10).json()
+        if status["runtimeStatus"] not in ("Pending", "Running") \
+                or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def chaining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    hub = tmp_path_factory.mktemp("df") / "hub.db"
+    with serve(APPS / "chaining" / "function_app.py", f"sqlite:///{hub}") as url:
+        yield url
+
+
+def test_function_chaining_started_over_http_completes(chaining: str) -> None:
+    response = httpx.post(f"{chaining}/api/orchestrators/chain", timeout=10)
+    assert response.status_code == 202, response.text
+    payload = response.json()
+    assert response.headers["location"] == payload["statusQueryGetUri"]
+    # The check-status URLs are the server's own (the SDK puts the request's origin in).
+    assert payload["statusQueryGetUri"] == \
+        f"{chaining}/runtime/webhooks/durabletask/instances/{payload['id']}"
+    status = _poll(payload["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["Hello Tokyo", "Hello Seattle", "Hello London"]
+
+
+def test_blueprint_app_from_its_folder(tmp_path: Path) -> None:
+    with serve(APPS / "blueprint", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+        hello = httpx.get(f"{url}/v1/hello", params={"name": "perdure"}, timeout=10)
+        assert hello.status_code == 200
+        assert hello.text == "Hello, perdure."
+        assert hello.headers["content-type"] == "text/plain; charset=utf-8"
+        assert httpx.post(f"{url}/v1/hello", timeout=10).status_code == 405
+        started = httpx.post(f"{url}/v1/start/shout", json=["durable", "python"], timeout=10)
+        assert started.status_code == 202, started.text
+        status = _poll(started.json()["statusQueryGetUri"])
+        assert status["runtimeStatus"] == "Completed", status
+        assert status["output"] == "DURABLE PYTHON"
