@@ -12,14 +12,17 @@ into an unmodified ``DurableOrchestrationClient``. Its calls go to
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..client import Client
 from ..client.urls import WEBHOOK_PATH, management_urls, no_query
+from ..core.errors import InvalidArgumentError
 
 PRIVATE_HOST = "perdure.internal"
 PRIVATE_ORIGIN = f"http://{PRIVATE_HOST}"
@@ -102,23 +105,42 @@ class InProcessTransport:
         await self._http.aclose()
 
 
-def install_transport(asgi_app: Any) -> InProcessTransport:
-    """Route every SDK client's private-origin calls to ``asgi_app`` (the management API).
+def install_transport(asgi_app: Any, client: Client) -> InProcessTransport:
+    """Route every SDK client's private-origin calls to ``asgi_app`` (the management API
+    on ``client``), and build their check-status URLs with ``client``.
 
     Patches the module globals the SDK client copies into each instance
     (``post_async_request``, ``get_async_request``, ``delete_async_request``
     of ``azure.durable_functions.models.DurableOrchestrationClient``), so that
-    clients built by the SDK's middleware and by v1 user code use it alike.
+    clients built by the SDK's middleware and by v1 user code use it alike;
+    and ``DurableOrchestrationClient.get_client_response_links``, so that the
+    URLs carry perdure's per-instance tokens when keys are on (the SDK can only
+    fill a template in).
     """
-    import importlib
-
     module = importlib.import_module(_SDK_CLIENT_MODULE)
-    originals: dict[str, Sender] = getattr(module, "_perdure_originals", None) or {
+    originals: dict[str, Any] = getattr(module, "_perdure_originals", None) or {
         "post": module.post_async_request, "get": module.get_async_request,
-        "delete": module.delete_async_request}
+        "delete": module.delete_async_request,
+        "links": module.DurableOrchestrationClient.get_client_response_links}
     transport = InProcessTransport(asgi_app, originals)
     setattr(module, "_perdure_originals", originals)  # noqa: B010 - a module global
     setattr(module, "post_async_request", transport.post)  # noqa: B010
     setattr(module, "get_async_request", transport.get)  # noqa: B010
     setattr(module, "delete_async_request", transport.delete)  # noqa: B010
+    template_links = originals["links"]
+
+    def links(sdk_client: Any, request: Any, instance_id: str) -> dict[str, str]:
+        bindings = getattr(sdk_client, "_orchestration_bindings", None)
+        if getattr(bindings, "rpc_base_url", None) != RPC_BASE_URL:
+            return template_links(sdk_client, request, instance_id)  # type: ignore[no-any-return]
+        base = None
+        if request is not None and getattr(request, "url", None):
+            parsed = urlsplit(request.url)
+            base = f"{parsed.scheme}://{parsed.netloc}"
+        try:
+            return client.create_http_management_payload(instance_id, base_url=base)
+        except InvalidArgumentError:  # an instance this process has not seen
+            return template_links(sdk_client, request, instance_id)  # type: ignore[no-any-return]
+
+    module.DurableOrchestrationClient.get_client_response_links = links
     return transport

@@ -29,4 +29,4 @@ def attach_durable_clients(app: App, client: Client) -> Any:
     management = App(route_prefix=app.route_prefix, orchestrators=app.orchestrators,
                      activities=app.activities)
     return install_transport(create_asgi_app(management, client,
-                                             allowed_hosts=[PRIVATE_HOST]))
+                                             allowed_hosts=[PRIVATE_HOST]), client)

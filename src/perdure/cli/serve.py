@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ..app import App
-from ..client import Client
 from ..http import HttpClient, HttpServer
 from ..http.protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from ..store.base import Store
@@ -27,7 +26,9 @@ async def run_worker(app: App, store: Store, options: WorkerOptions | None = Non
     if not is_function_app(app):
         await Worker(app, store, options=options).run_forever()
         return
-    client = Client(store, app=app)
+    # An HttpClient: the management API on it remembers the instances it starts, so
+    # that check-status URLs get their tokens.
+    client = HttpClient(store, app=app)
     transport = attach_durable_clients(app, client)
     try:
         await Worker(app, store, client=client, options=options).run_forever()

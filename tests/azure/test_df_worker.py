@@ -1,0 +1,149 @@
+"""A Durable Functions app on perdure's real worker and HTTP app, in-process, on SQLite and
+PostgreSQL: HTTP functions, activities (custom classes, async), retries, sub-orchestrations,
+an event raced against a timer, a monitor loop with continue-as-new, and the unmodified
+``DurableOrchestrationClient`` from HTTP functions and activities."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from perdure.azure import FunctionApp
+from perdure.cli.apps import load_any_app
+from perdure.cli.azure_hosting import attach_durable_clients
+from perdure.http import HttpClient, create_asgi_app
+
+APP = load_any_app(str(Path(__file__).parent / "apps" / "features"))
+ORIGIN = "http://localhost:7071"
+WEBHOOK = "/runtime/webhooks/durabletask"
+
+
+@pytest.fixture
+async def http(hub_factory: Any) -> AsyncIterator[httpx.AsyncClient]:
+    assert isinstance(APP, FunctionApp)
+    hub = await hub_factory(APP, lease_seconds=5.0)
+    client = HttpClient.like(hub.client, APP)
+    transport = attach_durable_clients(APP, client)
+    asgi = create_asgi_app(APP, client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi),
+                                 base_url=ORIGIN) as session:
+        yield session
+    await transport.aclose()
+
+
+async def until_done(http: httpx.AsyncClient, url: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status: dict[str, Any] = (await http.get(url)).json()
+        if status["runtimeStatus"] not in ("Pending", "Running", "ContinuedAsNew") \
+                or asyncio.get_running_loop().time() > deadline:
+            return status
+        await asyncio.sleep(0.02)
+
+
+async def start(http: httpx.AsyncClient, name: str, body: Any = None,
+                instance_id: str | None = None) -> dict[str, Any]:
+    path = f"/api/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
+    response = await http.post(path, json=body)
+    assert response.status_code == 202, response.text
+    assert response.headers["retry-after"] == "10"
+    payload: dict[str, Any] = response.json()
+    assert response.headers["location"] == payload["statusQueryGetUri"]
+    return payload
+
+
+async def run(http: httpx.AsyncClient, name: str, body: Any = None,
+              instance_id: str | None = None) -> dict[str, Any]:
+    return await until_done(http, (await start(http, name, body, instance_id))
+                            ["statusQueryGetUri"])
+
+
+async def test_custom_classes_through_sync_and_async_activities(
+        http: httpx.AsyncClient) -> None:
+    status = await run(http, "points")
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", [22, 24])
+
+
+async def test_retries_until_success_and_until_exhaustion(http: httpx.AsyncClient) -> None:
+    status = await run(http, "retrying")
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"] == "ok after 3"
+    assert status["customStatus"] == "retried"
+    failed = await run(http, "exhausted")
+    assert failed["runtimeStatus"] == "Failed"
+    assert "Activity function 'always_fails' failed: ValueError: never works" \
+        in failed["output"]
+
+
+async def test_sub_orchestrations(http: httpx.AsyncClient) -> None:
+    status = await run(http, "parent", instance_id="par")
+    assert status["output"] == ["ONE!", "TWO!"]
+    child = (await http.get(f"{WEBHOOK}/instances/par-b")).json()
+    assert child["runtimeStatus"] == "Completed"
+    assert (await http.get(f"{WEBHOOK}/instances/par:0")).json()["output"] == "ONE!"
+
+
+async def test_an_event_raced_against_a_timer(http: httpx.AsyncClient) -> None:
+    payload = await start(http, "approval", 60, instance_id="approve-me")
+    for _ in range(200):  # until the orchestrator waits
+        if (await http.get(payload["statusQueryGetUri"])).json()["runtimeStatus"] == "Running":
+            break
+        await asyncio.sleep(0.01)
+    answer = await http.post("/api/approve/approve-me")
+    assert answer.status_code == 200
+    assert answer.text in ("Running", "Completed")
+    assert (await until_done(http, payload["statusQueryGetUri"]))["output"] == "approved"
+    late = await run(http, "approval", 0.05)
+    assert late["output"] == "timed out"
+
+
+async def test_a_monitor_loop_with_continue_as_new(http: httpx.AsyncClient) -> None:
+    status = await run(http, "monitor", 0)
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 3)
+    assert status["customStatus"] == {"round": 3}
+
+
+async def test_wait_for_completion_or_create_check_status_response(
+        http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/wait/child", json="waited")
+    assert response.status_code == 200, response.text
+    assert response.text == "WAITED!"  # the SDK sends a str output as the body, raw
+
+
+async def test_a_durable_client_in_an_activity(http: httpx.AsyncClient) -> None:
+    status = await run(http, "management", instance_id="mgmt")
+    assert status["output"] == f"Running {ORIGIN}{WEBHOOK}/instances/mgmt"
+
+
+async def test_http_request_and_response_objects(http: httpx.AsyncClient) -> None:
+    response = await http.put("/api/echo/42/a/b?x=1", content=b"payload",
+                              headers={"x-test": "yes"})
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-function"] == "echo"
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert response.json() == {
+        "method": "PUT", "url": f"{ORIGIN}/api/echo/42/a/b?x=1", "params": {"x": "1"},
+        "route": {"id": "42", "rest": "a/b"}, "body": "payload", "header": "yes",
+        "invocation": True}
+    assert (await http.post("/api/echo/42/a")).status_code == 405
+    assert (await http.get("/api/echo/x/a")).status_code == 404  # {id:int}
+    nothing = await http.get("/api/nothing")
+    assert (nothing.status_code, nothing.content) == (204, b"")
+    text = await http.get("/api/text")
+    assert (text.status_code, text.text) == (200, "plain words")
+    assert text.headers["content-type"] == "text/plain; charset=utf-8"
+    broken = await http.get("/api/broken")
+    assert broken.status_code == 500
+    assert "the function's own bug" not in broken.text
+
+
+async def test_a_duplicate_start_of_an_active_id_is_refused(http: httpx.AsyncClient) -> None:
+    await start(http, "approval", 60, instance_id="dup")
+    again = await http.post("/api/orchestrators/approval/dup", json=60)
+    assert again.status_code == 500  # the SDK raises on perdure's 409; the function fails
