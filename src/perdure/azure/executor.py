@@ -1,13 +1,15 @@
-"""Durable Functions orchestrators on perdure's engine, through the SDK's own handler.
+"""Durable Functions orchestrators on perdure's engine, through the SDK's own executor.
 
 :class:`DFOrchestrationExecutor` is an :class:`~perdure.core.executor.OrchestrationExecutor`
 (so the worker, replay, leases, terminate and suspend apply unchanged) whose
-body is the SDK: each step translates the history into the SDK's JSON, calls
-the SDK's orchestrator once, and maps the sequence numbers the SDK assigned
-onto perdure actions. Recovery after a restart only translates events; the
-SDK runs once per step either way. Nondeterminism, which the SDK never
-detects, is found by comparing its assignments with the recorded actions.
-No I/O here.
+body is the SDK: events are translated into the SDK's history JSON, the SDK
+runs once per step, and the sequence numbers it assigned are mapped onto
+perdure actions. An executor kept in memory feeds its live SDK session only
+the step's new events (O(new) per step, where the SDK's handler re-runs the
+whole history); a fresh one (after a restart, or on another worker) only
+translates the history and runs the SDK over all of it once, exactly as the
+handler would. Nondeterminism, which the SDK never detects, is found by
+comparing its assignments with the recorded actions. No I/O here.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from azure.durable_functions.orchestrator import Orchestrator as SdkOrchestrator
 
 from ..core.actions import RECORDING_EVENTS, Action, describe, recorded_action
 from ..core.errors import NonDeterminismError
@@ -38,8 +38,7 @@ from ..core.serialization import dumps
 from ..core.status import OrchestrationRuntimeStatus as Status
 from .history_json import SdkEvent, context_input, to_sdk_event
 from .sdk_actions import RecordingContext, to_action
-
-_OUT_OF_PROC = "\n\n$OutOfProcData$:"
+from .sdk_session import SdkSession
 
 
 class DFOrchestrationExecutor(OrchestrationExecutor):
@@ -55,6 +54,10 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
         self._new: list[Action] = []
         self._custom_status: str | None = None
         self._context_input: str | None = None
+        self._max_recorded = -1
+        self._session: SdkSession | None = None
+        self._fed = 0  # SDK events the live session has processed
+        self._checked = 0  # sequence numbers compared with history so far
         record = self._record
         for event_type in (TaskCompleted, TaskFailed, TimerFired, EventRaised):
             self._handlers[event_type] = record
@@ -91,6 +94,7 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
         action = recorded_action(event)
         assert action is not None
         self._recorded[action.task_id] = action
+        self._max_recorded = max(self._max_recorded, action.task_id)
         if isinstance(event, SubOrchestrationInstanceCreated):
             self._open_children[event.task_id] = event.instance_id
         self._record(event)
@@ -102,7 +106,8 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
     # --- the step -----------------------------------------------------------
 
     def step(self, events: Sequence[HistoryEvent]) -> ReplayResult:
-        """Record ``events``, then run the SDK over the whole history once."""
+        """Record ``events``, then run the SDK once: over the new events when this
+        executor ran the last step, else over the whole history."""
         self.process(events, replaying=False)
         if self.completion is None and self._started and not self._suspended:
             self._run_sdk()
@@ -125,97 +130,101 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
 
     def _context(self) -> RecordingContext:
         started = self.started
-        return RecordingContext(
+        ctx = RecordingContext(
             history=self._sdk_history, instanceId=self._instance_id, isReplaying=False,
             parentInstanceId=started.parent_instance_id if started else None,
             input=self._context_input, upperSchemaVersion=1, upperSchemaVersionNew=2)
+        ctx._input_expected_type = getattr(self._handle, "_df_input_type", None)
+        return ctx
 
     def _run_sdk(self) -> None:
+        """One SDK pass for this step: the new events on the live session, else the whole
+        history on a new one (after a restart, or on another worker)."""
+        session = self._session
         try:
-            ctx = self._context()
-            ctx._input_expected_type = getattr(self._handle, "_df_input_type", None)
-            user_fn = getattr(self._handle, "orchestrator_function", None)
-            if user_fn is None:
-                raise TypeError(f"orchestrator {self.ctx.name!r} is not an SDK orchestrator "
-                                "handle (df.Orchestrator.create(fn))")
-            state_text = SdkOrchestrator(user_fn).handle(ctx)
+            if session is not None and session.resumable:
+                session.feed(self._sdk_history[self._fed:])
+            else:
+                user_fn = getattr(self._handle, "orchestrator_function", None)
+                if user_fn is None:
+                    raise TypeError(f"orchestrator {self.ctx.name!r} is not an SDK "
+                                    "orchestrator handle (df.Orchestrator.create(fn))")
+                session = self._session = SdkSession(user_fn, self._context())
+                self._checked = 0
+                session.start()
+            self._fed = len(self._sdk_history)
+            outcome = session.outcome()
         except BaseException as exc:  # noqa: BLE001 - user code: fails its instance only
-            self._on_sdk_failure(exc, locals().get("ctx"))
+            self._fail(exc)
             return
-        state = json.loads(state_text)
+        self._custom_status = None
         try:
-            self._take_assignments(ctx, finished=bool(state.get("isDone")))
-        except NonDeterminismError as exc:
-            self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
+            self._custom_status = _custom_status(outcome.custom_status)
+            self._take_assignments(session.context, finished=outcome.done,
+                                   failed=outcome.error is not None)
+        except BaseException as exc:  # noqa: BLE001 - nondeterminism, an unsupported action
+            self._fail(exc)
             return
-        except BaseException as exc:  # noqa: BLE001 - an unsupported action fails the instance
-            self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
-            return
-        self._custom_status = _custom_status(state)
-        if not state.get("isDone"):
-            return
-        if ctx.will_continue_as_new:
-            self.continue_as_new(_continue_as_new_input(ctx), [])
-            return
-        try:
-            output = dumps(state.get("output"), "orchestrator output")
-        except BaseException as exc:  # noqa: BLE001 - also values over the size limit
-            self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
-            return
-        self._finish(Status.Completed, output=output)
-
-    def _on_sdk_failure(self, exc: BaseException, ctx: RecordingContext | None) -> None:
-        text = str(exc) if isinstance(exc, Exception) else ""
-        cause = exc.__cause__ if _OUT_OF_PROC in text and exc.__cause__ is not None else exc
-        if _OUT_OF_PROC in text:
-            state = json.loads(text.split(_OUT_OF_PROC, 1)[1])
-            self._custom_status = _custom_status(state)
-        if ctx is not None:
+        if outcome.error is not None:
+            self._fail(outcome.error)
+        elif outcome.continued_as_new:
+            self.continue_as_new(_continue_as_new_input(session.context), [])
+        elif outcome.done:
             try:
-                self._take_assignments(ctx, finished=True, failed=True)
-            except BaseException as error:  # noqa: BLE001 - the clearer error wins
-                cause = error
-            self._new = []
-        self._finish(Status.Failed, failure=FailureDetails.from_exception(cause))
+                output = dumps(outcome.output, "orchestrator output")
+            except BaseException as exc:  # noqa: BLE001 - also values over the size limit
+                self._fail(exc)
+                return
+            self._finish(Status.Completed, output=output)
+        self._fed = len(self._sdk_history)  # the actions just recorded need no feeding
+
+    def _fail(self, exc: BaseException) -> None:
+        self._new = []
+        self._session = None
+        self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
 
     def _take_assignments(self, ctx: RecordingContext, *, finished: bool,
                           failed: bool = False) -> None:
-        """Compare the SDK's numbers with history; queue the new ones as actions."""
+        """Compare the numbers the SDK assigned since the last check with history; queue
+        the new ones as actions."""
         now = self.ctx.current_utc_datetime
-        for task_id in sorted(ctx.assigned):
-            action = to_action(task_id, ctx.assigned[task_id], self._instance_id, now)
+        assigned = ctx.assigned
+        end = ctx._sequence_number
+        new: list[Action] = []
+        for task_id in range(self._checked, end):
+            taken = assigned.get(task_id)
+            if taken is None:  # a number the SDK took for nothing perdure records
+                continue
+            action = to_action(task_id, taken, self._instance_id, now)
             if action is None:
                 continue
             expected = self._recorded.get(task_id)
             if expected is None:
-                self._new.append(action)
+                new.append(action)
                 continue
             if type(action) is not type(expected) or action.name != expected.name:
                 raise NonDeterminismError(
                     f"non-deterministic orchestrator {self.ctx.name!r}: at position {task_id} "
                     f"history expected {describe(expected)}, but the code tried to "
                     f"{describe(action)}")
-        missing = sorted(set(self._recorded) - set(ctx.assigned))
-        if missing and not failed:
-            expected = self._recorded[missing[0]]
-            how = "returned before scheduling it" if finished else "scheduled nothing there"
-            raise NonDeterminismError(
-                f"non-deterministic orchestrator {self.ctx.name!r}: at position {missing[0]} "
-                f"history expected {describe(expected)}, but the code {how}")
+        self._checked = end
         if failed:
             return
-        now_ts = now
-        for action in self._new:
-            self._recorded[action.task_id] = action
-            event = action.to_event(now_ts)
-            if isinstance(event, SubOrchestrationInstanceCreated):
-                self._open_children[event.task_id] = event.instance_id
-            self._record(event)
+        if self._recorded and self._max_recorded >= end:
+            missing = min(i for i in self._recorded if i >= end)
+            expected = self._recorded[missing]
+            how = "returned before scheduling it" if finished else "scheduled nothing there"
+            raise NonDeterminismError(
+                f"non-deterministic orchestrator {self.ctx.name!r}: at position {missing} "
+                f"history expected {describe(expected)}, but the code {how}")
+        for action in new:
+            event = action.to_event(now)
+            self._on_df_action_recorded(event)
+        self._new = new
 
 
-def _custom_status(state: dict[str, Any]) -> str | None:
+def _custom_status(value: Any) -> str | None:
     # The SDK drops falsy custom status (0, "", {}, False): it reads as none.
-    value = state.get("customStatus")
     return None if value is None else dumps(value, "custom status")
 
 
