@@ -1,4 +1,4 @@
-"""Unmodified Durable Functions apps under a real ``perdure serve`` process (SQLite)."""
+"""Unmodified Durable Functions apps under a real ``perdure serve`` process."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def _poll(url: str, timeout: float = 20.0) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def chaining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    hub = tmp_path_factory.mktemp("df") / "hub.db"
-    with serve(APPS / "chaining" / "function_app.py", f"sqlite:///{hub}") as url:
+@pytest.fixture
+def chaining(db_url: str) -> Iterator[str]:
+    """``perdure serve`` on the function-chaining app, on SQLite and on PostgreSQL."""
+    with serve(APPS / "chaining" / "function_app.py", db_url) as url:
         yield url
 
 

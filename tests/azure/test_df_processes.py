@@ -1,0 +1,102 @@
+"""Durable Functions apps in real processes: ``perdure worker`` SIGKILLed mid-run, and
+``perdure serve`` with keys on (check-status URLs carry per-instance tokens)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+import perdure
+from perdure import OrchestrationRuntimeStatus as S
+from perdure.cli.apps import load_any_app
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+from http_server import serve  # noqa: E402
+
+APPS = Path(__file__).parent / "apps"
+INSTANCES = 20
+STEPS = 5
+
+
+def start_worker(store_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with tempfile.TemporaryFile() as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "perdure.cli", "worker", str(APPS / "crash"), "--store",
+             store_url, "--lease", "1", "--max-activities", "4"],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_sigkill_of_a_df_worker_mid_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    log = tmp_path / "activities.log"
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.1"}
+    client = perdure.Client(url, app=load_any_app(str(APPS / "crash")))
+    ids = [await client.start_new("multi_step", f"df-crash-{i:02d}") for i in range(INSTANCES)]
+    worker = start_worker(url, env)
+    try:
+        await wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 15)
+        assert len(log.read_text().splitlines()) < INSTANCES * STEPS, "killed too late"
+        kill(worker)
+        worker = start_worker(url, env)
+        for iid in ids:
+            done = await client.wait_for_completion(iid, timeout=60)
+            assert done.runtime_status is S.Completed, done.output
+            assert done.output == [f"{iid}:{step}" for step in range(STEPS)]
+    finally:
+        stop(worker)
+    for iid in ids:
+        kinds = Counter(type(e).__name__ for e in await client.store.get_history(iid))
+        assert kinds["TaskScheduled"] == STEPS and kinds["TaskCompleted"] == STEPS, kinds
+    await client.close()
+
+
+def test_keys_on_check_status_urls_carry_instance_tokens(tmp_path: Path) -> None:
+    with serve(APPS / "chaining", f"sqlite:///{tmp_path / 'hub.db'}", "--key",
+               "system-secret") as url:
+        # The starter is anonymous; the management API needs a key...
+        response = httpx.post(f"{url}/api/orchestrators/chain", timeout=10)
+        assert response.status_code == 202, response.text
+        status_url = response.json()["statusQueryGetUri"]
+        bare = status_url.split("?")[0]
+        assert httpx.get(bare, timeout=10).status_code == 401
+        # ...which the check-status URL carries as its own token (not the system key).
+        assert "system-secret" not in status_url and "?" in status_url
+        deadline = time.monotonic() + 20
+        while True:
+            status = httpx.get(status_url, timeout=10)
+            assert status.status_code == 200, status.text
+            if status.json()["runtimeStatus"] == "Completed" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert status.json()["output"] == ["Hello Tokyo", "Hello Seattle", "Hello London"]
