@@ -69,6 +69,13 @@ async def test_custom_classes_through_sync_and_async_activities(
     assert (status["runtimeStatus"], status["output"]) == ("Completed", [22, 24])
 
 
+async def test_a_custom_class_as_the_client_input(http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/point")
+    assert response.status_code == 202, response.text
+    status = await until_done(http, response.json()["statusQueryGetUri"])
+    assert status["output"] == [3, 4, "Point"], status
+
+
 async def test_retries_until_success_and_until_exhaustion(http: httpx.AsyncClient) -> None:
     status = await run(http, "retrying")
     assert status["runtimeStatus"] == "Completed", status

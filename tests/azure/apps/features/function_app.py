@@ -54,6 +54,13 @@ def echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return response
 
 
+@app.route(route="point", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start_with_a_point(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    instance_id = await client.start_new("point_input", client_input=Point(3, 4))
+    return client.create_check_status_response(req, instance_id)
+
+
 @app.route(route="nothing")
 def nothing(req: func.HttpRequest) -> None:
     return None
@@ -77,6 +84,13 @@ def points(context: df.DurableOrchestrationContext):
     point = yield context.call_activity("shift", Point(1, 2))
     moved = yield context.call_activity("shift_async", point)
     return [moved.x, moved.y]
+
+
+@app.orchestration_trigger(context_name="context")
+def point_input(context: df.DurableOrchestrationContext):
+    point: Point = context.get_input()
+    echoed = yield context.call_activity("same", point)
+    return [point.x, point.y, type(echoed).__name__]
 
 
 @app.orchestration_trigger(context_name="context")
@@ -143,6 +157,11 @@ def shift(point: Point) -> Point:
 @app.activity_trigger(input_name="point")
 async def shift_async(point: Point) -> Point:
     return Point(point.x * 2, point.y * 2)
+
+
+@app.activity_trigger(input_name="payload")
+def same(payload):
+    return payload
 
 
 @app.activity_trigger(input_name="key")
