@@ -1,6 +1,6 @@
 """Benchmark perdure against DBOS, side by side, in one command.
 
-    python bench/run.py [--engines perdure,dbos] [--workloads W1,W2,W3] [--runs 3]
+    python bench/run.py [--engines perdure,dbos,perdure-df] [--workloads W1,W2,W3] [--runs 3]
                         [--synchronous NORMAL|FULL] [--store sqlite|postgres]
 
 Workloads (sizes in ``_common.py``; each engine implements them in ``<engine>_workloads.py``):
@@ -23,6 +23,10 @@ and W2, < 1 means perdure is better for W3):
 - W2: DBOS seconds / perdure seconds
 - W3: perdure p50 / DBOS p50
 
+With ``perdure-df`` among the engines (the same workloads as an unmodified Azure Durable
+Functions app, ``df_app/function_app.py``, hosted by ``perdure.azure``), the same forms also
+compare it with native perdure (``W1 perdure-df/perdure``: > 1/3 is the target for W1).
+
 Stdout gets one JSON line per run, then one summary line; progress and failures go to stderr.
 A failed run prints a JSON line with an ``error`` field and is left out of the medians.
 """
@@ -38,7 +42,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENGINES = ("perdure", "dbos")
+ENGINES = ("perdure", "dbos", "perdure-df")
+SCRIPTS = {"perdure": "perdure_workloads.py", "dbos": "dbos_workloads.py",
+           "perdure-df": "perdure_df_workloads.py"}
 RATIOS = {  # workload: (field, how the ratio is formed from (perdure, dbos) values)
     "W1": ("instances_per_s", lambda p, d: p / d),
     "W2": ("seconds", lambda p, d: d / p),
@@ -47,7 +53,7 @@ RATIOS = {  # workload: (field, how the ratio is formed from (perdure, dbos) val
 
 
 def run_once(engine: str, workload: str, args: argparse.Namespace, run: int) -> dict:
-    cmd = [sys.executable, os.path.join(HERE, f"{engine}_workloads.py"), workload,
+    cmd = [sys.executable, os.path.join(HERE, SCRIPTS[engine]), workload,
            "--synchronous", args.synchronous]
     if args.store == "postgres":
         cmd += ["--pg", f"{args.pg_server.rstrip('/')}/bench_{engine}_{workload}_{os.getpid()}"]
@@ -90,6 +96,17 @@ def summarize(results: list[dict], args: argparse.Namespace) -> dict:
         if per_run:
             ratios[workload] = {"median": round(statistics.median(per_run), 3),
                                 "per_run": [round(x, 3) for x in per_run], "of": field}
+        # The Durable Functions app on perdure, against native perdure (same forms).
+        df_runs = []
+        for run in range(1, args.runs + 1):
+            pair = {r["engine"]: r[field] for r in ok if r["workload"] == workload
+                    and r["run"] == run and field in r}
+            if "perdure" in pair and "perdure-df" in pair:
+                df_runs.append(form(pair["perdure-df"], pair["perdure"]))
+        if df_runs:
+            ratios[f"{workload} perdure-df/perdure"] = {
+                "median": round(statistics.median(df_runs), 3),
+                "per_run": [round(x, 3) for x in df_runs], "of": field}
     return {"summary": True, "runs": args.runs, "store": args.store,
             "synchronous": args.synchronous, "dbos_fanout": args.dbos_fanout,
             "failed_runs": len(results) - len(ok), "medians": medians, "ratios": ratios}
@@ -97,7 +114,7 @@ def summarize(results: list[dict], args: argparse.Namespace) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--engines", default=",".join(ENGINES), help="comma list of perdure,dbos")
+    p.add_argument("--engines", default=",".join(ENGINES), help="comma list of perdure,dbos,perdure-df")
     p.add_argument("--workloads", default="W1,W2,W3", help="comma list of W1,W2,W3")
     p.add_argument("--runs", type=int, default=3, help="runs of each (engine, workload)")
     p.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL",
