@@ -15,10 +15,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
+import perdure_workloads as native  # noqa: E402
 from _common import emit, parse_args, scratch_database  # noqa: E402
 
 import perdure  # noqa: E402
-import perdure_workloads as native  # noqa: E402
 from perdure.cli.apps import load_any_app  # noqa: E402
 
 

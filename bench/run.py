@@ -114,7 +114,8 @@ def summarize(results: list[dict], args: argparse.Namespace) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--engines", default=",".join(ENGINES), help="comma list of perdure,dbos,perdure-df")
+    p.add_argument("--engines", default="perdure,dbos",
+                   help="comma list of perdure,dbos,perdure-df")
     p.add_argument("--workloads", default="W1,W2,W3", help="comma list of W1,W2,W3")
     p.add_argument("--runs", type=int, default=3, help="runs of each (engine, workload)")
     p.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL",
