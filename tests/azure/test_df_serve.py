@@ -59,3 +59,13 @@ def test_blueprint_app_from_its_folder(tmp_path: Path) -> None:
         status = _poll(started.json()["statusQueryGetUri"])
         assert status["runtimeStatus"] == "Completed", status
         assert status["output"] == "DURABLE PYTHON"
+
+
+def test_a_v1_app_with_an_http_output_binding(tmp_path: Path) -> None:
+    with serve(APPS / "v1", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+        started = httpx.post(f"{url}/api/orchestrators/HelloSequence", timeout=10)
+        assert started.status_code == 202, started.text  # what main set on `message`
+        status = _poll(started.json()["statusQueryGetUri"])
+        assert status["runtimeStatus"] == "Completed", status
+        assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+        assert status["customStatus"] == "3 of 3"

@@ -84,3 +84,15 @@ def test_two_function_apps_in_one_module_are_refused(tmp_path: Path) -> None:
         "import azure.durable_functions as df\na = df.DFApp()\nb = df.DFApp()\n")
     with pytest.raises(InvalidArgumentError, match="2 function apps"):
         load_any_app(str(tmp_path))
+
+
+def test_a_v1_folder_of_function_json_functions(capsys: pytest.CaptureFixture[str]) -> None:
+    app = load_any_app(str(APPS / "v1"))
+    assert isinstance(app, FunctionApp)
+    assert list(app.orchestrators) == ["HelloSequence"]
+    assert list(app.activities) == ["SayHello"]  # its relative import of shared code works
+    [route] = app.routes
+    assert (route.path, route.methods, route.auth_level) == (
+        "orchestrators/{functionName}", ("POST", "GET"), "anonymous")
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: skipping function 'Ticker': perdure does not run 'timerTrigger' triggers"]

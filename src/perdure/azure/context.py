@@ -1,4 +1,4 @@
-"""A concrete ``func.Context``: what the Functions worker passes a ``context`` parameter."""
+"""Concrete ``func.Context`` and ``func.Out``: what the Functions worker passes functions."""
 
 from __future__ import annotations
 
@@ -47,3 +47,18 @@ class FunctionContext(func.Context):
     def retry_context(self) -> Any:
         """No retry policies on triggers: ``None``."""
         return None
+
+
+class OutValue(func.Out):  # type: ignore[type-arg]
+    """An output binding parameter (``message.set(response)``), read back after the call."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, val: Any) -> None:
+        """Set the output's value."""
+        self._value = val
+
+    def get(self) -> Any:
+        """The value set, or ``None``."""
+        return self._value

@@ -49,9 +49,12 @@ class DiscoveredFunction:
     trigger: Any
     client_params: list[str] = field(default_factory=list)
     """Parameters bound to a durable client."""
+    out_params: list[str] = field(default_factory=list)
+    """A named ``http`` output binding (v1), a ``func.Out`` parameter."""
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
+    """The JSON of a settings file; :class:`InvalidArgumentError` naming it otherwise."""
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
@@ -68,7 +71,7 @@ def read_host_json(root: Path) -> HostSettings:
     path = root / "host.json"
     if not path.is_file():
         return HostSettings()
-    data = _read_json(path, "host.json")
+    data = read_json(path, "host.json")
     extensions = _section(data, "extensions")
     http = _section(extensions, "http")
     durable = _section(extensions, "durableTask")
@@ -86,7 +89,7 @@ def apply_local_settings(root: Path) -> list[str]:
     path = root / "local.settings.json"
     if not path.is_file():
         return []
-    data = _read_json(path, "local.settings.json")
+    data = read_json(path, "local.settings.json")
     values = data.get("Values") if isinstance(data, dict) else None
     if values is None:
         return []

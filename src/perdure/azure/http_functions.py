@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ..client import Client
 from .client import binding_json
-from .context import FunctionContext
+from .context import FunctionContext, OutValue
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,16 @@ def to_response(value: Any, function_name: str) -> Response:
 
 
 def wrap_http_function(fn: Callable[..., Any], trigger_name: str, client_params: list[str],
-                       function_name: str, directory: str,
+                       function_name: str, directory: str, out_param: str | None = None,
                        ) -> Callable[[Request, Client], Awaitable[Response]]:
-    """A perdure route endpoint calling the DF HTTP function ``fn``."""
+    """A perdure route endpoint calling the DF HTTP function ``fn``.
+
+    ``out_param`` names a v1 ``http`` output binding (a ``func.Out``); what
+    the function sets there is the response when it returns nothing.
+    """
     parameters = inspect.signature(fn).parameters
-    wants_context = "context" in parameters and "context" not in (trigger_name, *client_params)
+    wants_context = "context" in parameters and \
+        "context" not in (trigger_name, out_param, *client_params)
     is_async = inspect.iscoroutinefunction(fn)
 
     async def endpoint(request: Request, client: Client) -> Response:
@@ -72,12 +77,17 @@ def wrap_http_function(fn: Callable[..., Any], trigger_name: str, client_params:
             kwargs[name] = binding_json(client)
         if wants_context:
             kwargs["context"] = FunctionContext(function_name, directory)
+        out = OutValue() if out_param else None
+        if out_param:
+            kwargs[out_param] = out
         if is_async:
             result = await fn(**kwargs)
         else:
             result = await asyncio.to_thread(fn, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
+        if result is None and out is not None:
+            result = out.get()
         return to_response(result, function_name)
     endpoint.__name__ = function_name
     return endpoint

@@ -58,11 +58,13 @@ def app_from_module(module: ModuleType) -> FunctionApp:
     app = FunctionApp(route_prefix=settings.route_prefix, hub_name=settings.hub_name,
                       root=str(root))
     for function in discover(register):
-        _add(app, function)
+        add_function(app, function)
     return app
 
 
-def _add(app: FunctionApp, function: DiscoveredFunction) -> None:
+def add_function(app: FunctionApp, function: DiscoveredFunction) -> None:
+    """Register ``function`` on ``app`` by its trigger; skip it, with a warning, if perdure
+    does not run that trigger."""
     if function.kind == ORCHESTRATION_TRIGGER:
         handle = function.user_function
         if not hasattr(handle, "orchestrator_function"):
@@ -91,6 +93,7 @@ def _add_http(app: FunctionApp, function: DiscoveredFunction) -> None:
         str(getattr(m, "value", m)).upper() for m in methods)
     level = getattr(trigger.auth_level, "value", trigger.auth_level) or "function"
     endpoint = wrap_http_function(function.user_function, trigger.name,
-                                  function.client_params, function.name, app.root)
+                                  function.client_params, function.name, app.root,
+                                  function.out_params[0] if function.out_params else None)
     app.routes.append(Route((trigger.route or function.name).strip("/"), names, endpoint,
                             str(level).lower()))

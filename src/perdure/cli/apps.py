@@ -3,8 +3,9 @@
 ``APP`` may be a perdure module (``app.py``, ``module:attr``), or a Functions
 app: its ``function_app.py`` or the folder holding one. A Functions app is
 recognised by what the module defines (a ``FunctionRegister`` such as
-``df.DFApp``), and ``local.settings.json``'s ``Values`` are put into the
-environment before it is imported.
+``df.DFApp``); a folder of ``*/function.json`` functions is a v1 app. Either
+way ``local.settings.json``'s ``Values`` are put into the environment before
+the app is imported.
 """
 
 from __future__ import annotations
@@ -28,9 +29,26 @@ def _function_app_root(target: str) -> Path | None:
     return None
 
 
+def _is_v1_folder(target: str) -> bool:
+    path = Path(target)
+    return path.is_dir() and not (path / FUNCTION_APP_FILE).is_file() \
+        and any(path.glob("*/function.json"))
+
+
+def _warn_skipped(app: App) -> App:
+    for line in getattr(app, "skipped", ()):
+        click.echo(f"warning: {line}", err=True)
+    return app
+
+
 def load_any_app(spec: str) -> App:
     """The app of ``spec``; prints one ``warning:`` line per function it cannot run."""
     target, _, attr = spec.partition(":")
+    if _is_v1_folder(target):
+        from ..azure import apply_local_settings, load_v1_app
+
+        apply_local_settings(Path(target))
+        return _warn_skipped(load_v1_app(Path(target)))
     root = _function_app_root(target)
     if root is not None and Path(target).is_dir():
         spec = str(root / FUNCTION_APP_FILE)
@@ -47,8 +65,5 @@ def load_any_app(spec: str) -> App:
         from ..azure import app_from_module, defines_function_app
 
         if defines_function_app(module):
-            app = app_from_module(module)
-            for line in app.skipped:
-                click.echo(f"warning: {line}", err=True)
-            return app
+            return _warn_skipped(app_from_module(module))
     return app_of_module(module, spec)
