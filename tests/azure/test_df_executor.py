@@ -370,3 +370,32 @@ def test_the_execution_started_event_is_honoured() -> None:
     run = Run(who, parent_instance_id="dad")
     assert run.start().output == '"dad"'
     assert isinstance(run.history[1], ExecutionStarted)
+
+
+def test_call_http_is_the_built_in_http_activity() -> None:
+    def fetch(context):
+        response = yield context.call_http("GET", "http://example.test/x")
+        return response["statusCode"]
+
+    run = Run(fetch)
+    [action] = run.start().actions
+    assert action.name == "BuiltIn::HttpActivity"
+    assert json.loads(action.input or "") == {
+        "method": "GET", "uri": "http://example.test/x", "content": None,
+        "headers": None}  # as the SDK sends it
+    out = run.step(done(0, {"statusCode": 200, "headers": {}, "content": ""}))
+    assert out.output == "200"
+
+
+def test_sub_orchestrations_with_retry() -> None:
+    def parent(context):
+        return (yield context.call_sub_orchestrator_with_retry("child", RETRY, "x"))
+
+    run = Run(parent, instance_id="p")
+    assert run.start().actions == [ScheduleSubOrchestration(0, "child", "p:0", json.dumps('"x"'))]
+    [timer] = run.step(SubOrchestrationInstanceFailed(task_id=0, failure=BOOM)).actions
+    assert isinstance(timer, CreateTimer) and timer.task_id == 1
+    # A new attempt with a default id is a new child instance.
+    assert run.step(TimerFired(task_id=1, fire_at=T0)).actions == [
+        ScheduleSubOrchestration(2, "child", "p:2", json.dumps('"x"'))]
+    assert run.step(SubOrchestrationInstanceCompleted(task_id=2, result='"ok"')).output == '"ok"'

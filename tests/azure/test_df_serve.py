@@ -69,3 +69,16 @@ def test_a_v1_app_with_an_http_output_binding(tmp_path: Path) -> None:
         assert status["runtimeStatus"] == "Completed", status
         assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
         assert status["customStatus"] == "3 of 3"
+
+
+def test_call_http_runs_the_built_in_http_activity(tmp_path: Path) -> None:
+    with serve(APPS / "features", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+        target = f"{url}/api/echo/7/x"
+        started = httpx.post(f"{url}/api/orchestrators/fetch", json=target, timeout=10)
+        assert started.status_code == 202, started.text
+        status = _poll(started.json()["statusQueryGetUri"])
+        assert status["runtimeStatus"] == "Completed", status
+        code, echoed = status["output"]
+        assert code == 201
+        assert echoed["method"] == "PUT" and echoed["body"] == '{"a": 1}'
+        assert echoed["header"] == "from-call-http"

@@ -12,12 +12,14 @@ from ..app import App, Route
 from ..core.errors import InvalidArgumentError
 from . import executor as _executor
 from .activity import wrap_activity
+from .builtin import HTTP_ACTIVITY, http_activity
 from .discovery import (
     ACTIVITY_TRIGGER,
     ENTITY_TRIGGER,
     HTTP_TRIGGER,
     ORCHESTRATION_TRIGGER,
     DiscoveredFunction,
+    HostSettings,
     discover,
     find_function_register,
     read_host_json,
@@ -38,6 +40,14 @@ class FunctionApp(App):
     """One line per function perdure does not run (its trigger is not supported)."""
 
 
+def new_function_app(root: Path, settings: HostSettings) -> FunctionApp:
+    """An empty app for the Functions app at ``root``, with the host's built-in activities."""
+    app = FunctionApp(route_prefix=settings.route_prefix, hub_name=settings.hub_name,
+                      root=str(root))
+    app.activity(http_activity, name=HTTP_ACTIVITY)
+    return app
+
+
 def defines_function_app(module: ModuleType) -> bool:
     """Whether ``module`` defines an Azure Functions app (a ``FunctionRegister``)."""
     return find_function_register(module) is not None
@@ -55,8 +65,7 @@ def app_from_module(module: ModuleType) -> FunctionApp:
         raise InvalidArgumentError(f"{module.__name__} defines no FunctionApp or DFApp")
     root = Path(getattr(module, "__file__", None) or ".").resolve().parent
     settings = read_host_json(root)
-    app = FunctionApp(route_prefix=settings.route_prefix, hub_name=settings.hub_name,
-                      root=str(root))
+    app = new_function_app(root, settings)
     for function in discover(register):
         add_function(app, function)
     return app

@@ -24,6 +24,7 @@ from azure.durable_functions.models.Task import AtomicTask
 
 from ..core.actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration
 from ..core.errors import PerdureError
+from .builtin import HTTP_ACTIVITY
 
 # ActionType values (azure/durable_functions/models/actions/ActionType.py).
 CALL_ACTIVITY = 0
@@ -41,7 +42,7 @@ RESCHEDULED = "rescheduled task"
 
 
 class UnsupportedActionError(PerdureError):
-    """The orchestrator used an SDK feature perdure does not run yet (entities, call_http)."""
+    """The orchestrator used an SDK feature perdure does not run yet (entities)."""
 
 
 class RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
@@ -92,7 +93,7 @@ def _from_json(task_id: int, data: dict[str, Any], instance_id: str) -> Action |
     if kind in (CALL_ENTITY, SIGNAL_ENTITY):
         raise UnsupportedActionError("durable entities are not supported by perdure yet")
     if kind == CALL_HTTP:
-        raise UnsupportedActionError("context.call_http is not supported by perdure yet")
+        return ScheduleActivity(task_id, HTTP_ACTIVITY, json.dumps(data.get("httpRequest")))
     raise UnsupportedActionError(f"unsupported Durable Functions action type {kind!r}")
 
 

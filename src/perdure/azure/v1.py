@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core.errors import AppLoadError, InvalidArgumentError
 from .discovery import DURABLE_CLIENT, DiscoveredFunction, read_host_json, read_json
-from .loader import FunctionApp, add_function
+from .loader import FunctionApp, add_function, new_function_app
 
 PACKAGE = "__app__"
 _CLIENT_TYPES = (DURABLE_CLIENT, "orchestrationClient")
@@ -88,8 +88,7 @@ def load_v1_app(root: Path) -> FunctionApp:
     root = root.resolve()
     _install_package(root)
     settings = read_host_json(root)
-    app = FunctionApp(route_prefix=settings.route_prefix, hub_name=settings.hub_name,
-                      root=str(root))
+    app = new_function_app(root, settings)
     for folder in sorted(p for p in root.iterdir() if (p / "function.json").is_file()):
         add_function(app, _function(folder))  # other triggers: skipped with a warning
     return app

@@ -142,6 +142,13 @@ def monitor(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def fetch(context: df.DurableOrchestrationContext):
+    response = yield context.call_http("PUT", context.get_input(), content={"a": 1},
+                                       headers={"x-test": "from-call-http"})
+    return [response["statusCode"], json.loads(response["content"])]
+
+
+@app.orchestration_trigger(context_name="context")
 def management(context: df.DurableOrchestrationContext):
     return (yield context.call_activity("payload", context.instance_id))
 
