@@ -28,10 +28,11 @@ INSTANCES = 20
 STEPS = 5
 
 
-def start_worker(store_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(store_url: str, env: dict[str, str], app: str = "crash",
+                 ) -> subprocess.Popen[bytes]:
     with tempfile.TemporaryFile() as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "perdure.cli", "worker", str(APPS / "crash"), "--store",
+            [sys.executable, "-m", "perdure.cli", "worker", str(APPS / app), "--store",
              store_url, "--lease", "1", "--max-activities", "4"],
             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
 
@@ -100,3 +101,30 @@ def test_keys_on_check_status_urls_carry_instance_tokens(tmp_path: Path) -> None
                 break
             time.sleep(0.05)
         assert status.json()["output"] == ["Hello Tokyo", "Hello Seattle", "Hello London"]
+
+
+async def test_a_durable_client_in_a_perdure_worker_without_http(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    client = perdure.Client(url, app=load_any_app(str(APPS / "features")))
+    worker = start_worker(url, {}, app="features")
+    try:
+        iid = await client.start_new("management", "worker-mgmt")
+        done = await client.wait_for_completion(iid, timeout=30)
+        assert done.runtime_status is S.Completed, done.output
+        # The activity's client read the status in-process; its URLs are the default
+        # public base's (the worker serves no HTTP).
+        assert done.output == ("Running http://localhost:7071/runtime/webhooks/durabletask"
+                               "/instances/worker-mgmt")
+    finally:
+        stop(worker)
+        await client.close()
+
+
+def test_function_level_routes_need_a_key(tmp_path: Path) -> None:
+    with serve(APPS / "blueprint", f"sqlite:///{tmp_path / 'hub.db'}", "--key",
+               "system-secret", "--function-key", "fn-key") as url:
+        assert httpx.post(f"{url}/v1/start/shout", json=["a"], timeout=10).status_code == 401
+        started = httpx.post(f"{url}/v1/start/shout", json=["a"], timeout=10,
+                             headers={"x-functions-key": "fn-key"})
+        assert started.status_code == 202, started.text
+        assert httpx.get(f"{url}/v1/hello", timeout=10).status_code == 200  # anonymous

@@ -46,6 +46,17 @@ async def until_done(http: httpx.AsyncClient, url: str, timeout: float = 15) -> 
         await asyncio.sleep(0.02)
 
 
+async def until_status(http: httpx.AsyncClient, url: str, *statuses: str,
+                       timeout: float = 15) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status: dict[str, Any] = (await http.get(url)).json()
+        if status["runtimeStatus"] in statuses:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.02)
+
+
 async def start(http: httpx.AsyncClient, name: str, body: Any = None,
                 instance_id: str | None = None) -> dict[str, Any]:
     path = f"/api/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
@@ -154,3 +165,28 @@ async def test_a_duplicate_start_of_an_active_id_is_refused(http: httpx.AsyncCli
     await start(http, "approval", 60, instance_id="dup")
     again = await http.post("/api/orchestrators/approval/dup", json=60)
     assert again.status_code == 500  # the SDK raises on perdure's 409; the function fails
+
+
+async def test_rewind_terminate_suspend_resume_purge_over_the_management_api(
+        http: httpx.AsyncClient) -> None:
+    failed = await run(http, "fragile")
+    assert failed["runtimeStatus"] == "Failed"
+    iid = failed["instanceId"]
+    rewound = await http.post(f"{WEBHOOK}/instances/{iid}/rewind", params={"reason": "retry"})
+    assert rewound.status_code == 202, rewound.text
+    status = await until_status(http, f"{WEBHOOK}/instances/{iid}", "Completed")
+    assert status["output"] == "second time"
+    assert (await http.delete(f"{WEBHOOK}/instances/{iid}")).status_code == 200
+
+    waiting = await start(http, "approval", 60)
+    url = waiting["statusQueryGetUri"]
+    await until_status(http, url, "Running")
+    suspend = waiting["suspendPostUri"].replace("{text}", "hold")
+    assert (await http.post(suspend)).status_code == 202
+    await until_status(http, url, "Suspended")
+    assert (await http.post(waiting["resumePostUri"].replace("{text}", "go"))).status_code == 202
+    await until_status(http, url, "Running")
+    terminate = waiting["terminatePostUri"].replace("{text}", "enough")
+    assert (await http.post(terminate)).status_code == 202
+    status = await until_status(http, url, "Terminated")
+    assert status["output"] == "enough"

@@ -142,6 +142,12 @@ def monitor(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def fragile(context: df.DurableOrchestrationContext):
+    first = yield context.call_activity("fails_once", context.instance_id)
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
 def fetch(context: df.DurableOrchestrationContext):
     response = yield context.call_http("PUT", context.get_input(), content={"a": 1},
                                        headers={"x-test": "from-call-http"})
@@ -177,6 +183,14 @@ def flaky(key: str) -> str:
     if attempts[key] < 3:
         raise ValueError(f"attempt {attempts[key]} fails")
     return f"ok after {attempts[key]}"
+
+
+@app.activity_trigger(input_name="key")
+def fails_once(key: str) -> str:
+    attempts[key] = attempts.get(key, 0) + 1
+    if attempts[key] == 1:
+        raise ValueError("first time")
+    return "second time"
 
 
 @app.activity_trigger(input_name="unused")
