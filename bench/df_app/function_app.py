@@ -33,3 +33,11 @@ def hello_once(context: df.DurableOrchestrationContext):
 def fan_out(context: df.DurableOrchestrationContext):
     tasks = [context.call_activity("double", i) for i in range(context.get_input())]
     return sum((yield context.task_all(tasks)))
+
+
+@app.orchestration_trigger(context_name="context")
+def sequential(context: df.DurableOrchestrationContext):
+    total = 0
+    for i in range(context.get_input()):
+        total += yield context.call_activity("double", i)
+    return total
