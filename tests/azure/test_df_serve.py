@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import azure.durable_functions as df
 import httpx
 import pytest
+from azure.durable_functions.models.utils import http_utils
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from http_server import serve  # noqa: E402
@@ -82,3 +86,23 @@ def test_call_http_runs_the_built_in_http_activity(tmp_path: Path) -> None:
         assert code == 201
         assert echoed["method"] == "PUT" and echoed["body"] == '{"a": 1}'
         assert echoed["header"] == "from-call-http"
+
+
+async def test_the_unmodified_sdk_client_drives_a_df_app_over_http(chaining: str) -> None:
+    binding = json.dumps({"taskHubName": "TestHubName", "creationUrls": {},
+                          "managementUrls": {"id": "INSTANCEID"},
+                          "rpcBaseUrl": f"{chaining}/durabletask/"})
+    client = df.DurableOrchestrationClient(binding)
+    try:
+        iid = await client.start_new("chain", "from-the-sdk")
+        for _ in range(400):
+            status = await client.get_status(iid)
+            if status.runtime_status and status.runtime_status.value == "Completed":
+                break
+            await asyncio.sleep(0.05)
+        assert status.output == ["Hello Tokyo", "Hello Seattle", "Hello London"]
+        assert iid == "from-the-sdk"
+    finally:
+        if http_utils._client_session is not None:
+            await http_utils._client_session.close()
+            http_utils._client_session = None
