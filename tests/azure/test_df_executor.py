@@ -399,3 +399,27 @@ def test_sub_orchestrations_with_retry() -> None:
     assert run.step(TimerFired(task_id=1, fire_at=T0)).actions == [
         ScheduleSubOrchestration(2, "child", "p:2", json.dumps('"x"'))]
     assert run.step(SubOrchestrationInstanceCompleted(task_id=2, result='"ok"')).output == '"ok"'
+
+
+def test_is_replaying_on_a_live_session_and_on_a_replay() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def orch(context):
+        seen.append(("start", context.is_replaying))
+        yield context.call_activity("a")
+        seen.append(("after a", context.is_replaying))
+        yield context.call_activity("b")
+        seen.append(("after b", context.is_replaying))
+
+    live = Run(orch)
+    live.start()
+    live.step(done(0, 1))
+    live.step(done(1, 1))
+    assert seen == [("start", False), ("after a", False), ("after b", False)]
+    seen.clear()
+    fresh = Run(orch, fresh=True)
+    fresh.start()
+    fresh.step(done(0, 1))
+    fresh.step(done(1, 1))
+    assert seen == [("start", False), ("start", True), ("after a", False), ("start", True),
+                    ("after a", True), ("after b", False)]

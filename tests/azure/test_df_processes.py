@@ -128,3 +128,21 @@ def test_function_level_routes_need_a_key(tmp_path: Path) -> None:
                              headers={"x-functions-key": "fn-key"})
         assert started.status_code == 202, started.text
         assert httpx.get(f"{url}/v1/hello", timeout=10).status_code == 200  # anonymous
+
+
+async def test_two_df_workers_share_a_hub(db_url: str, tmp_path: Path) -> None:
+    """Instances move between workers: each step may run on a fresh executor (replay)."""
+    log = tmp_path / "activities.log"
+    env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.01"}
+    client = perdure.Client(db_url, app=load_any_app(str(APPS / "crash")))
+    workers = [start_worker(db_url, env), start_worker(db_url, env)]
+    try:
+        ids = [await client.start_new("multi_step", f"shared-{i:02d}") for i in range(INSTANCES)]
+        for iid in ids:
+            done = await client.wait_for_completion(iid, timeout=60)
+            assert done.runtime_status is S.Completed, done.output
+            assert done.output == [f"{iid}:{step}" for step in range(STEPS)]
+    finally:
+        for worker in workers:
+            stop(worker)
+        await client.close()
