@@ -423,3 +423,16 @@ def test_is_replaying_on_a_live_session_and_on_a_replay() -> None:
     fresh.step(done(1, 1))
     assert seen == [("start", False), ("start", True), ("after a", False), ("start", True),
                     ("after a", True), ("after b", False)]
+
+
+def test_custom_status_survives_suspend_and_terminate_on_a_rebuilt_executor() -> None:
+    def status(context):
+        context.set_custom_status("waiting")
+        yield context.wait_for_external_event("never")
+
+    for fresh in (False, True):
+        run = Run(status, fresh=fresh)
+        assert run.start().custom_status == '"waiting"'
+        assert run.step(ExecutionSuspended(reason="x")).custom_status == '"waiting"'
+        out = run.step(ExecutionTerminated(reason="y"))
+        assert (out.status, out.custom_status) == (Status.Terminated, '"waiting"')

@@ -111,7 +111,22 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
         self.process(events, replaying=False)
         if self.completion is None and self._started and not self._suspended:
             self._run_sdk()
+        elif self._started and self._session is None:
+            self._refresh_custom_status()
         return self.result()
+
+    def _refresh_custom_status(self) -> None:
+        """A step that runs no user code (suspended, terminated) on a rebuilt executor
+        still reports the custom status its history leads to, as a live one does."""
+        user_fn = getattr(self._handle, "orchestrator_function", None)
+        if user_fn is None or not self._sdk_history:
+            return
+        try:
+            session = SdkSession(user_fn, self._context())
+            session.start()
+            self._custom_status = _custom_status(session.outcome().custom_status)
+        except BaseException:  # noqa: BLE001 - the instance's fate is decided elsewhere
+            return
 
     def take_actions(self) -> list[Action]:
         """The actions the last SDK call scheduled that history does not hold yet."""
