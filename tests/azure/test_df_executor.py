@@ -179,18 +179,50 @@ def test_retry_ids_timer_then_reattempt_then_success() -> None:
     assert json.loads(run.step(done(3, "fine")).output or "") == ["ok", "fine"]
 
 
-def test_retry_exhaustion_waits_one_final_timer_then_fails() -> None:
+def test_retry_exhaustion_fails_in_the_step_of_the_last_attempt() -> None:
     run = Run(retried)
     run.start()
     run.step(TaskFailed(task_id=0, failure=BOOM))
     run.step(TimerFired(task_id=1, fire_at=T0))
-    now = run.now
-    # DTFx waits once more after the last attempt; perdure's timer is due at once.
-    assert run.step(TaskFailed(task_id=2, failure=BOOM)).actions == [CreateTimer(3, now)]
-    out = run.step(TimerFired(task_id=3, fire_at=now))
-    assert out.status is Status.Failed
+    # DTFx waits once more after the last attempt; perdure fires that timer (id 3) at
+    # once, within the SDK pass, and records nothing for it.
+    out = run.step(TaskFailed(task_id=2, failure=BOOM))
+    assert (out.status, out.actions) == (Status.Failed, [])
     assert out.failure is not None
     assert "Activity function 'flaky' failed: ValueError: boom" in out.failure.message
+
+
+def test_after_an_exhausted_retry_is_caught_the_ids_go_on() -> None:
+    def caught(context):
+        try:
+            yield context.call_activity_with_retry("flaky", RETRY)
+        except Exception:
+            pass
+        return (yield context.call_activity("fallback"))
+
+    for fresh in (False, True):
+        run = Run(caught, fresh=fresh)
+        run.start()
+        run.step(TaskFailed(task_id=0, failure=BOOM))
+        run.step(TimerFired(task_id=1, fire_at=T0))
+        # Id 3 went to the final timer; the fallback takes 4.
+        assert run.step(TaskFailed(task_id=2, failure=BOOM)).actions == [
+            ScheduleActivity(4, "fallback", "null")]
+        assert run.step(done(4, "plan B")).output == '"plan B"'
+
+
+def test_a_rewound_exhausted_retry_runs_its_last_attempt_again() -> None:
+    run = Run(retried)
+    run.start()
+    run.step(TaskFailed(task_id=0, failure=BOOM))
+    run.step(TimerFired(task_id=1, fire_at=T0))
+    assert run.step(TaskFailed(task_id=2, failure=BOOM)).status is Status.Failed
+    # What perdure's rewind leaves: the last step's failure dropped, the attempt rerun.
+    run.history = [e for e in run.history
+                   if not (isinstance(e, TaskFailed) and e.task_id == 2)]
+    run.fresh = True
+    assert run.step(done(2, "ok")).actions == [ScheduleActivity(3, "after", "null")]
+    assert json.loads(run.step(done(3, "fine")).output or "") == ["ok", "fine"]
 
 
 def test_ids_with_fan_out_and_retries_interleaved() -> None:

@@ -167,6 +167,16 @@ async def test_a_duplicate_start_of_an_active_id_is_refused(http: httpx.AsyncCli
     assert again.status_code == 500  # the SDK raises on perdure's 409; the function fails
 
 
+async def test_rewind_of_an_exhausted_retry_reruns_its_last_attempt(
+        http: httpx.AsyncClient) -> None:
+    failed = await run(http, "retry_twice")  # flaky succeeds on its third call
+    assert failed["runtimeStatus"] == "Failed", failed
+    iid = failed["instanceId"]
+    assert (await http.post(f"{WEBHOOK}/instances/{iid}/rewind")).status_code == 202
+    status = await until_status(http, f"{WEBHOOK}/instances/{iid}", "Completed")
+    assert status["output"] == "ok after 3"
+
+
 async def test_rewind_terminate_suspend_resume_purge_over_the_management_api(
         http: httpx.AsyncClient) -> None:
     failed = await run(http, "fragile")

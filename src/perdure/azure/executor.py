@@ -123,7 +123,7 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
             return
         try:
             session = SdkSession(user_fn, self._context())
-            session.start()
+            session.start(self._sdk_history)
             self._custom_status = _custom_status(session.outcome().custom_status)
         except BaseException:  # noqa: BLE001 - the instance's fate is decided elsewhere
             return
@@ -144,9 +144,10 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
         return list(self._open_children.values())
 
     def _context(self) -> RecordingContext:
+        # Built from the first two events; the session feeds it the rest.
         started = self.started
         ctx = RecordingContext(
-            history=self._sdk_history, instanceId=self._instance_id, isReplaying=False,
+            history=self._sdk_history[:2], instanceId=self._instance_id, isReplaying=False,
             parentInstanceId=started.parent_instance_id if started else None,
             input=self._context_input, upperSchemaVersion=1, upperSchemaVersionNew=2)
         ctx._input_expected_type = getattr(self._handle, "_df_input_type", None)
@@ -166,7 +167,7 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
                                     "orchestrator handle (df.Orchestrator.create(fn))")
                 session = self._session = SdkSession(user_fn, self._context())
                 self._checked = 0
-                session.start()
+                session.start(self._sdk_history)
             self._fed = len(self._sdk_history)
             outcome = session.outcome()
         except BaseException as exc:  # noqa: BLE001 - user code: fails its instance only

@@ -54,6 +54,8 @@ class RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
 
     def __init__(self, **kwargs: Any) -> None:
         self.assigned: dict[int, Any] = {}
+        self.exhausted: list[int] = []
+        """Numbers of retry timers taken after a retry's last attempt, not fired yet."""
         super().__init__(**kwargs)
 
     def _add_to_open_tasks(self, task: Any) -> None:
@@ -61,10 +63,26 @@ class RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
         super()._add_to_open_tasks(task)
         if fresh:
             self.assigned[task.id] = task
+            if is_exhausted_retry_timer(task):
+                self.exhausted.append(task.id)
 
     def _record_fire_and_forget_action(self, action: Any) -> None:
         self.assigned[self._sequence_number] = action
         super()._record_fire_and_forget_action(action)
+
+
+def is_exhausted_retry_timer(task: Any) -> bool:
+    """Whether ``task`` is the timer a retry waits for after its last attempt failed.
+
+    DTFx waits one more interval then; perdure fires it at once, in the same
+    SDK pass (:class:`~perdure.azure.sdk_session.SdkSession`), and records
+    nothing for it, so that the failure lands in the step of the last attempt.
+    """
+    action = getattr(task, "action_repr", None)
+    retry = getattr(task, "parent", None)
+    return isinstance(action, NoOpAction) and action.metadata == RETRY_TIMER \
+        and retry is not None \
+        and retry.num_attempts >= retry.retry_options.max_number_of_attempts
 
 
 def _aware(value: datetime) -> datetime:
@@ -99,7 +117,7 @@ def _from_json(task_id: int, data: dict[str, Any], instance_id: str) -> Action |
 
 def to_action(task_id: int, taken: Any, instance_id: str, now: datetime) -> Action | None:
     """The perdure action for what took sequence number ``task_id``; ``None`` if nothing
-    is recorded for it (continue-as-new)."""
+    is recorded for it (continue-as-new, a retry's final timer)."""
     action = getattr(taken, "action_repr", taken)
     if isinstance(action, list):  # ReplaySchema V1 wraps actions; perdure asks for V2
         action = action[0]
@@ -118,9 +136,7 @@ def _retry_step(task_id: int, task: Any, metadata: str | None, instance_id: str,
     if metadata == RETRY_TIMER:
         options = retry.retry_options
         if retry.num_attempts >= options.max_number_of_attempts:
-            # DTFx waits once more after the last attempt before failing; perdure
-            # does not make the failure wait (a documented difference).
-            return CreateTimer(task_id, now)
+            return None  # fired within the SDK pass: see is_exhausted_retry_timer
         delay = timedelta(milliseconds=options.first_retry_interval_in_milliseconds)
         return CreateTimer(task_id, now + delay)
     if metadata == RESCHEDULED:

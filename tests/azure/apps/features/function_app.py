@@ -148,6 +148,12 @@ def fragile(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def retry_twice(context: df.DurableOrchestrationContext):
+    twice = df.RetryOptions(first_retry_interval_in_milliseconds=10, max_number_of_attempts=2)
+    return (yield context.call_activity_with_retry("flaky", twice, context.instance_id))
+
+
+@app.orchestration_trigger(context_name="context")
 def fetch(context: df.DurableOrchestrationContext):
     response = yield context.call_http("PUT", context.get_input(), content={"a": 1},
                                        headers={"x-test": "from-call-http"})
