@@ -43,7 +43,8 @@ def test_a_folder_blueprints_host_json_and_local_settings(
     monkeypatch.setenv("PERDURE_TEST_DF_PRESET", "from-environment")
     app = load_any_app(str(APPS / "blueprint"))
     assert isinstance(app, FunctionApp)
-    assert list(app.orchestrators) == ["shout"]  # orchestration= names it
+    # orchestration= names it; the Python name is an alias (see test_python_names_are_aliases)
+    assert list(app.orchestrators) == ["shout", "shout_orchestrator"]
     assert user_activities(app) == ["upper"]
     assert sorted(r.path for r in app.routes) == ["hello", "start/{functionName}"]
     by_path = {r.path: r for r in app.routes}
@@ -101,3 +102,17 @@ def test_a_v1_folder_of_function_json_functions(capsys: pytest.CaptureFixture[st
         "orchestrators/{functionName}", ("POST", "GET"), "anonymous")
     assert capsys.readouterr().err.splitlines() == [
         "warning: skipping function 'Ticker': perdure does not run 'timerTrigger' triggers"]
+
+
+def test_python_names_are_aliases(tmp_path: Path) -> None:
+    # The SDK schedules a decorated function passed as such by its Python name.
+    (tmp_path / "function_app.py").write_text(
+        "import azure.durable_functions as df\n"
+        "app = df.DFApp()\n"
+        "@app.function_name(name='Renamed')\n"
+        "@app.activity_trigger(input_name='x')\n"
+        "def original(x):\n"
+        "    return x\n")
+    app = load_any_app(str(tmp_path))
+    assert user_activities(app) == ["Renamed", "original"]
+    assert app.activities["original"] is app.activities["Renamed"]

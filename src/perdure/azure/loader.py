@@ -71,9 +71,10 @@ def app_from_module(module: ModuleType) -> FunctionApp:
     return app
 
 
-def add_function(app: FunctionApp, function: DiscoveredFunction) -> None:
+def add_function(app: FunctionApp, function: DiscoveredFunction, *,
+                 aliases: bool = True) -> None:
     """Register ``function`` on ``app`` by its trigger; skip it, with a warning, if perdure
-    does not run that trigger."""
+    does not run that trigger. ``aliases``: also under the Python name (v2)."""
     if function.kind == ORCHESTRATION_TRIGGER:
         handle = function.user_function
         if not hasattr(handle, "orchestrator_function"):
@@ -81,10 +82,14 @@ def add_function(app: FunctionApp, function: DiscoveredFunction) -> None:
                                        "orchestrator (df.Orchestrator.create)")
         handle.__perdure_executor__ = _executor.DFOrchestrationExecutor
         app.orchestrator(handle, name=function.name)
+        if aliases:
+            _alias(app.orchestrators, function.name, handle.orchestrator_function)
     elif function.kind == ACTIVITY_TRIGGER:
         app.activity(wrap_activity(function.user_function, function.trigger.name,
                                    function.client_params, function.name, app.root),
                      name=function.name)
+        if aliases:
+            _alias(app.activities, function.name, function.user_function)
     elif function.kind == HTTP_TRIGGER:
         _add_http(app, function)
     else:
@@ -93,6 +98,15 @@ def add_function(app: FunctionApp, function: DiscoveredFunction) -> None:
         line = f"skipping function {function.name!r}: {what}"
         app.skipped.append(line)
         log.warning("%s", line)
+
+
+def _alias(table: dict[str, Any], name: str, fn: Any) -> None:
+    """Also register ``table[name]`` under ``fn``'s Python name: the SDK schedules a
+    decorated function passed as such (``call_activity(say_hello)``) by that name,
+    not by its ``function_name``."""
+    python_name = getattr(fn, "__name__", None)
+    if isinstance(python_name, str) and python_name and python_name not in table:
+        table[python_name] = table[name]
 
 
 def _add_http(app: FunctionApp, function: DiscoveredFunction) -> None:

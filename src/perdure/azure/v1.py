@@ -90,5 +90,6 @@ def load_v1_app(root: Path) -> FunctionApp:
     settings = read_host_json(root)
     app = new_function_app(root, settings)
     for folder in sorted(p for p in root.iterdir() if (p / "function.json").is_file()):
-        add_function(app, _function(folder))  # other triggers: skipped with a warning
+        # Named after its folder only; other triggers are skipped with a warning.
+        add_function(app, _function(folder), aliases=False)
     return app
