@@ -35,7 +35,8 @@ def encode_output(value: Any) -> Any:
 
 
 def wrap_activity(fn: Callable[..., Any], input_name: str, client_params: list[str],
-                  function_name: str, directory: str) -> Callable[..., Any]:
+                  function_name: str, directory: str,
+                  hub_name: str = "TestHubName") -> Callable[..., Any]:
     """A perdure activity calling ``fn`` with ``input_name=`` the decoded input.
 
     Durable-client parameters get the binding JSON (the SDK's middleware turns
@@ -48,7 +49,7 @@ def wrap_activity(fn: Callable[..., Any], input_name: str, client_params: list[s
     def arguments(value: Any, ctx: ActivityContext) -> dict[str, Any]:
         kwargs: dict[str, Any] = {input_name: decode_input(value)}
         for name in client_params:
-            kwargs[name] = binding_json(ctx.client)
+            kwargs[name] = binding_json(ctx.client, hub_name)
         if wants_context:
             kwargs["context"] = FunctionContext(function_name, directory)
         return kwargs

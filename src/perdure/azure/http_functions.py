@@ -60,6 +60,7 @@ def to_response(value: Any, function_name: str) -> Response:
 
 def wrap_http_function(fn: Callable[..., Any], trigger_name: str, client_params: list[str],
                        function_name: str, directory: str, out_param: str | None = None,
+                       hub_name: str = "TestHubName",
                        ) -> Callable[[Request, Client], Awaitable[Response]]:
     """A perdure route endpoint calling the DF HTTP function ``fn``.
 
@@ -74,7 +75,7 @@ def wrap_http_function(fn: Callable[..., Any], trigger_name: str, client_params:
     async def endpoint(request: Request, client: Client) -> Response:
         kwargs: dict[str, Any] = {trigger_name: await to_http_request(request)}
         for name in client_params:
-            kwargs[name] = binding_json(client)
+            kwargs[name] = binding_json(client, hub_name)
         if wants_context:
             kwargs["context"] = FunctionContext(function_name, directory)
         out = OutValue() if out_param else None

@@ -86,7 +86,8 @@ def add_function(app: FunctionApp, function: DiscoveredFunction, *,
             _alias(app.orchestrators, function.name, handle.orchestrator_function)
     elif function.kind == ACTIVITY_TRIGGER:
         app.activity(wrap_activity(function.user_function, function.trigger.name,
-                                   function.client_params, function.name, app.root),
+                                   function.client_params, function.name, app.root,
+                                   app.hub_name),
                      name=function.name)
         if aliases:
             _alias(app.activities, function.name, function.user_function)
@@ -117,6 +118,7 @@ def _add_http(app: FunctionApp, function: DiscoveredFunction) -> None:
     level = getattr(trigger.auth_level, "value", trigger.auth_level) or "function"
     endpoint = wrap_http_function(function.user_function, trigger.name,
                                   function.client_params, function.name, app.root,
-                                  function.out_params[0] if function.out_params else None)
+                                  function.out_params[0] if function.out_params else None,
+                                  app.hub_name)
     app.routes.append(Route((trigger.route or function.name).strip("/"), names, endpoint,
                             str(level).lower()))
