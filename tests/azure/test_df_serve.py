@@ -73,6 +73,11 @@ def test_a_v1_app_with_an_http_output_binding(tmp_path: Path) -> None:
         assert status["runtimeStatus"] == "Completed", status
         assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
         assert status["customStatus"] == "3 of 3"
+        # A sub-orchestration, and a custom class through an activity (shared code).
+        started = httpx.post(f"{url}/api/orchestrators/Parent", timeout=10)
+        status = _poll(started.json()["statusQueryGetUri"])
+        assert status["output"] == {
+            "greetings": ["Hello Tokyo!", "Hello Seattle!", "Hello London!"], "area": 9}
 
 
 def test_call_http_runs_the_built_in_http_activity(tmp_path: Path) -> None:

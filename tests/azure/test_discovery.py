@@ -95,8 +95,8 @@ def test_two_function_apps_in_one_module_are_refused(tmp_path: Path) -> None:
 def test_a_v1_folder_of_function_json_functions(capsys: pytest.CaptureFixture[str]) -> None:
     app = load_any_app(str(APPS / "v1"))
     assert isinstance(app, FunctionApp)
-    assert list(app.orchestrators) == ["HelloSequence"]
-    assert user_activities(app) == ["SayHello"]  # its relative import of shared code works
+    assert list(app.orchestrators) == ["HelloSequence", "Parent"]
+    assert user_activities(app) == ["Measure", "SayHello"]  # relative imports of shared code
     [route] = app.routes
     assert (route.path, route.methods, route.auth_level) == (
         "orchestrators/{functionName}", ("POST", "GET"), "anonymous")
