@@ -233,6 +233,13 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
             raise NonDeterminismError(
                 f"non-deterministic orchestrator {self.ctx.name!r}: at position {missing} "
                 f"history expected {describe(expected)}, but the code {how}")
+        # A safety net: a result the SDK found no task for is parked, and would be
+        # handed to whatever task takes that number later.
+        stray = [key for key in ctx.deferred_tasks if isinstance(key, int)]
+        if stray:
+            raise NonDeterminismError(
+                f"non-deterministic orchestrator {self.ctx.name!r}: history holds the result "
+                f"of task {min(stray)}, which the code did not schedule")
         for action in new:
             event = action.to_event(now)
             self._on_df_action_recorded(event)
