@@ -9,10 +9,13 @@ being the one layer that knows both ``perdure.http`` and ``perdure.azure``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..app import App
 from ..client import Client
+
+if TYPE_CHECKING:  # the SDK is imported only for a Functions app
+    from ..azure.client import InProcessTransport
 
 
 def is_function_app(app: App) -> bool:
@@ -20,7 +23,7 @@ def is_function_app(app: App) -> bool:
     return type(app).__module__.startswith("perdure.azure")
 
 
-def attach_durable_clients(app: App, client: Client) -> Any:
+def attach_durable_clients(app: App, client: Client) -> InProcessTransport:
     """Install the in-process transport for ``app``'s durable clients; returns it
     (``aclose()`` it on shutdown)."""
     from ..azure import PRIVATE_HOST, install_transport
