@@ -87,6 +87,10 @@ async def test_a_custom_class_as_the_client_input(http: httpx.AsyncClient) -> No
     assert status["output"] == [3, 4, "Point"], status
 
 
+async def test_an_activity_gets_a_function_context(http: httpx.AsyncClient) -> None:
+    assert (await run(http, "who"))["output"] == ["me", "whoami", True]
+
+
 async def test_retries_until_success_and_until_exhaustion(http: httpx.AsyncClient) -> None:
     status = await run(http, "retrying")
     assert status["runtimeStatus"] == "Completed", status

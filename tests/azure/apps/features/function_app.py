@@ -154,6 +154,11 @@ def retry_twice(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def who(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("whoami", "me"))
+
+
+@app.orchestration_trigger(context_name="context")
 def fetch(context: df.DurableOrchestrationContext):
     response = yield context.call_http("PUT", context.get_input(), content={"a": 1},
                                        headers={"x-test": "from-call-http"})
@@ -189,6 +194,11 @@ def flaky(key: str) -> str:
     if attempts[key] < 3:
         raise ValueError(f"attempt {attempts[key]} fails")
     return f"ok after {attempts[key]}"
+
+
+@app.activity_trigger(input_name="caller")
+async def whoami(caller: str, context: func.Context) -> list:
+    return [caller, context.function_name, bool(context.invocation_id)]
 
 
 @app.activity_trigger(input_name="key")
