@@ -37,13 +37,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = spread_end_to_end(keep)
 
 
+def _runs_processes(item: pytest.Item) -> bool:
+    return item.path.parent.name == "e2e" or item.get_closest_marker("processes") is not None
+
+
 def spread_end_to_end(items: list[pytest.Item]) -> list[pytest.Item]:
-    """The end-to-end tests (real processes, seconds each) spread evenly over the first
+    """The end-to-end tests (real processes, seconds each: ``tests/e2e`` and those marked
+    ``processes``) spread evenly over the first
     two thirds of the run: pytest-xdist hands each process a run of consecutive
     tests, and they are a third of the suite's time, too much for one process,
     and a long one started last finishes alone."""
-    slow = [item for item in items if item.path.parent.name == "e2e"]
-    fast = [item for item in items if item.path.parent.name != "e2e"]
+    slow = [item for item in items if _runs_processes(item)]
+    fast = [item for item in items if not _runs_processes(item)]
     if not slow:
         return items
     every = max(1, (2 * len(fast)) // (3 * len(slow)))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 import perdure
 from perdure import OrchestrationRuntimeStatus as S
@@ -22,6 +23,8 @@ from perdure.cli.apps import load_any_app
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from http_server import serve  # noqa: E402
+
+pytestmark = pytest.mark.processes
 
 APPS = Path(__file__).parent / "apps"
 INSTANCES = 20
@@ -58,8 +61,8 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_sigkill_of_a_df_worker_mid_run(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+async def test_sigkill_of_a_df_worker_mid_run(db_url: str, tmp_path: Path) -> None:
+    url = db_url
     log = tmp_path / "activities.log"
     env = {"CRASH_APP_LOG": str(log), "CRASH_APP_SLEEP": "0.1"}
     client = perdure.Client(url, app=load_any_app(str(APPS / "crash")))
@@ -82,8 +85,8 @@ async def test_sigkill_of_a_df_worker_mid_run(tmp_path: Path) -> None:
     await client.close()
 
 
-def test_keys_on_check_status_urls_carry_instance_tokens(tmp_path: Path) -> None:
-    with serve(APPS / "chaining", f"sqlite:///{tmp_path / 'hub.db'}", "--key",
+def test_keys_on_check_status_urls_carry_instance_tokens(db_url: str) -> None:
+    with serve(APPS / "chaining", db_url, "--key",
                "system-secret") as url:
         # The starter is anonymous; the management API needs a key...
         response = httpx.post(f"{url}/api/orchestrators/chain", timeout=10)
@@ -103,8 +106,8 @@ def test_keys_on_check_status_urls_carry_instance_tokens(tmp_path: Path) -> None
         assert status.json()["output"] == ["Hello Tokyo", "Hello Seattle", "Hello London"]
 
 
-async def test_a_durable_client_in_a_perdure_worker_without_http(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+async def test_a_durable_client_in_a_perdure_worker_without_http(db_url: str) -> None:
+    url = db_url
     client = perdure.Client(url, app=load_any_app(str(APPS / "features")))
     worker = start_worker(url, {}, app="features")
     try:

@@ -18,6 +18,8 @@ from azure.durable_functions.models.utils import http_utils
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from http_server import serve  # noqa: E402
 
+pytestmark = pytest.mark.processes
+
 APPS = Path(__file__).parent / "apps"
 
 
@@ -51,8 +53,8 @@ def test_function_chaining_started_over_http_completes(chaining: str) -> None:
     assert status["output"] == ["Hello Tokyo", "Hello Seattle", "Hello London"]
 
 
-def test_blueprint_app_from_its_folder(tmp_path: Path) -> None:
-    with serve(APPS / "blueprint", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+def test_blueprint_app_from_its_folder(db_url: str) -> None:
+    with serve(APPS / "blueprint", db_url) as url:
         hello = httpx.get(f"{url}/v1/hello", params={"name": "perdure"}, timeout=10)
         assert hello.status_code == 200
         assert hello.text == "Hello, perdure."
@@ -65,8 +67,8 @@ def test_blueprint_app_from_its_folder(tmp_path: Path) -> None:
         assert status["output"] == "DURABLE PYTHON"
 
 
-def test_a_v1_app_with_an_http_output_binding(tmp_path: Path) -> None:
-    with serve(APPS / "v1", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+def test_a_v1_app_with_an_http_output_binding(db_url: str) -> None:
+    with serve(APPS / "v1", db_url) as url:
         started = httpx.post(f"{url}/api/orchestrators/HelloSequence", timeout=10)
         assert started.status_code == 202, started.text  # what main set on `message`
         status = _poll(started.json()["statusQueryGetUri"])
@@ -80,8 +82,8 @@ def test_a_v1_app_with_an_http_output_binding(tmp_path: Path) -> None:
             "greetings": ["Hello Tokyo!", "Hello Seattle!", "Hello London!"], "area": 9}
 
 
-def test_call_http_runs_the_built_in_http_activity(tmp_path: Path) -> None:
-    with serve(APPS / "features", f"sqlite:///{tmp_path / 'hub.db'}") as url:
+def test_call_http_runs_the_built_in_http_activity(db_url: str) -> None:
+    with serve(APPS / "features", db_url) as url:
         target = f"{url}/api/echo/7/x"
         started = httpx.post(f"{url}/api/orchestrators/fetch", json=target, timeout=10)
         assert started.status_code == 202, started.text

@@ -36,6 +36,11 @@ async def http(hub_factory: Any) -> AsyncIterator[httpx.AsyncClient]:
     await transport.aclose()
 
 
+def origin(http: httpx.AsyncClient) -> str:
+    """The server's origin as its clients see it (``http://host:port``)."""
+    return str(http.base_url).rstrip("/")
+
+
 async def until_done(http: httpx.AsyncClient, url: str, timeout: float = 15) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -139,7 +144,9 @@ async def test_wait_for_completion_or_create_check_status_response(
 
 async def test_a_durable_client_in_an_activity(http: httpx.AsyncClient) -> None:
     status = await run(http, "management", instance_id="mgmt")
-    assert status["output"] == f"Running {ORIGIN}{WEBHOOK}/instances/mgmt"
+    # No request to take an origin from: the server's public URL (loopback: localhost).
+    public = origin(http).replace("//127.0.0.1:", "//localhost:")
+    assert status["output"] == f"Running {public}{WEBHOOK}/instances/mgmt"
 
 
 async def test_http_request_and_response_objects(http: httpx.AsyncClient) -> None:
@@ -150,7 +157,7 @@ async def test_http_request_and_response_objects(http: httpx.AsyncClient) -> Non
     assert response.headers["x-function"] == "echo"
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert response.json() == {
-        "method": "PUT", "url": f"{ORIGIN}/api/echo/42/a/b?x=1", "params": {"x": "1"},
+        "method": "PUT", "url": f"{origin(http)}/api/echo/42/a/b?x=1", "params": {"x": "1"},
         "route": {"id": "42", "rest": "a/b"}, "body": "payload", "header": "yes",
         "invocation": True}
     assert (await http.post("/api/echo/42/a")).status_code == 405
