@@ -149,3 +149,23 @@ async def test_two_df_workers_share_a_hub(db_url: str, tmp_path: Path) -> None:
         for worker in workers:
             stop(worker)
         await client.close()
+
+
+async def test_a_v1_app_under_a_perdure_worker(db_url: str) -> None:
+    """The v1 folder (``*/function.json``) in a worker that serves no HTTP: chaining with
+    custom status, a sub-orchestration and a custom class through shared code."""
+    client = perdure.Client(db_url, app=load_any_app(str(APPS / "v1")))
+    worker = start_worker(db_url, {}, app="v1")
+    try:
+        chained = await client.wait_for_completion(
+            await client.start_new("HelloSequence", "v1-chain"), timeout=30)
+        assert chained.runtime_status is S.Completed, chained.output
+        assert chained.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+        assert chained.custom_status == "3 of 3"
+        parent = await client.wait_for_completion(
+            await client.start_new("Parent", "v1-parent"), timeout=30)
+        assert parent.output == {
+            "greetings": ["Hello Tokyo!", "Hello Seattle!", "Hello London!"], "area": 9}
+    finally:
+        stop(worker)
+        await client.close()
