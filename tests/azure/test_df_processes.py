@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +19,9 @@ from perdure import OrchestrationRuntimeStatus as S
 from perdure.cli.apps import load_any_app
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+import workers  # noqa: E402
 from http_server import serve  # noqa: E402
+from workers import kill, stop  # noqa: E402
 
 pytestmark = pytest.mark.processes
 
@@ -33,25 +32,8 @@ STEPS = 5
 
 def start_worker(store_url: str, env: dict[str, str], app: str = "crash",
                  ) -> subprocess.Popen[bytes]:
-    with tempfile.TemporaryFile() as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "perdure.cli", "worker", str(APPS / app), "--store",
-             store_url, "--lease", "1", "--max-activities", "4"],
-            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def kill(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait(10)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            kill(process)
+    """``perdure worker`` on one of the DF test apps (see ``tests/e2e/workers.py``)."""
+    return workers.start_worker(store_url, env, app=str(APPS / app), max_activities=4)
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
