@@ -265,11 +265,14 @@ def main() -> None:
 @click.option("--max-connections", default=None, type=click.IntRange(1, None),
               help="Open connections at most (default: 1000, fewer under a low open-file "
                    "limit).")
+@click.option("--dashboard", type=click.Choice(["on", "read-only", "off"]), default="on",
+              show_default=True,
+              help="The operations dashboard at /dashboard/ (read-only: no actions).")
 @_worker_options
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
-          body_timeout: float, max_connections: int | None) -> None:
+          body_timeout: float, max_connections: int | None, dashboard: str) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     from ..http.auth import KeyAuth
 
@@ -290,7 +293,8 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                worker=not no_worker,
                                worker_options=worker_options,
                                allowed_hosts=allowed_hosts, header_timeout=header_timeout,
-                               body_timeout=body_timeout, max_connections=max_connections))
+                               body_timeout=body_timeout, max_connections=max_connections,
+                               dashboard=dashboard))
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:

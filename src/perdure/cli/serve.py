@@ -43,18 +43,19 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
                      log_level: str = "warning", allowed_hosts: Collection[str] = (),
                      header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                      body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                     max_connections: int | None = None) -> None:
+                     max_connections: int | None = None, dashboard: str = "off") -> None:
     """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
 
     Keys, hosts and connection limits are :class:`~perdure.http.HttpServer`'s;
     an invalid key is refused before the socket is bound or the store opened.
     Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
-    connections.
+    connections. ``dashboard`` is ``on``, ``read-only`` or ``off`` (``/dashboard/``).
     """
     server = HttpServer(host=host, port=port, auth=auth, system_key=system_key,
                         function_keys=function_keys, log_level=log_level,
                         allowed_hosts=allowed_hosts, header_timeout=header_timeout,
-                        body_timeout=body_timeout, max_connections=max_connections)
+                        body_timeout=body_timeout, max_connections=max_connections,
+                        dashboard=dashboard)
     try:
         await store.open()
         client = HttpClient(store, app=app, base_url=server.base_url,

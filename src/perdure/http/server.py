@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..app import App
@@ -30,6 +30,7 @@ from ..client import Client
 from ..core.errors import InvalidArgumentError
 from .auth import KeyAuth, generate_key
 from .check_status import HttpClient
+from .dashboard import dashboard_routes
 from .errors import error_response, json_response
 from .guard import RequestGuard
 from .openapi import openapi_document
@@ -54,7 +55,7 @@ MAX_HEADER_BYTES = 16 * 1024
 
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     extra_routes: Sequence[BaseRoute] = (),
-                    allowed_hosts: Collection[str] = ()) -> Starlette:
+                    allowed_hosts: Collection[str] = (), dashboard: str = "off") -> Starlette:
     """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
 
     ``client`` serves both; pass an :class:`HttpClient` (a plain
@@ -65,7 +66,9 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     management API and before the user routes; protect them with
     :func:`protect`. With keys off, only loopback ``Host`` names and
     ``allowed_hosts`` are served, and foreign ``Origin``s are refused (see
-    :mod:`perdure.http.guard`).
+    :mod:`perdure.http.guard`). ``dashboard`` (``on``, ``read-only`` or
+    ``off``) mounts the operations dashboard at ``/dashboard/``, and makes
+    ``/`` redirect there unless one of ``app``'s routes claims ``/``.
     """
     auth = auth or KeyAuth()
     if auth.enabled:
@@ -76,11 +79,18 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     async def openapi(request: Request) -> Response:
         return json_response(document)
 
+    users = user_routes(app, http_client, auth)
+    board = dashboard_routes(app, http_client, auth, dashboard)
+    if board and not any(getattr(r, "path", None) == "/" for r in users):
+        async def to_dashboard(request: Request) -> Response:
+            return RedirectResponse("/dashboard/", 307)
+        board.append(Route("/", to_dashboard, methods=["GET"]))
     routes: list[BaseRoute] = [
         *ManagementApi(http_client, auth).routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
         *extra_routes,
-        *user_routes(app, http_client, auth),
+        *board,
+        *users,
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -198,7 +208,7 @@ class HttpServer:
                  log_level: str = "warning", allowed_hosts: Collection[str] = (),
                  header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                  body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, dashboard: str = "off") -> None:
         if auth is None:
             auth = system_key is not None or not _is_loopback(host)
         self._generated = auth and system_key is None
@@ -216,6 +226,7 @@ class HttpServer:
         if host not in ("", "0.0.0.0", "::"):
             self._allowed_hosts.append(host)  # the address the operator bound is the server's own
         self._log_level = log_level
+        self._dashboard = dashboard
         fd_limit = raise_fd_limit()
         self._limits = ConnectionLimits(header_timeout, body_timeout,
                                         max_connections or default_max_connections(fd_limit))
@@ -230,7 +241,8 @@ class HttpServer:
         connections (after the generated system key, if any, on stderr). On
         shutdown, ``wait…`` requests in flight answer their 202 at once.
         """
-        asgi = create_asgi_app(app, client, auth=self.auth, allowed_hosts=self._allowed_hosts)
+        asgi = create_asgi_app(app, client, auth=self.auth, allowed_hosts=self._allowed_hosts,
+                               dashboard=self._dashboard)
         config = uvicorn.Config(asgi, lifespan="off", log_level=self._log_level,
                                 access_log=False, timeout_graceful_shutdown=5,
                                 http=limited_protocol(self._limits),
