@@ -1,0 +1,269 @@
+"""The dashboard in real headless Chromium (Debian's package, driven by Playwright).
+
+Each test runs ``perdure serve`` on a fresh SQLite hub in a child process and
+drives its pages as a person would. Skipped, in one line, where
+``/usr/bin/chromium`` (``apt-get install -y chromium``) is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+APP = HERE / "dash_apps.py"
+XSS = "<script>window.__xss = 1</script>"
+BASE = "/runtime/webhooks/durabletask"
+# The README's picture: PERDURE_DASHBOARD_SCREENSHOT=docs/dashboard.png refreshes it.
+SCREENSHOT = os.environ.get("PERDURE_DASHBOARD_SCREENSHOT")
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@contextmanager
+def serve(store_url: str, *args: str) -> Iterator[str]:
+    """``perdure serve dash_apps.py --port 0``; yields its base URL; SIGTERM at the end."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "perdure.cli", "serve", str(APP), "--store", store_url,
+         "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        cwd=HERE, env=env)
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("perdure serve did not start")
+            if select.select([process.stdout], [], [], 0.1)[0]:
+                line = process.stdout.readline().decode()
+                if line.startswith("perdure serving "):
+                    url = line.split()[2].replace("127.0.0.1", "localhost")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    args = getattr(request, "param", ())
+    with serve(f"sqlite:///{tmp_path / 'hub.db'}", *args) as url:
+        yield url
+
+
+def start(url: str, name: str, instance_id: str, data: Any = None,
+          key: str | None = None) -> None:
+    headers = {"x-functions-key": key} if key else {}
+    response = httpx.post(f"{url}{BASE}/orchestrators/{name}/{instance_id}", json=data,
+                          headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def until(url: str, instance_id: str, status: str, key: str | None = None) -> None:
+    headers = {"x-functions-key": key} if key else {}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{url}{BASE}/instances/{instance_id}", headers=headers)
+        if got.status_code in (200, 202) and got.json()["runtimeStatus"] == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{instance_id} never reached {status}")
+
+
+def test_list_and_filters(server: str, page: Any) -> None:
+    for i in range(3):
+        start(server, "echo", f"done-{i}", i)
+    start(server, "sleeper", "sleepy")
+    until(server, "done-2", "Completed")
+    until(server, "sleepy", "Running")
+    page.goto(f"{server}/")
+    assert page.url.endswith("/dashboard/")
+    rows = page.locator("#rows tr")
+    sync_api.expect(rows).to_have_count(4)
+    # A status chip filters, and the filter lands in the URL.
+    page.get_by_role("link", name=re.compile(r"^Running")).click()
+    assert "status=Running" in page.url
+    sync_api.expect(rows).to_have_count(1)
+    sync_api.expect(rows.first).to_contain_text("sleepy")
+    # The filter form: an id prefix, with the status multi-select cleared.
+    page.goto(f"{server}/dashboard/")
+    page.get_by_label("Instance id prefix").fill("done-")
+    page.get_by_role("button", name="Apply").click()
+    assert "prefix=done-" in page.url
+    sync_api.expect(rows).to_have_count(3)
+    page.get_by_label("Orchestrator").select_option("sleeper")
+    page.get_by_label("Instance id prefix").fill("")
+    page.get_by_role("button", name="Apply").click()
+    sync_api.expect(rows).to_have_count(1)
+
+
+def test_live_refresh_and_pause(server: str, page: Any) -> None:
+    page.goto(f"{server}/dashboard/")
+    sync_api.expect(page.locator("#rows")).to_contain_text("No instance matches")
+    start(server, "echo", "arrives-live", 1)
+    sync_api.expect(page.locator("#rows")).to_contain_text("arrives-live", timeout=10_000)
+    page.get_by_role("button", name="Pause live refresh").click()
+    sync_api.expect(page.locator("#live-state")).to_have_text("Live refresh paused")
+    start(server, "echo", "while-paused", 1)
+    until(server, "while-paused", "Completed")
+    page.wait_for_timeout(4000)
+    sync_api.expect(page.locator("#rows")).not_to_contain_text("while-paused")
+    page.get_by_role("button", name="Resume live refresh").click()
+    sync_api.expect(page.locator("#rows")).to_contain_text("while-paused", timeout=10_000)
+
+
+def test_detail_timeline_of_a_fan_out_and_a_failed_activity(server: str, page: Any,
+                                                            tmp_path: Path) -> None:
+    start(server, "fan_out", "fan", 5)
+    start(server, "fan_out_fail", "fan-fail")
+    until(server, "fan", "Completed")
+    until(server, "fan-fail", "Failed")
+    page.goto(f"{server}/dashboard/instances/fan")
+    sync_api.expect(page.locator(".tl-row[data-kind=activity]")).to_have_count(5)
+    sync_api.expect(page.locator("#runtime-status")).to_have_text("Completed")
+    page.goto(f"{server}/dashboard/instances/fan-fail")
+    sync_api.expect(page.locator(".tl-row[data-kind=activity]")).to_have_count(3)
+    failed = page.locator(".tl-row.tl-failed")
+    sync_api.expect(failed).to_have_count(1)
+    sync_api.expect(failed).to_contain_text("explode")
+    sync_api.expect(page.locator(".failure")).to_contain_text("boom <b>bold</b>")
+    sync_api.expect(page.locator("table.history tr.failed")).to_have_count(2)
+    # The timeline's bars are laid out (visible, of some width).
+    box = failed.locator(".tl-bar").bounding_box()
+    assert box is not None and box["width"] >= 2
+    shot = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_sub_orchestration_drill_down(server: str, page: Any) -> None:
+    start(server, "parent", "par")
+    until(server, "par", "Completed")
+    page.goto(f"{server}/dashboard/instances/par")
+    page.locator("#h-subs + table a").first.click()
+    sync_api.expect(page.locator("h1")).to_contain_text("par:")
+    page.get_by_role("link", name="par", exact=True).click()
+    sync_api.expect(page.locator("h1")).to_have_text("Instance par")
+
+
+def test_raise_event_completes_a_waiting_instance(server: str, page: Any) -> None:
+    start(server, "wait_event", "waiter", "hi")
+    until(server, "waiter", "Running")
+    page.goto(f"{server}/dashboard/instances/waiter")
+    page.get_by_role("link", name="Raise event").click()
+    page.get_by_label("Event name").fill("go")
+    page.get_by_label("Event data (JSON)").fill('{"answer": 42}')
+    page.get_by_role("button", name="Raise event waiter").click()
+    sync_api.expect(page.locator(".notice")).to_contain_text("event 'go' raised")
+    until(server, "waiter", "Completed")
+    page.reload()
+    sync_api.expect(page.locator("#runtime-status")).to_have_text("Completed")
+    sync_api.expect(page.locator("details.json").filter(has_text="Output")).to_contain_text(
+        '"answer": 42')
+
+
+def test_terminate_and_purge_with_confirmation(server: str, page: Any) -> None:
+    start(server, "sleeper", "doomed")
+    until(server, "doomed", "Running")
+    page.goto(f"{server}/dashboard/instances/doomed")
+    page.get_by_role("link", name="Terminate").click()
+    sync_api.expect(page.locator("h1")).to_contain_text("Terminate instance doomed?")
+    page.get_by_role("button", name="Terminate doomed").click()
+    until(server, "doomed", "Terminated")
+    page.reload()
+    page.get_by_role("link", name="Purge").click()
+    page.get_by_role("button", name="Purge doomed").click()
+    sync_api.expect(page.locator(".notice")).to_contain_text("doomed purged")
+
+
+@pytest.mark.parametrize("server", [("--dashboard", "read-only")], indirect=True)
+def test_read_only_mode(server: str, page: Any) -> None:
+    start(server, "sleeper", "ro")
+    until(server, "ro", "Running")
+    page.goto(f"{server}/dashboard/instances/ro")
+    sync_api.expect(page.locator(".badge")).to_have_text("read-only")
+    sync_api.expect(page.locator("#h-actions")).to_have_count(0)
+    sync_api.expect(page.get_by_role("link", name="Start an instance")).to_have_count(0)
+    # The server refuses too, whatever the page would send.
+    status = page.evaluate("""async () => (await fetch('/dashboard/instances/ro/terminate',
+        {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'},
+         body: 'csrf=x'})).status""")
+    assert status == 403
+    response = page.goto(f"{server}/dashboard/instances/ro/confirm/terminate")
+    assert response is not None and response.status == 403
+
+
+def test_xss_payload_is_shown_as_text(server: str, page: Any) -> None:
+    start(server, "wait_event", "xss", XSS)
+    until(server, "xss", "Running")
+    httpx.post(f"{server}{BASE}/instances/xss/raiseEvent/go", json=XSS).raise_for_status()
+    until(server, "xss", "Completed")
+    page.goto(f"{server}/dashboard/instances/xss")
+    cards = page.locator(".status-card")
+    sync_api.expect(cards.locator("details").filter(has_text="Input")).to_contain_text(XSS)
+    sync_api.expect(cards.locator("details").filter(has_text="Custom status")).to_contain_text(XSS)
+    sync_api.expect(cards.locator("details").filter(has_text="Output")).to_contain_text(XSS)
+    sync_api.expect(page.locator("table.history")).to_contain_text("window.__xss")
+    page.goto(f"{server}/dashboard/")
+    sync_api.expect(page.locator("#rows")).to_contain_text("window.__xss")
+    assert page.evaluate("window.__xss") is None
+
+
+@pytest.mark.parametrize("server", [("--key", "browser-key")], indirect=True)
+def test_auth_asks_for_the_key(server: str, page: Any) -> None:
+    start(server, "echo", "secret-one", 1, key="browser-key")
+    page.goto(f"{server}/dashboard/?prefix=secret")
+    sync_api.expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("System key").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("not the system key")
+    page.get_by_label("System key").fill("browser-key")
+    page.get_by_role("button", name="Sign in").click()
+    assert "prefix=secret" in page.url
+    sync_api.expect(page.locator("#rows")).to_contain_text("secret-one")
+    cookies = page.context.cookies()
+    session = [c for c in cookies if c["name"] == "perdure_dashboard"]
+    assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+    assert "browser-key" not in session[0]["value"]
