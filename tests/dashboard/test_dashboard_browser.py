@@ -267,3 +267,21 @@ def test_auth_asks_for_the_key(server: str, page: Any) -> None:
     session = [c for c in cookies if c["name"] == "perdure_dashboard"]
     assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
     assert "browser-key" not in session[0]["value"]
+
+
+def test_bulk_purge_of_a_filtered_set(server: str, page: Any) -> None:
+    for i in range(3):
+        start(server, "echo", f"gone-{i}", i)
+    start(server, "echo", "stays", 1)
+    for name in ("gone-0", "gone-1", "gone-2", "stays"):
+        until(server, name, "Completed")
+    page.goto(f"{server}/dashboard/?prefix=gone-")
+    sync_api.expect(page.locator("#rows tr")).to_have_count(3)
+    page.get_by_role("link", name="Purge all matching…").click()
+    sync_api.expect(page.locator("#bulk-estimate")).to_have_text("3")
+    page.get_by_role("button", name="Purge all matching").click()
+    sync_api.expect(page.locator("#bulk-progress")).to_contain_text("3 instance(s) purged")
+    sync_api.expect(page.locator("#bulk-progress")).to_contain_text("Finished")
+    for name in ("gone-0", "gone-1", "gone-2"):
+        assert httpx.get(f"{server}{BASE}/instances/{name}").status_code == 404
+    assert httpx.get(f"{server}{BASE}/instances/stays").status_code == 200

@@ -260,3 +260,55 @@ async def test_a_user_route_at_root_wins(board_factory):
     board = await board_factory(app=app)
     response = await board.http.get("/")
     assert response.status_code == 200 and response.text == "mine"
+
+
+async def test_bulk_terminate_and_purge_by_filter(board):
+    for i in range(130):
+        await board.client.start_new("sleeper", f"bulk-{i:03d}")
+    await board.client.start_new("sleeper", "keep-me")
+    for i in (0, 129):
+        await board.until(f"bulk-{i:03d}", "Running")
+    confirm = await board.http.get("/dashboard/bulk/terminate?prefix=bulk-")
+    assert confirm.status_code == 200 and "at least 100" in confirm.text
+    token = await board.csrf("/dashboard/bulk/terminate?prefix=bulk-")
+    url = "/dashboard/bulk/terminate?prefix=bulk-"
+    done = ""
+    batches = 0
+    while url:
+        response = await board.http.post(url, data={"csrf": token, "done": done or "0"})
+        assert response.status_code == 200
+        batches += 1
+        match = re.search(r'<form method="post" action="([^"]+)" data-auto-continue', response.text)
+        url = match.group(1).replace("&amp;", "&") if match else ""
+        done_match = re.search(r'name="done" value="(\d+)"', response.text)
+        done = done_match.group(1) if done_match else done
+    assert batches == 2 and "130 instance(s) terminated" in response.text
+    for i in (0, 64, 129):
+        await board.until(f"bulk-{i:03d}", "Terminated")
+    assert (await board.client.get_status("keep-me")).runtime_status.value == "Running"
+    # Purge takes only finished instances: the running one is kept.
+    purge = await board.http.post("/dashboard/bulk/purge?size=200",
+                                  data={"csrf": token, "done": "0"})
+    while "data-auto-continue" in purge.text:
+        match = re.search(r'action="([^"]+)" data-auto-continue', purge.text)
+        assert match
+        purge = await board.http.post(match.group(1).replace("&amp;", "&"),
+                                      data={"csrf": token, "done": "0"})
+    for i in range(130):
+        if await board.client.get_status(f"bulk-{i:03d}") is not None:
+            await board.until(f"bulk-{i:03d}", "Terminated")
+    leftover = (await board.http.post("/dashboard/bulk/purge",
+                                      data={"csrf": token, "done": "0"})).text
+    assert "Finished" in leftover
+    remaining = [s.instance_id for s in (await board.client.get_status_by()).instances]
+    assert remaining == ["keep-me"]
+    # Refusals: no CSRF token, read-only, unknown action.
+    assert (await board.http.post("/dashboard/bulk/purge", data={})).status_code == 403
+    assert (await board.http.get("/dashboard/bulk/nope")).status_code == 404
+
+
+async def test_bulk_refused_when_read_only(board_factory):
+    board = await board_factory("read-only")
+    assert (await board.http.get("/dashboard/bulk/purge")).status_code == 403
+    assert (await board.http.post("/dashboard/bulk/purge", data={"csrf": "x"})).status_code == 403
+    assert "all matching" not in (await board.http.get("/dashboard/")).text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,11 @@ NAME_SCAN_PAGES = 20
 QUICK_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "1d": "Last day"}
 SUB_ORCHESTRATIONS_SHOWN = 100
+BULK_BATCH = 100
+BULK_STATUSES = {
+    "terminate": (Status.Pending, Status.Running, Status.Suspended, Status.ContinuedAsNew),
+    "purge": (Status.Completed, Status.Failed, Status.Terminated),
+}
 ACTIONS = ("terminate", "suspend", "resume", "rewind", "restart", "raise-event", "purge")
 ACTION_LABELS = {"terminate": "Terminate", "suspend": "Suspend", "resume": "Resume",
                  "rewind": "Rewind", "restart": "Restart", "raise-event": "Raise event",
@@ -159,6 +165,7 @@ class Dashboard:
             Route(f"{BASE}/login", self.login, methods=["GET", "POST"]),
             Route(f"{BASE}/logout", self.logout, methods=["POST"]),
             Route(f"{BASE}/start", self.start, methods=["GET", "POST"]),
+            Route(f"{BASE}/bulk/{{action}}", self.bulk, methods=["GET", "POST"]),
             Route(f"{BASE}/instances/{{instance_id}}", self.detail, methods=["GET"]),
             Route(f"{BASE}/instances/{{instance_id}}/confirm/{{action}}", self.confirm,
                   methods=["GET"]),
@@ -392,6 +399,72 @@ class Dashboard:
         return RedirectResponse(f"{BASE}/instances/{_quote(target)}?"
                                 + urlencode({"notice": done}), 303)
 
+    # --- bulk actions by filter ---------------------------------------------
+
+    async def bulk(self, request: Request) -> Response:
+        """Terminate or purge everything the list's filter matches, a batch per request.
+
+        The confirmation page names the filter and a lower bound of the count;
+        each POST handles one batch of at most ``BULK_BATCH`` instances through
+        the same client methods, and answers a progress page whose form (sent
+        again by the page's script until cancelled) carries on after the last
+        handled instance, by the store's continuation token.
+        """
+        action = request.path_params["action"]
+        form: dict[str, str] = {}
+        if request.method == "GET":
+            sid, refusal = self._session(request)
+            if refusal is not None:
+                return refusal
+            if self.read_only:
+                return self._render(request, "error.html", 403, sid=sid,
+                                    message="the dashboard is read-only")
+        else:
+            sid, posted, refusal = await self._mutation(request)
+            if refusal is not None:
+                return refusal
+            form = posted or {}
+        if action not in BULK_STATUSES:
+            return self._render(request, "error.html", 404, sid=sid, message="no such action")
+        try:
+            filters = Filters.parse(request, self.client.store.clock.now())
+        except Exception as exc:  # noqa: BLE001 - every error becomes a page
+            return self._error(request, exc, sid)
+        narrowed = _bulk_filters(filters, action)
+        context = {"action": action, "label": ACTION_LABELS[action], "filters": filters,
+                   "narrowed": narrowed}
+        if request.method == "GET":
+            matched = 0
+            if narrowed.statuses:
+                rows, token = await self._page(dataclasses.replace(narrowed, size=BULK_BATCH))
+                matched = len(rows)
+            estimate = f"at least {matched}" if matched and token else str(matched)
+            return self._render(request, "bulk.html", sid=sid, stage="confirm",
+                                estimate=estimate, done=0, batch=0, next_url="", **context)
+        done = int(form.get("done", "0")) if form.get("done", "0").isdigit() else 0
+        batch = 0
+        token = None
+        if narrowed.statuses:
+            try:
+                rows, token = await self._page(dataclasses.replace(narrowed, size=BULK_BATCH))
+            except Exception as exc:  # noqa: BLE001 - every error becomes a page
+                return self._error(request, exc, sid)
+            for status in rows:
+                try:
+                    if action == "terminate":
+                        await self.client.terminate(status.instance_id, "bulk terminate "
+                                                    "from the dashboard")
+                        batch += 1
+                    else:
+                        batch += await self.client.purge_instance_history(status.instance_id)
+                except Exception:  # noqa: BLE001, S112 - finished or gone meanwhile: skip
+                    continue
+        next_url = f"{BASE}/bulk/{action}?" + urlencode(filters.params(after=token)) \
+            if token else ""
+        return self._render(request, "bulk.html", sid=sid, stage="running" if token else "done",
+                            estimate="", done=done + batch, batch=batch, next_url=next_url,
+                            **context)
+
     # --- starting -----------------------------------------------------------
 
     async def start(self, request: Request) -> Response:
@@ -444,6 +517,13 @@ async def _form(request: Request) -> dict[str, str]:
     for key, value in pairs:
         out.setdefault(key, value)
     return out
+
+
+def _bulk_filters(filters: Filters, action: str) -> Filters:
+    """``filters`` narrowed to the statuses ``action`` applies to (none: nothing matches)."""
+    allowed = BULK_STATUSES[action]
+    wanted = [st for st in (filters.statuses or allowed) if st in allowed]
+    return dataclasses.replace(filters, statuses=wanted)
 
 
 def _available(status: Status) -> list[str]:

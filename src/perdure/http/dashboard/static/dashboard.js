@@ -23,6 +23,15 @@
     button.addEventListener("click", () => (timer ? stop() : start()));
     start();
   }
+  const more = document.querySelector("form[data-auto-continue]");
+  if (more) {
+    const next = setTimeout(() => more.submit(), 300);
+    more.querySelector("[data-cancel]").addEventListener("click", () => {
+      clearTimeout(next);
+      document.getElementById("bulk-progress").insertAdjacentText("beforeend", " Cancelled.");
+      more.remove();
+    });
+  }
   document.querySelectorAll("[data-copy]").forEach((b) => b.addEventListener("click", () => {
     const code = b.parentElement.querySelector("pre");
     if (code && navigator.clipboard) navigator.clipboard.writeText(code.textContent).then(() => { b.textContent = "Copied"; });
