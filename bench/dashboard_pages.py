@@ -1,0 +1,154 @@
+"""Dashboard page times on a large SQLite task hub (issue 11: a page in <= 50 ms server time).
+
+    python bench/dashboard_pages.py [--instances 1000000] [--repeat 20] [--hub PATH]
+
+Fills a fresh SQLite hub with ``--instances`` instance rows written straight into its
+table in one transaction (spread over 30 days; 90 % Completed, 5 % Failed, 4 %
+Running, 1 % Suspended; three orchestrator names), then serves the dashboard
+in-process (``create_asgi_app(..., dashboard="on")`` over httpx's ASGI transport,
+so the time is the server's, without a socket) and requests each page ``--repeat``
+times. Stdout: one JSON line per page with its median and p95 in milliseconds,
+then a summary line. ``--hub`` keeps (or reuses) the filled hub file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+import httpx  # noqa: E402
+
+import perdure  # noqa: E402
+from perdure.http import HttpClient, create_asgi_app  # noqa: E402
+
+NAMES = ("orders", "billing", "nightly")
+DAY_US = 86_400_000_000
+
+app = perdure.App()
+
+
+@app.orchestrator
+def orders(ctx: perdure.OrchestrationContext) -> Any:
+    return ctx.get_input()
+
+
+@app.orchestrator
+def billing(ctx: perdure.OrchestrationContext) -> Any:
+    return ctx.get_input()
+
+
+@app.orchestrator
+def nightly(ctx: perdure.OrchestrationContext) -> Any:
+    return ctx.get_input()
+
+
+def fill(path: str, count: int) -> None:
+    rng = random.Random(11)
+    now_us = int(time.time() * 1_000_000)
+    start_us = now_us - 30 * DAY_US
+    step = (now_us - start_us) // max(count, 1)
+    conn = sqlite3.connect(path)
+    have = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
+    if have >= count:
+        conn.close()
+        return
+
+    def rows() -> Any:
+        for i in range(have, count):
+            roll = rng.random()
+            status = ("Completed" if roll < 0.90 else "Failed" if roll < 0.95
+                      else "Running" if roll < 0.99 else "Suspended")
+            created = start_us + i * step
+            output = f'{{"total": {i}}}' if status == "Completed" else None
+            failure = (json.dumps({"error_type": "ValueError", "message": f"bad order {i}",
+                                   "stack_trace": None}) if status == "Failed" else None)
+            yield (f"{i:08x}-{rng.getrandbits(64):016x}", NAMES[i % 3], f"e{i}", status,
+                   created, created + 1000, f'{{"order": {i}}}', output, None, failure)
+    with conn:
+        conn.executemany(
+            "INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at,"
+            " updated_at, input, output, custom_status, failure) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            rows())
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def measure(url: str, repeat: int) -> list[dict[str, Any]]:
+    store = perdure.create_store(url)
+    await store.open()
+    client = HttpClient(store, app=app)
+    asgi = create_asgi_app(app, client, dashboard="on")
+    out = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi),
+                                 base_url="http://localhost:7071") as http:
+        first = await http.get("/dashboard/")
+        token = first.text.split('rel="next"')[0].rsplit("after=", 1)[-1].split('"')[0]
+        some_id = first.text.split('href="/dashboard/instances/', 1)[1].split('"')[0]
+        pages = {
+            "list (default)": "/dashboard/",
+            "list, next page": f"/dashboard/?after={token}",
+            "list, status Running": "/dashboard/?status=Running",
+            "list, Failed+Suspended": "/dashboard/?status=Failed&status=Suspended",
+            "list, last hour": "/dashboard/?range=1h",
+            "list, orchestrator name": "/dashboard/?name=billing",
+            "list, id prefix (256 matches)": "/dashboard/?prefix=00000f",
+            "list, id prefix (65,536 matches)": "/dashboard/?prefix=0000",
+            "rows fragment (live refresh)": "/dashboard/?fragment=rows",
+            "instance detail": f"/dashboard/instances/{some_id}",
+        }
+        for label, path in pages.items():
+            times = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                response = await http.get(path)
+                times.append((time.perf_counter() - began) * 1000)
+                assert response.status_code == 200, (path, response.status_code)
+            times.sort()
+            out.append({"page": label, "path": path,
+                        "median_ms": round(statistics.median(times), 2),
+                        "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 2)})
+    await client.close()
+    await store.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--instances", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--hub", default=None)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="perdure-dash-bench-")
+    path = args.hub or os.path.join(folder, "hub.db")
+    url = f"sqlite:///{path}"
+
+    async def create() -> None:
+        store = perdure.create_store(url)
+        await store.open()
+        await store.close()
+    asyncio.run(create())
+    began = time.perf_counter()
+    fill(path, args.instances)
+    print(f"filled {args.instances} instances in {time.perf_counter() - began:.1f}s",
+          file=sys.stderr)
+    results = asyncio.run(measure(url, args.repeat))
+    for line in results:
+        print(json.dumps({"instances": args.instances, **line}))
+    print(json.dumps({"instances": args.instances, "summary": True,
+                      "worst_median_ms": max(r["median_ms"] for r in results),
+                      "worst_p95_ms": max(r["p95_ms"] for r in results)}))
+
+
+if __name__ == "__main__":
+    main()
