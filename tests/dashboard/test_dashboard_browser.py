@@ -14,13 +14,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
+from store import pg
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -91,6 +95,20 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     args = getattr(request, "param", ())
     with serve(f"sqlite:///{tmp_path / 'hub.db'}", *args) as url:
         yield url
+
+
+@pytest.fixture
+def pg_server() -> Iterator[str]:
+    """``perdure serve`` on a fresh PostgreSQL task hub (a schema of its own)."""
+    schema = f"dash_{uuid.uuid4().hex[:12]}"
+    try:
+        with serve(pg.hub_url(schema)) as url:
+            yield url
+    finally:
+        # Synchronously: Playwright's sync API keeps an event loop running here.
+        with psycopg.connect(pg.DATABASE_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema)))
 
 
 def start(url: str, name: str, instance_id: str, data: Any = None,
@@ -285,3 +303,45 @@ def test_bulk_purge_of_a_filtered_set(server: str, page: Any) -> None:
     for name in ("gone-0", "gone-1", "gone-2"):
         assert httpx.get(f"{server}{BASE}/instances/{name}").status_code == 404
     assert httpx.get(f"{server}{BASE}/instances/stays").status_code == 200
+
+
+@pg.postgres
+def test_on_postgresql_list_timeline_and_raise_event(pg_server: str, page: Any) -> None:
+    start(pg_server, "fan_out_fail", "pg-fail")
+    start(pg_server, "wait_event", "pg-wait", {"step": 1})
+    until(pg_server, "pg-fail", "Failed")
+    until(pg_server, "pg-wait", "Running")
+    page.goto(f"{pg_server}/dashboard/")
+    sync_api.expect(page.locator("#rows tr")).to_have_count(2)
+    page.get_by_role("link", name="pg-fail").click()
+    sync_api.expect(page.locator(".tl-row.tl-failed")).to_have_count(1)
+    page.goto(f"{pg_server}/dashboard/instances/pg-wait")
+    page.get_by_role("link", name="Raise event").click()
+    page.get_by_label("Event name").fill("go")
+    page.get_by_label("Event data (JSON)").fill("[1, 2]")
+    page.get_by_role("button", name="Raise event pg-wait").click()
+    until(pg_server, "pg-wait", "Completed")
+
+
+def test_dark_mode_and_keyboard(server: str, browser: Any) -> None:
+    context = browser.new_context(color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/dashboard/")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.textContent")
+        assert focused == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+    finally:
+        context.close()
+    light = browser.new_context(color_scheme="light")
+    try:
+        page = light.new_page()
+        page.goto(f"{server}/dashboard/")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+            "rgb(255, 255, 255)"
+    finally:
+        light.close()
