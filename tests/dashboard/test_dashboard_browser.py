@@ -345,3 +345,57 @@ def test_dark_mode_and_keyboard(server: str, browser: Any) -> None:
             "rgb(255, 255, 255)"
     finally:
         light.close()
+
+
+def test_counts_and_paging(server: str, page: Any) -> None:
+    for i in range(30):
+        start(server, "echo", f"pg{i:02d}", i)
+    start(server, "fan_out_fail", "one-failure")
+    until(server, "pg29", "Completed")
+    until(server, "one-failure", "Failed")
+    page.goto(f"{server}/dashboard/?size=25&prefix=pg")
+    chips = page.get_by_role("list", name=re.compile("Instances per status"))
+    sync_api.expect(chips.get_by_role("link", name=re.compile("^Completed"))).to_contain_text("30")
+    sync_api.expect(chips.get_by_role("link", name=re.compile("^Failed"))).to_contain_text("0")
+    rows = page.locator("#rows tr")
+    sync_api.expect(rows).to_have_count(25)
+    first = set(rows.locator("a").all_inner_texts())
+    page.get_by_role("link", name="Next page").click()
+    assert "after=" in page.url
+    sync_api.expect(rows).to_have_count(5)
+    second = set(rows.locator("a").all_inner_texts())
+    assert not first & second and len(first | second) == 30
+    sync_api.expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+    page.get_by_role("link", name="First page").click()
+    sync_api.expect(rows).to_have_count(25)
+
+
+def test_start_suspend_resume_restart_and_rewind(server: str, page: Any) -> None:
+    page.goto(f"{server}/dashboard/start")
+    page.get_by_label("Orchestrator").select_option("sleeper")
+    page.get_by_label("Instance id (optional)").fill("from-ui")
+    page.get_by_label("Input (JSON)").fill("{bad json")
+    # The page checks the JSON before sending; the server checks it again.
+    assert page.get_by_label("Input (JSON)").evaluate("e => e.validity.valid") is False
+    page.get_by_label("Input (JSON)").fill('{"from": "ui"}')
+    page.get_by_role("button", name="Start").click()
+    sync_api.expect(page.locator(".notice")).to_contain_text("started")
+    until(server, "from-ui", "Running")
+    for action, status in (("Suspend", "Suspended"), ("Resume", "Running")):
+        page.goto(f"{server}/dashboard/instances/from-ui")
+        page.get_by_role("link", name=action, exact=True).click()
+        page.get_by_label("Reason (optional)").fill(f"{action} from the browser")
+        page.get_by_role("button", name=f"{action} from-ui").click()
+        sync_api.expect(page.locator(".notice")).to_contain_text("requested")
+        until(server, "from-ui", status)
+    page.goto(f"{server}/dashboard/instances/from-ui")
+    page.get_by_role("link", name="Restart").click()
+    page.get_by_role("button", name="Restart from-ui").click()
+    sync_api.expect(page.locator(".notice")).to_contain_text("restarted as")
+    assert "/instances/from-ui?" not in page.url
+    start(server, "fan_out_fail", "to-rewind")
+    until(server, "to-rewind", "Failed")
+    page.goto(f"{server}/dashboard/instances/to-rewind")
+    page.get_by_role("link", name="Rewind").click()
+    page.get_by_role("button", name="Rewind to-rewind").click()
+    sync_api.expect(page.locator(".notice")).to_contain_text("rewind requested")
