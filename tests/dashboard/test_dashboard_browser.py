@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import select
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from dash_server import serve
 from psycopg import sql
 from store import pg
 
@@ -41,36 +37,6 @@ BASE = "/runtime/webhooks/durabletask"
 SCREENSHOT = os.environ.get("PERDURE_DASHBOARD_SCREENSHOT")
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@contextmanager
-def serve(store_url: str, *args: str) -> Iterator[str]:
-    """``perdure serve dash_apps.py --port 0``; yields its base URL; SIGTERM at the end."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "perdure.cli", "serve", str(APP), "--store", store_url,
-         "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        cwd=HERE, env=env)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        url = None
-        while url is None:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("perdure serve did not start")
-            if select.select([process.stdout], [], [], 0.1)[0]:
-                line = process.stdout.readline().decode()
-                if line.startswith("perdure serving "):
-                    url = line.split()[2].replace("127.0.0.1", "localhost")
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture(scope="module")
