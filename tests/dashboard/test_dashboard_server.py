@@ -312,3 +312,15 @@ async def test_bulk_refused_when_read_only(board_factory):
     assert (await board.http.get("/dashboard/bulk/purge")).status_code == 403
     assert (await board.http.post("/dashboard/bulk/purge", data={"csrf": "x"})).status_code == 403
     assert "all matching" not in (await board.http.get("/dashboard/")).text
+
+
+async def test_notices_are_only_the_dashboards_own(board):
+    await board.client.start_new("echo", "n1", 1)
+    await board.until("n1", "Completed")
+    forged = await board.http.get("/dashboard/instances/n1",
+                                  params={"notice": "Your key expired: visit evil.example"})
+    assert "evil.example" not in forged.text
+    token = await board.csrf("/dashboard/start")
+    done = await board.http.post("/dashboard/instances/n1/purge", data={"csrf": token})
+    shown = await board.http.get(done.headers["location"])
+    assert 'role="status">n1 purged<' in shown.text

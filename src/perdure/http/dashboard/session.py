@@ -34,6 +34,15 @@ class Sessions:
         else:
             self._secret = secrets.token_bytes(32)
 
+    def mac(self, purpose: str, text: str) -> str:
+        """The hex HMAC of ``text`` for ``purpose``."""
+        return self._mac(purpose, text)
+
+    def mac_ok(self, purpose: str, text: str, presented: str) -> bool:
+        """Whether ``presented`` is the (24-digit) MAC of ``text`` for ``purpose``."""
+        return len(presented) == 24 and hmac.compare_digest(
+            presented.encode(), self._mac(purpose, text)[:24].encode())
+
     def _mac(self, purpose: str, sid: str) -> str:
         return hmac.new(self._secret, f"{purpose}\x00{sid}".encode(),
                         hashlib.sha256).hexdigest()

@@ -194,6 +194,18 @@ class Dashboard:
             self.sessions.set_cookie(response, request, sid)
         return response
 
+    def _notice_query(self, text: str) -> str:
+        """The query that shows ``text`` as the next page's notice (signed: a link from
+        elsewhere cannot put words in the dashboard's mouth)."""
+        return urlencode({"notice": text, "sig": self.sessions.mac("notice", text)[:24]})
+
+    def _notice(self, request: Request) -> str:
+        text = request.query_params.get("notice", "")
+        sig = request.query_params.get("sig", "")
+        if text and self.sessions.mac_ok("notice", text, sig):
+            return text
+        return ""
+
     def _session(self, request: Request) -> tuple[str | None, Response | None]:
         """The session id, or the login page (keys on, no session)."""
         sid = self.sessions.session_id(request)
@@ -278,7 +290,7 @@ class Dashboard:
                             filters=filters, rows=rows, next_token=token, counts=counts,
                             statuses=list(Status), ranges=RANGE_LABELS, sizes=PAGE_SIZES,
                             orchestrators=sorted(self.app.orchestrators),
-                            notice=request.query_params.get("notice", ""))
+                            notice=self._notice(request))
 
     async def _page(self, filters: Filters) -> tuple[list[Any], str | None]:
         """One page, keyset-paged on the store's continuation tokens.
@@ -337,7 +349,7 @@ class Dashboard:
         return self._render(request, "detail.html", sid=sid, s=status, timeline=timeline,
                             execution_id=execution_id, subs=subs,
                             available=_available(status.runtime_status),
-                            notice=request.query_params.get("notice", ""))
+                            notice=self._notice(request))
 
     async def confirm(self, request: Request) -> Response:
         sid, refusal = self._session(request)
@@ -388,7 +400,7 @@ class Dashboard:
                     return self._render(request, "error.html", 404, sid=sid,
                                         message=f"no instance {instance_id!r}")
                 return RedirectResponse(
-                    f"{BASE}/?" + urlencode({"notice": f"{instance_id} purged"}), 303)
+                    f"{BASE}/?" + self._notice_query(f"{instance_id} purged"), 303)
             else:
                 method = {"terminate": self.client.terminate, "suspend": self.client.suspend,
                           "resume": self.client.resume, "rewind": self.client.rewind}[action]
@@ -397,7 +409,7 @@ class Dashboard:
         except Exception as exc:  # noqa: BLE001 - every error becomes a page
             return self._error(request, exc, sid)
         return RedirectResponse(f"{BASE}/instances/{_quote(target)}?"
-                                + urlencode({"notice": done}), 303)
+                                + self._notice_query(done), 303)
 
     # --- bulk actions by filter ---------------------------------------------
 
@@ -500,7 +512,7 @@ class Dashboard:
             code = error_response(exc).status_code
             return again(code, str(exc) if code < 500 else "the server could not start it")
         return RedirectResponse(f"{BASE}/instances/{_quote(new_id)}?"
-                                + urlencode({"notice": "started"}), 303)
+                                + self._notice_query("started"), 303)
 
 
 async def _form(request: Request) -> dict[str, str]:
