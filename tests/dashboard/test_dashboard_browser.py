@@ -325,15 +325,22 @@ def test_counts_and_paging(server: str, page: Any) -> None:
     sync_api.expect(chips.get_by_role("link", name=re.compile("^Failed"))).to_contain_text("0")
     rows = page.locator("#rows tr")
     sync_api.expect(rows).to_have_count(25)
+    sync_api.expect(rows.first).to_contain_text("pg29")  # newest first
     first = set(rows.locator("a").all_inner_texts())
     page.get_by_role("link", name="Next page").click()
-    assert "after=" in page.url
+    assert "before=" in page.url
     sync_api.expect(rows).to_have_count(5)
     second = set(rows.locator("a").all_inner_texts())
     assert not first & second and len(first | second) == 30
     sync_api.expect(page.get_by_role("link", name="Next page")).to_have_count(0)
     page.get_by_role("link", name="First page").click()
     sync_api.expect(rows).to_have_count(25)
+    page.get_by_label("Order").select_option("oldest")
+    page.get_by_role("button", name="Apply").click()
+    sync_api.expect(rows.first).to_contain_text("pg00")
+    page.get_by_role("link", name="Next page").click()
+    assert "after=" in page.url
+    sync_api.expect(rows).to_have_count(5)
 
 
 def test_start_suspend_resume_restart_and_rewind(server: str, page: Any) -> None:

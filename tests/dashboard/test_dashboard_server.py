@@ -324,3 +324,31 @@ async def test_notices_are_only_the_dashboards_own(board):
     done = await board.http.post("/dashboard/instances/n1/purge", data={"csrf": token})
     shown = await board.http.get(done.headers["location"])
     assert 'role="status">n1 purged<' in shown.text
+
+
+async def test_newest_first_by_default_and_oldest_on_request(board):
+    for i in range(12):
+        await board.client.start_new("sleeper", f"o{i:02d}")
+    for i in range(12):
+        await board.until(f"o{i:02d}", "Running")
+    newest = _ids((await board.http.get("/dashboard/")).text)
+    assert newest == [f"o{i:02d}" for i in reversed(range(12))]
+    oldest = _ids((await board.http.get("/dashboard/?order=oldest")).text)
+    assert oldest == [f"o{i:02d}" for i in range(12)]
+    # Newest-first paging walks back without gaps or repeats, across filters.
+    for query in ("size=25", "size=25&status=Running", "size=25&name=sleeper",
+                  "size=25&prefix=o0"):
+        seen: list[str] = []
+        url = f"/dashboard/?{query}"
+        while url:
+            page = await board.http.get(url)
+            assert page.status_code == 200, page.text
+            seen += _ids(page.text)
+            match = re.search(r'href="([^"]+)" rel="next"', page.text)
+            url = match.group(1).replace("&amp;", "&") if match else ""
+        expected = [f"o{i:02d}" for i in reversed(range(12))]
+        if "prefix=o0" in query:
+            expected = [x for x in expected if x.startswith("o0")]
+        assert seen == expected, query
+    assert (await board.http.get("/dashboard/?before=nonsense")).status_code == 400
+    assert (await board.http.get("/dashboard/?order=sideways")).status_code == 400

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from ...app import App
 from ...core.errors import InvalidArgumentError
 from ...core.status import OrchestrationRuntimeStatus as Status
-from ..auth import KeyAuth
+from ..auth import KeyAuth, generation_us
 from ..body import read_body
 from ..check_status import HttpClient
 from ..errors import error_response
@@ -36,6 +36,9 @@ NAME_SCAN_PAGES = 20
 QUICK_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "1d": "Last day"}
 SUB_ORCHESTRATIONS_SHOWN = 100
+NEWEST_WINDOWS = 64
+_ONE_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BULK_BATCH = 100
 BULK_STATUSES = {
     "terminate": (Status.Pending, Status.Running, Status.Suspended, Status.ContinuedAsNew),
@@ -85,6 +88,9 @@ class Filters:
     after: str = ""
     raw_from: str = ""
     raw_to: str = ""
+    oldest_first: bool = False
+    before: tuple[int, str] | None = None
+    raw_before: str = ""
 
     @classmethod
     def parse(cls, request: Request, now: datetime) -> Filters:
@@ -96,7 +102,17 @@ class Filters:
                 if status not in statuses:
                     statuses.append(status)
         out = cls(statuses=statuses, name=query.get("name", "").strip(),
-                  prefix=query.get("prefix", "").strip(), after=query.get("after", ""))
+                  prefix=query.get("prefix", "").strip(), after=query.get("after", ""),
+                  oldest_first=query.get("order", "") == "oldest")
+        if query.get("order", "") not in ("", "newest", "oldest"):
+            raise InvalidArgumentError("order must be newest or oldest")
+        before = query.get("before", "")
+        if before:
+            us, dot, instance_id = before.partition(".")
+            if not dot or not us.lstrip("-").isdigit():
+                raise InvalidArgumentError(f"malformed position {before!r}")
+            out.before = (int(us), instance_id)
+            out.raw_before = before
         out.quick = query.get("range", "")
         if out.quick:
             if out.quick not in QUICK_RANGES:
@@ -121,6 +137,7 @@ class Filters:
             "prefix": self.prefix, "range": self.quick,
             "from": "" if self.quick else self.raw_from, "to": self.raw_to,
             "size": "" if self.size == DEFAULT_PAGE_SIZE else str(self.size), "after": "",
+            "order": "oldest" if self.oldest_first else "", "before": "",
         }
         values.update(changes)
         out: list[tuple[str, str]] = []
@@ -282,15 +299,75 @@ class Dashboard:
         try:
             filters = Filters.parse(request, now)
             fragment = request.query_params.get("fragment") == "rows"
-            rows, token = await self._page(filters)
+            rows, next_url = await self._list_page(filters, now)
             counts = {} if fragment else await self._counts(filters)
         except Exception as exc:  # noqa: BLE001 - every error becomes a page
             return self._error(request, exc, sid)
         return self._render(request, "rows.html" if fragment else "list.html", sid=sid,
-                            filters=filters, rows=rows, next_token=token, counts=counts,
+                            filters=filters, rows=rows, next_url=next_url, counts=counts,
                             statuses=list(Status), ranges=RANGE_LABELS, sizes=PAGE_SIZES,
                             orchestrators=sorted(self.app.orchestrators),
                             notice=self._notice(request))
+
+    async def _list_page(self, filters: Filters, now: datetime) -> tuple[list[Any], str | None]:
+        """The list's page and the query for the next one (``None``: last page)."""
+        if filters.oldest_first:
+            rows, token = await self._page(filters)
+            return rows, None if token is None else filters.url(after=token)
+        rows, position = await self._newest_page(filters, now)
+        return rows, None if position is None else filters.url(before=position)
+
+    async def _newest_page(self, filters: Filters,
+                           now: datetime) -> tuple[list[Any], str | None]:
+        """Newest first, keyset-paged below ``filters.before`` by time windows.
+
+        The task hub pages oldest first only, so this walks back from the top
+        in windows of creation time, each served by the hub's own keyset query
+        (an index range, never an offset): a window holding more rows than
+        one page is halved, one holding fewer is taken whole and the next,
+        older one doubled. The position of the last row shown is the cursor.
+        """
+        size = filters.size
+        upper = filters.created_to
+        skip: tuple[int, str] | None = None
+        if filters.before is not None:
+            skip = filters.before
+            cursor = _from_us(skip[0])
+            upper = cursor if upper is None else min(upper, cursor)
+        oldest = await self.client.get_status_by(
+            filters.created_from, upper, filters.statuses or None, filters.prefix or None,
+            page_size=1, show_input=False)
+        if not oldest.instances:
+            return [], None
+        floor = oldest.instances[0].created_time
+        top = upper or now
+        width = timedelta(minutes=1)
+        rows: list[Any] = []
+        exhausted = False
+        for _ in range(NEWEST_WINDOWS):
+            low = max(top - width, floor)
+            page = await self.client.get_status_by(
+                low, upper, filters.statuses or None, filters.prefix or None,
+                page_size=size + 1, show_input=False)
+            if page.continuation_token is not None and width > _ONE_US:
+                width = max(width / 2, _ONE_US)
+                continue
+            found = [s for s in page.instances if _keep(s, skip, filters.name)]
+            found.sort(key=_position, reverse=True)
+            rows.extend(found)
+            if low <= floor:
+                exhausted = True
+                break
+            if len(rows) > size:
+                break
+            upper = top = low - _ONE_US
+            width *= 2
+        more = len(rows) > size or not exhausted
+        rows = rows[:size]
+        if not more or not rows:
+            return rows, None
+        last = rows[-1]
+        return rows, f"{generation_us(last.created_time)}.{last.instance_id}"
 
     async def _page(self, filters: Filters) -> tuple[list[Any], str | None]:
         """One page, keyset-paged on the store's continuation tokens.
@@ -529,6 +606,21 @@ async def _form(request: Request) -> dict[str, str]:
     for key, value in pairs:
         out.setdefault(key, value)
     return out
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _position(status: Any) -> tuple[int, str]:
+    return generation_us(status.created_time), status.instance_id
+
+
+def _keep(status: Any, below: tuple[int, str] | None, name: str) -> bool:
+    """Whether a row belongs on a newest-first page: under the cursor, of the name."""
+    if name and status.name != name:
+        return False
+    return below is None or _position(status) < below
 
 
 def _bulk_filters(filters: Filters, action: str) -> Filters:
