@@ -93,11 +93,17 @@ async def measure(url: str, repeat: int) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi),
                                  base_url="http://localhost:7071") as http:
         first = await http.get("/dashboard/")
-        token = first.text.split('rel="next"')[0].rsplit("after=", 1)[-1].split('"')[0]
+
+        def next_of(html: str) -> str:
+            return html.split('" rel="next"')[0].rsplit('href="', 1)[-1].replace("&amp;", "&")
+        older = next_of(first.text)
+        later = next_of((await http.get("/dashboard/?order=oldest")).text)
         some_id = first.text.split('href="/dashboard/instances/', 1)[1].split('"')[0]
         pages = {
-            "list (default)": "/dashboard/",
-            "list, next page": f"/dashboard/?after={token}",
+            "list (default: newest first)": "/dashboard/",
+            "list, newest first, next page": older,
+            "list, oldest first": "/dashboard/?order=oldest",
+            "list, oldest first, next page": later,
             "list, status Running": "/dashboard/?status=Running",
             "list, Failed+Suspended": "/dashboard/?status=Failed&status=Suspended",
             "list, last hour": "/dashboard/?range=1h",

@@ -334,11 +334,20 @@ class Dashboard:
             skip = filters.before
             cursor = _from_us(skip[0])
             upper = cursor if upper is None else min(upper, cursor)
+        # The oldest page first: when everything that matches fits on it, that is
+        # the answer (reversed); else its first row is where the windows stop.
         oldest = await self.client.get_status_by(
             filters.created_from, upper, filters.statuses or None, filters.prefix or None,
-            page_size=1, show_input=False)
+            page_size=size + 1, show_input=False)
         if not oldest.instances:
             return [], None
+        if oldest.continuation_token is None:
+            found = sorted((s for s in oldest.instances if _keep(s, skip, filters.name)),
+                           key=_position, reverse=True)
+            if len(found) <= size:
+                return found, None
+            last = found[size - 1]
+            return found[:size], f"{generation_us(last.created_time)}.{last.instance_id}"
         floor = oldest.instances[0].created_time
         top = upper or now
         width = timedelta(minutes=1)
