@@ -352,3 +352,22 @@ async def test_newest_first_by_default_and_oldest_on_request(board):
         assert seen == expected, query
     assert (await board.http.get("/dashboard/?before=nonsense")).status_code == 400
     assert (await board.http.get("/dashboard/?order=sideways")).status_code == 400
+
+
+async def test_newest_first_carries_on_when_out_of_windows(board, monkeypatch):
+    from perdure.http.dashboard import views
+
+    for i in range(30):  # more than a page: the oldest page alone cannot answer
+        await board.client.start_new("echo" if i % 10 else "sleeper", f"w{i:02d}")
+    # Two windows per page at most: pages come back short, but complete in order.
+    monkeypatch.setattr(views, "NEWEST_WINDOWS", 2)
+    seen: list[str] = []
+    url = "/dashboard/?name=sleeper&size=25"
+    for _ in range(200):
+        page = await board.http.get(url)
+        seen += _ids(page.text)
+        match = re.search(r'href="([^"]+)" rel="next"', page.text)
+        if not match:
+            break
+        url = match.group(1).replace("&amp;", "&")
+    assert seen == ["w20", "w10", "w00"]

@@ -36,7 +36,7 @@ NAME_SCAN_PAGES = 20
 QUICK_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "1d": "Last day"}
 SUB_ORCHESTRATIONS_SHOWN = 100
-NEWEST_WINDOWS = 64
+NEWEST_WINDOWS = 48
 _ONE_US = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BULK_BATCH = 100
@@ -91,6 +91,7 @@ class Filters:
     oldest_first: bool = False
     before: tuple[int, str] | None = None
     raw_before: str = ""
+    span: int = 0
 
     @classmethod
     def parse(cls, request: Request, now: datetime) -> Filters:
@@ -113,6 +114,12 @@ class Filters:
                 raise InvalidArgumentError(f"malformed position {before!r}")
             out.before = (int(us), instance_id)
             out.raw_before = before
+        span = query.get("span", "")
+        if span:
+            if not span.isdigit() or int(span) < 1:
+                raise InvalidArgumentError(f"span must be a positive number of microseconds, "
+                                           f"got {span!r}")
+            out.span = int(span)
         out.quick = query.get("range", "")
         if out.quick:
             if out.quick not in QUICK_RANGES:
@@ -137,7 +144,7 @@ class Filters:
             "prefix": self.prefix, "range": self.quick,
             "from": "" if self.quick else self.raw_from, "to": self.raw_to,
             "size": "" if self.size == DEFAULT_PAGE_SIZE else str(self.size), "after": "",
-            "order": "oldest" if self.oldest_first else "", "before": "",
+            "order": "oldest" if self.oldest_first else "", "before": "", "span": "",
         }
         values.update(changes)
         out: list[tuple[str, str]] = []
@@ -314,18 +321,19 @@ class Dashboard:
         if filters.oldest_first:
             rows, token = await self._page(filters)
             return rows, None if token is None else filters.url(after=token)
-        rows, position = await self._newest_page(filters, now)
-        return rows, None if position is None else filters.url(before=position)
+        rows, position, span = await self._newest_page(filters, now)
+        return rows, None if position is None else filters.url(before=position, span=span)
 
     async def _newest_page(self, filters: Filters,
-                           now: datetime) -> tuple[list[Any], str | None]:
+                           now: datetime) -> tuple[list[Any], str | None, str]:
         """Newest first, keyset-paged below ``filters.before`` by time windows.
 
         The task hub pages oldest first only, so this walks back from the top
         in windows of creation time, each served by the hub's own keyset query
         (an index range, never an offset): a window holding more rows than
         one page is halved, one holding fewer is taken whole and the next,
-        older one doubled. The position of the last row shown is the cursor.
+        older one doubled. The position of the last row shown is the cursor
+        (with the window width reached, when the windows ran out first).
         """
         size = filters.size
         upper = filters.created_to
@@ -340,17 +348,17 @@ class Dashboard:
             filters.created_from, upper, filters.statuses or None, filters.prefix or None,
             page_size=size + 1, show_input=False)
         if not oldest.instances:
-            return [], None
+            return [], None, ""
         if oldest.continuation_token is None:
             found = sorted((s for s in oldest.instances if _keep(s, skip, filters.name)),
                            key=_position, reverse=True)
             if len(found) <= size:
-                return found, None
+                return found, None, ""
             last = found[size - 1]
-            return found[:size], f"{generation_us(last.created_time)}.{last.instance_id}"
+            return found[:size], f"{generation_us(last.created_time)}.{last.instance_id}", ""
         floor = oldest.instances[0].created_time
         top = upper or now
-        width = timedelta(minutes=1)
+        width = timedelta(microseconds=filters.span) if filters.span else timedelta(minutes=1)
         rows: list[Any] = []
         exhausted = False
         for _ in range(NEWEST_WINDOWS):
@@ -371,12 +379,15 @@ class Dashboard:
                 break
             upper = top = low - _ONE_US
             width *= 2
-        more = len(rows) > size or not exhausted
-        rows = rows[:size]
-        if not more or not rows:
-            return rows, None
-        last = rows[-1]
-        return rows, f"{generation_us(last.created_time)}.{last.instance_id}"
+        if len(rows) > size:
+            last = rows[size - 1]
+            return rows[:size], f"{generation_us(last.created_time)}.{last.instance_id}", ""
+        if exhausted:
+            return rows, None, ""
+        # Out of windows before the page filled (a rare name, say): carry on below
+        # the windows searched (every row shown is above ``top``, none below it
+        # seen), from the width reached, so that the next page gets further.
+        return rows, f"{generation_us(top) + 1}.", str(width // _ONE_US)
 
     async def _page(self, filters: Filters) -> tuple[list[Any], str | None]:
         """One page, keyset-paged on the store's continuation tokens.
