@@ -250,6 +250,18 @@ class Dashboard:
         return self._render(request, "error.html", response.status_code, sid=sid,
                             message=message)
 
+    def _action_page(self, request: Request) -> tuple[str | None, Response | None]:
+        """The session of a page that leads to an action, or its refusal: sign-in, or 403
+        in read-only mode."""
+        sid, refusal = self._session(request)
+        if refusal is None and self.read_only:
+            refusal = self._read_only(request, sid)
+        return sid, refusal
+
+    def _read_only(self, request: Request, sid: str | None) -> Response:
+        return self._render(request, "error.html", 403, sid=sid,
+                            message="the dashboard is read-only")
+
     async def _mutation(self, request: Request) -> tuple[str | None, dict[str, str] | None,
                                                          Response | None]:
         """Checks every action: session, CSRF token, read-only mode."""
@@ -257,8 +269,7 @@ class Dashboard:
         if refusal is not None:
             return None, None, refusal
         if self.read_only:
-            return sid, None, self._render(request, "error.html", 403, sid=sid,
-                                           message="the dashboard is read-only")
+            return sid, None, self._read_only(request, sid)
         form = await _form(request)
         if not self.sessions.csrf_ok(sid, form.get("csrf")):
             return sid, None, self._render(request, "error.html", 403, sid=sid,
@@ -456,8 +467,7 @@ class Dashboard:
         if action not in ACTIONS:
             return self._render(request, "error.html", 404, sid=sid, message="no such action")
         if self.read_only:
-            return self._render(request, "error.html", 403, sid=sid,
-                                message="the dashboard is read-only")
+            return self._read_only(request, sid)
         instance_id = request.path_params["instance_id"]
         return self._render(request, "confirm.html", sid=sid, instance_id=instance_id,
                             action=action, label=ACTION_LABELS[action], error="",
@@ -522,12 +532,9 @@ class Dashboard:
         action = request.path_params["action"]
         form: dict[str, str] = {}
         if request.method == "GET":
-            sid, refusal = self._session(request)
+            sid, refusal = self._action_page(request)
             if refusal is not None:
                 return refusal
-            if self.read_only:
-                return self._render(request, "error.html", 403, sid=sid,
-                                    message="the dashboard is read-only")
         else:
             sid, posted, refusal = await self._mutation(request)
             if refusal is not None:
@@ -579,12 +586,9 @@ class Dashboard:
     async def start(self, request: Request) -> Response:
         orchestrators = sorted(self.app.orchestrators)
         if request.method == "GET":
-            sid, refusal = self._session(request)
+            sid, refusal = self._action_page(request)
             if refusal is not None:
                 return refusal
-            if self.read_only:
-                return self._render(request, "error.html", 403, sid=sid,
-                                    message="the dashboard is read-only")
             return self._render(request, "start.html", sid=sid, orchestrators=orchestrators,
                                 error="", chosen="", input_text="null", instance_id="")
         sid, form, refusal = await self._mutation(request)
