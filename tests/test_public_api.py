@@ -16,6 +16,9 @@ EXPECTED = {
     "value_limits",
     # The clock a store runs by, which tests advance instead of sleeping.
     "Clock",
+    # Durable entities: ids, the operation context, critical sections, client results.
+    "EntityId", "EntityContext", "CriticalSection", "EntityOperationFailedError",
+    "LockingRulesError", "EntityMetadata", "EntityPage", "CleanEntityStorageResult",
     # Removed: LeaseLostError. Nothing raised it: a worker whose lease was lost
     # finds its commit refused (Store.commit_steps says which) and drops the step
     # itself; no caller ever has a lost lease to handle.

@@ -1,8 +1,19 @@
 """perdure: durable orchestrations for Python, in the model of Azure Durable Functions."""
 
 from .app import App, load_app
-from .client import Client, OrchestrationStatus, StatusPage, SyncClient
+from .client import (
+    CleanEntityStorageResult,
+    Client,
+    EntityMetadata,
+    EntityPage,
+    OrchestrationStatus,
+    StatusPage,
+    SyncClient,
+)
 from .core.context import OrchestrationContext
+from .core.entities import EntityId, EntityOperationFailedError, LockingRulesError
+from .core.entity_batch import EntityContext
+from .core.entity_calls import CriticalSection
 from .core.errors import (
     ActivityTimeoutError,
     EventTimeoutError,
@@ -39,8 +50,15 @@ __all__ = [
     "ActivityContext",
     "ActivityTimeoutError",
     "App",
+    "CleanEntityStorageResult",
     "Client",
     "Clock",
+    "CriticalSection",
+    "EntityContext",
+    "EntityId",
+    "EntityMetadata",
+    "EntityOperationFailedError",
+    "EntityPage",
     "EventTimeoutError",
     "FailureDetails",
     "InstanceAlreadyExistsError",
@@ -49,6 +67,7 @@ __all__ = [
     "InstanceNotFoundError",
     "InvalidArgumentError",
     "InvalidInstanceStateError",
+    "LockingRulesError",
     "NonDeterminismError",
     "OrchestrationContext",
     "OrchestrationRuntimeStatus",

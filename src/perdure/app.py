@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from .core.entity_batch import EntityFunction, class_entity
 from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
 from .core.strict import StrictReplay
 
@@ -54,6 +55,8 @@ class App:
     """Seconds an attempt of each activity may run (``@app.activity(timeout=...)``)."""
     strict_replay: bool = False
     """Whether replay also compares the inputs of activities and sub-orchestrations."""
+    entities: dict[str, EntityFunction] = field(default_factory=dict)
+    """Entity functions by name, lower-cased (entity names are case-insensitive)."""
 
     def _register(self, table: dict[str, Callable[..., Any]], kind: str,
                   fn: Callable[..., Any], name: str | None) -> None:
@@ -96,6 +99,39 @@ class App:
                 self.activity_timeouts[name or f.__name__] = float(seconds)
             return f
         return register(fn) if fn is not None else register
+
+    def entity(self, fn: Any = None, /, *, name: str | None = None) -> Any:
+        """Register an entity: a function ``(ctx: perdure.EntityContext)``, or a class
+        whose public methods are its operations (see
+        :func:`perdure.core.entity_batch.class_entity`).
+
+        Use bare (``@app.entity``) or with a name (``@app.entity(name="Counter")``);
+        names are case-insensitive. The decorated object is returned unchanged.
+        """
+        def register(f: Any) -> Any:
+            if inspect.isclass(f):
+                run = class_entity(f)
+            elif inspect.isgeneratorfunction(f) or inspect.iscoroutinefunction(f):
+                raise InvalidArgumentError(f"entity {f.__name__!r} must be a plain function "
+                                           "(or a class): operations run to completion")
+            elif callable(f):
+                run = f
+            else:
+                raise InvalidArgumentError(f"@app.entity needs a function or a class, got {f!r}")
+            key = (name or f.__name__).lower()
+            if not key or "@" in key:
+                raise InvalidArgumentError(f"entity name {key!r} must be non-empty, without '@'")
+            known = self.entities.get(key)
+            if known is not None and known is not run and \
+                    getattr(known, "__perdure_class__", known) is not f:
+                raise InvalidArgumentError(f"entity {key!r} is already registered")
+            self.entities[key] = run
+            return f
+        return register(fn) if fn is not None else register
+
+    def get_entity(self, name: str) -> EntityFunction | None:
+        """The entity function registered as ``name`` (case-insensitive), or ``None``."""
+        return self.entities.get(name.lower())
 
     def route(self, path: str, methods: Sequence[str] = ("GET",),
               auth_level: str = "anonymous") -> Callable[[F], F]:

@@ -8,10 +8,12 @@ Starlette check-status helpers are the HTTP layer's
 """
 
 from .client import Client, Orchestrators, SyncClient
+from .entities import CleanEntityStorageResult, EntityMetadata, EntityPage
 from .export import HistoryExport
 from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, WEBHOOK_PATH, UrlQuery, management_urls
 
-__all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "Client", "HistoryExport",
+__all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "CleanEntityStorageResult", "Client",
+           "EntityMetadata", "EntityPage", "HistoryExport",
            "OrchestrationStatus", "Orchestrators", "StatusPage", "SyncClient", "UrlQuery",
            "history_to_df", "management_urls"]

@@ -36,6 +36,8 @@ from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store import create_store
 from ..store.base import InstanceQuery, Message, NewInstance, Store
+from . import entities as _entities
+from .entities import CleanEntityStorageResult, EntityPage, EntityRef
 from .export import HistoryExport
 from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, UrlQuery, management_urls, no_query
@@ -342,6 +344,38 @@ class Client:
         await self._send(instance_id, ExecutionRewound(reason=_reason(reason)), "rewind",
                          (Status.Failed,))
 
+    # --- entities --------------------------------------------------------
+
+    async def signal_entity(self, entity_id: EntityRef, operation_name: str,
+                            operation_input: Any = None) -> None:
+        """Queue an operation for an entity (created if absent); durable when it returns."""
+        await _entities.signal_entity(await self._open(), entity_id, operation_name,
+                                      operation_input)
+
+    async def read_entity_state(self, entity_id: EntityRef) -> tuple[bool, Any]:
+        """``(exists, state)`` of an entity."""
+        return await _entities.read_entity_state(await self._open(), entity_id)
+
+    async def list_entities(self, name: str | None = None, *, prefix: str = "",
+                            fetch_state: bool = False, include_deleted: bool = False,
+                            last_modified_from: datetime | None = None,
+                            last_modified_to: datetime | None = None, page_size: int = 100,
+                            continuation_token: str | None = None) -> EntityPage:
+        """One page of entities (see :func:`perdure.client.entities.list_entities`)."""
+        return await _entities.list_entities(
+            await self._open(), name, prefix=prefix, fetch_state=fetch_state,
+            include_deleted=include_deleted,
+            last_modified_from=_aware(last_modified_from, "last_modified_from"),
+            last_modified_to=_aware(last_modified_to, "last_modified_to"),
+            page_size=page_size, continuation_token=continuation_token)
+
+    async def clean_entity_storage(self, remove_empty_entities: bool = True,
+                                   release_orphaned_locks: bool = True,
+                                   ) -> CleanEntityStorageResult:
+        """Remove empty entities and release locks of orchestrations that have ended."""
+        return await _entities.clean_entity_storage(await self._open(), remove_empty_entities,
+                                                    release_orphaned_locks)
+
     # --- purging ---------------------------------------------------------
 
     async def purge_instance_history(self, instance_id: str) -> int:
@@ -545,6 +579,32 @@ class SyncClient:
     def rewind(self, instance_id: str, reason: str | None = None) -> None:
         """See :meth:`Client.rewind`."""
         self.run(self.client.rewind(instance_id, reason))
+
+    def signal_entity(self, entity_id: EntityRef, operation_name: str,
+                      operation_input: Any = None) -> None:
+        """See :meth:`Client.signal_entity`."""
+        self.run(self.client.signal_entity(entity_id, operation_name, operation_input))
+
+    def read_entity_state(self, entity_id: EntityRef) -> tuple[bool, Any]:
+        """See :meth:`Client.read_entity_state`."""
+        return self.run(self.client.read_entity_state(entity_id))
+
+    def list_entities(self, name: str | None = None, *, prefix: str = "",
+                      fetch_state: bool = False, include_deleted: bool = False,
+                      last_modified_from: datetime | None = None,
+                      last_modified_to: datetime | None = None, page_size: int = 100,
+                      continuation_token: str | None = None) -> EntityPage:
+        """See :meth:`Client.list_entities`."""
+        return self.run(self.client.list_entities(
+            name, prefix=prefix, fetch_state=fetch_state, include_deleted=include_deleted,
+            last_modified_from=last_modified_from, last_modified_to=last_modified_to,
+            page_size=page_size, continuation_token=continuation_token))
+
+    def clean_entity_storage(self, remove_empty_entities: bool = True,
+                             release_orphaned_locks: bool = True) -> CleanEntityStorageResult:
+        """See :meth:`Client.clean_entity_storage`."""
+        return self.run(self.client.clean_entity_storage(remove_empty_entities,
+                                                         release_orphaned_locks))
 
     def purge_instance_history(self, instance_id: str) -> int:
         """See :meth:`Client.purge_instance_history`."""

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
+from .entities import REQUEST_EVENT, EntityId, EntityRequest
+from .entity_calls import CriticalSection, EntityCallTask, EntityLocks, LockTask
 from .errors import EventTimeoutError, InvalidArgumentError, TaskFailedError
 from .history import EventRaised, ExecutionStarted, FailureDetails
 from .names import check_instance_id, check_name, validate_instance_id
@@ -120,6 +122,7 @@ class OrchestrationContext:
         self._waiters: dict[str, deque[ExternalEventTask]] = {}
         self._received: dict[str, deque[EventRaised]] = {}
         self._custom_status: str | None = None
+        self._locks = EntityLocks(self._send_release)
 
     # --- inputs and state ------------------------------------------------
 
@@ -231,6 +234,59 @@ class OrchestrationContext:
         # Nothing completes a sent event: drop it from the open tasks at once.
         self._open_tasks.pop(self._sequence - 1)
 
+    # --- entities --------------------------------------------------------
+
+    def _send_to_entity(self, entity: str, request: EntityRequest) -> None:
+        self.send_event(entity, REQUEST_EVENT, request.to_dict())
+
+    def _send_release(self, entity: str, request_id: str) -> None:
+        self._send_to_entity(entity, EntityRequest("release", request_id,
+                                                   parent=self.instance_id))
+
+    def call_entity(self, entity_id: EntityId | str | tuple[str, str], operation: str,
+                    input: Any = None) -> Task[Any]:
+        """Apply ``operation`` to an entity; the task completes with its result, or fails
+        with :class:`EntityOperationFailedError` when the operation raises."""
+        target = EntityId.of(entity_id)
+        check_name(operation, "operation")
+        self._locks.check_call(target)
+        encoded = dumps(input, "input")
+        request_id = self.new_uuid()
+        self._send_to_entity(str(target), EntityRequest(
+            "op", request_id, parent=self.instance_id, operation=operation, input=encoded,
+            signal=False))
+        return EntityCallTask(self.wait_for_external_event(request_id), target, operation)
+
+    def signal_entity(self, entity_id: EntityId | str | tuple[str, str], operation: str,
+                      input: Any = None) -> None:
+        """Send ``operation`` to an entity, fire and forget (it is created if absent)."""
+        target = EntityId.of(entity_id)
+        check_name(operation, "operation")
+        encoded = dumps(input, "input")
+        self._send_to_entity(str(target), EntityRequest(
+            "op", self.new_uuid(), parent=self.instance_id, operation=operation, input=encoded))
+
+    def lock(self, entity_ids: Sequence[EntityId | str | tuple[str, str]]
+             ) -> Task[CriticalSection]:
+        """Lock entities for a critical section: ``with (yield ctx.lock([...])):``.
+
+        The task completes once no other orchestration can operate on any of
+        them; leaving the ``with`` block (or the orchestration ending, for any
+        reason) releases them. Entities are locked in one global order, so two
+        orchestrations locking overlapping sets cannot deadlock.
+        """
+        targets = [EntityId.of(e) for e in entity_ids]
+        request_id = self.new_uuid()
+        section = self._locks.request(request_id, targets)
+        self._send_to_entity(section.entities[0], EntityRequest(
+            "lock", request_id, parent=self.instance_id, lock_set=section.entities))
+        return LockTask(self.wait_for_external_event(request_id), self._locks, section)
+
+    @property
+    def critical_section(self) -> CriticalSection | None:
+        """The critical section the orchestration is in, if any."""
+        return self._locks.open_section
+
     def task_all(self, tasks: Sequence[Task[Any]]) -> Task[list[Any]]:
         """A task completing with every result in order, failing on the first failure."""
         return WhenAllTask(tasks)
@@ -262,6 +318,11 @@ class OrchestrationContext:
         """Instance ids of sub-orchestrations started and not yet finished."""
         return list(self._open_children.values())
 
+    def locks_to_release(self, actions_sent: bool) -> list[tuple[str, str]]:
+        """Runtime: ``(entity, lock request id)`` of every lock the ending execution may
+        hold (see :meth:`EntityLocks.to_release`)."""
+        return self._locks.to_release(actions_sent)
+
     def begin(self, started: ExecutionStarted) -> None:
         """Runtime: take the name, input and parent of the execution ``started``."""
         self.name, self._input = started.name, started.input
@@ -271,6 +332,7 @@ class OrchestrationContext:
         """Runtime: the actions scheduled since the last call, in order, forgotten now."""
         actions = list(self._pending_actions.values())
         self._pending_actions.clear()
+        self._locks.step_committed()
         return actions
 
     def take_action(self, task_id: int) -> Action | None:

@@ -201,8 +201,11 @@ class OrchestrationExecutor:
     def _check_ended_early(self, rest: list[HistoryEvent]) -> None:
         # History recorded actions past the point where the code now returns:
         # the code changed, and its new result must not be committed.
+        # Actions the final step scheduled before returning (a sent event, a lock
+        # release) are recorded after its events: those match, and are no change.
         done = self.completion
-        recorded = next((e for e in rest if isinstance(e, RECORDING_EVENTS)), None)
+        recorded = next((e for e in rest if isinstance(e, RECORDING_EVENTS)
+                         and not self._matches_pending(e)), None)
         if done is None or recorded is None or done.status not in (
                 Status.Completed, Status.ContinuedAsNew):
             return
@@ -213,6 +216,12 @@ class OrchestrationExecutor:
             f"{action.task_id} history expected {describe(action)}, but the code "
             "returned before scheduling it")
         self._finish(Status.Failed, failure=FailureDetails.from_exception(error))
+
+    def _matches_pending(self, event: Any) -> bool:
+        expected = recorded_action(event)
+        action = self.ctx.take_action(event.task_id)
+        return action is not None and expected is not None \
+            and type(action) is type(expected) and action.name == expected.name
 
     def _carry_over(self, unprocessed: list[HistoryEvent]) -> None:
         # The worker consumes the whole batch. Requests addressed to the instance

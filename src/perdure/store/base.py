@@ -234,6 +234,11 @@ class Store(Protocol):
         ``False`` when it does not exist; ``InvalidInstanceStateError`` when active.
         """
 
+    async def delete_idle_entity(self, instance_id: str, custom_status: str | None) -> bool:
+        """Delete an entity's instance if its inbox is empty and its stored state is still
+        ``custom_status`` (as the caller read it); whether it was deleted. One transaction:
+        a request racing the delete is either seen (nothing deleted) or creates it anew."""
+
     async def purge_instances(
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ..core.actions import CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
+from ..core.entities import EntityRequest, is_entity_id
 from ..core.errors import UnknownFunctionError
 from ..core.executor import OrchestrationExecutor, ReplayResult
 from ..core.history import (
@@ -42,6 +43,7 @@ from ..store.base import (
     OrchestrationWorkItem,
     StepCommit,
 )
+from ..store.entities import entity_delivery
 
 
 def new_execution_id() -> str:
@@ -94,6 +96,9 @@ def step_commit(item: OrchestrationWorkItem, executor: OrchestrationExecutor,
     for action in result.actions:
         history.append(action.to_event(now))
         _route_action(commit, inst, action, is_orchestrator)
+    if result.status.is_terminal or result.status is Status.ContinuedAsNew:
+        _release_locks(commit, executor, sent=result.status in (Status.Completed,
+                                                                 Status.ContinuedAsNew))
     if result.status.is_terminal:
         history.append(ExecutionCompleted(timestamp=now, status=result.status.value,
                                           result=result.output, failure=result.failure))
@@ -120,6 +125,8 @@ def _route_action(commit: StepCommit, inst: InstanceRecord, action: Any,
             inst.instance_id, TimerFired(timestamp=action.fire_at, task_id=action.task_id,
                                          fire_at=action.fire_at),
             execution_id, visible_at=action.fire_at))
+    elif isinstance(action, SendEvent) and is_entity_id(action.instance_id):
+        _send_to_entity(commit, inst, action)
     elif isinstance(action, SendEvent):
         commit.messages.append(Message(action.instance_id,
                                        EventRaised(name=action.name, input=action.input)))
@@ -139,6 +146,24 @@ def _route_action(commit: StepCommit, inst: InstanceRecord, action: Any,
             parent_task_id=action.task_id,
             on_conflict=Message(inst.instance_id, SubOrchestrationInstanceFailed(
                 task_id=action.task_id, failure=conflict), execution_id)))
+
+
+def _send_to_entity(commit: StepCommit, inst: InstanceRecord, action: SendEvent) -> None:
+    request = EntityRequest.decode(action.input)
+    if request is None:  # a plain event sent to an entity id: the entity ignores it
+        commit.messages.append(Message(action.instance_id,
+                                       EventRaised(name=action.name, input=action.input)))
+        return
+    if request.parent == inst.instance_id:  # answers go to this execution only
+        request = replace(request, parent_execution=inst.execution_id)
+    commit.start_instances.append(entity_delivery(action.instance_id, request))
+
+
+def _release_locks(commit: StepCommit, executor: OrchestrationExecutor, sent: bool) -> None:
+    """Release the entity locks the ending execution may still hold."""
+    for entity, request_id in executor.ctx.locks_to_release(actions_sent=sent):
+        commit.start_instances.append(entity_delivery(entity, EntityRequest(
+            "release", request_id, parent=commit.instance_id)))
 
 
 def _notify_parent(commit: StepCommit, executor: OrchestrationExecutor,
@@ -164,7 +189,7 @@ def _continue_as_new(commit: StepCommit, executor: OrchestrationExecutor,
     assert started is not None
     # Work that waits for a result belongs to the old execution; sent events still go.
     commit.activities.clear()
-    commit.start_instances.clear()
+    commit.start_instances = [s for s in commit.start_instances if is_entity_id(s.instance_id)]
     commit.messages = [m for m in commit.messages if m.instance_id != commit.instance_id]
     commit.history = []
     commit.new_execution_id = new_execution_id()

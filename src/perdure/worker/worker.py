@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from ..app import App
+from ..core.entities import EntityId, is_entity_id
 from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
@@ -52,6 +53,7 @@ from .activity import (
     is_async_activity,
     run_async_activity,
 )
+from .entity_step import entity_step
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
 from .watchdog import StepTimeout, StepWatchdog
@@ -357,6 +359,9 @@ class Worker:
     async def _step(self, item: OrchestrationWorkItem, now: datetime,
                     histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
         inst = item.instance
+        if is_entity_id(inst.instance_id):
+            entity = self.app.get_entity(EntityId.parse(inst.instance_id).name)
+            return StepOutcome(entity_step(item, entity), 0, keep_executor=False)
         consumed = [m.id for m in item.messages]
         if inst.runtime_status.is_terminal:
             rewind = next((m.event for m in item.messages

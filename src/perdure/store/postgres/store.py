@@ -315,6 +315,12 @@ class PostgresStore(WaitsOnSignals):
             self._wakeups.purged([instance_id])
         return purged
 
+    async def delete_idle_entity(self, instance_id: str, custom_status: str | None) -> bool:
+        deleted = await self._run(ops.delete_idle_entity, instance_id, custom_status)
+        if deleted:
+            self._wakeups.purged([instance_id])
+        return deleted
+
     async def purge_instances(
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,

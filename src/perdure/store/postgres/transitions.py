@@ -238,6 +238,23 @@ async def purge_instance(conn: Conn, q: Queries, instance_id: str) -> bool:
     return bool(purged)
 
 
+async def delete_idle_entity(conn: Conn, q: Queries, instance_id: str,
+                             custom_status: str | None) -> bool:
+    """The row is locked first: a request racing the delete waits, then creates anew."""
+    async with conn.transaction():
+        row = await (await conn.execute(
+            f"SELECT custom_status FROM {q.schema}.instances WHERE instance_id = %s FOR UPDATE",
+            (instance_id,))).fetchone()
+        if row is None or row[0] != custom_status:
+            return False
+        if await (await conn.execute(
+                f"SELECT 1 FROM {q.schema}.inbox WHERE instance_id = %s LIMIT 1",
+                (instance_id,))).fetchone():
+            return False
+        await delete_instances(conn, q, [instance_id])
+        return True
+
+
 async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_to: int | None,
                       statuses: list[str], batch_size: int) -> list[str]:
     """Delete up to ``batch_size`` finished instances matching the filter; returns their ids."""

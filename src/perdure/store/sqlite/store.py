@@ -357,6 +357,12 @@ class SqliteStore(WaitsOnSignals):
             self._signals.notify_instances((instance_id,))
         return purged
 
+    async def delete_idle_entity(self, instance_id: str, custom_status: str | None) -> bool:
+        deleted = await self._write(ops.delete_idle_entity, instance_id, custom_status)
+        if deleted:
+            self._signals.notify_instances((instance_id,))
+        return deleted
+
     async def purge_instances(
         self, created_from: datetime | None, created_to: datetime | None,
         statuses: Collection[OrchestrationRuntimeStatus] | None, batch_size: int = 500,

@@ -144,6 +144,17 @@ def purge_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
     return True
 
 
+def delete_idle_entity(conn: sqlite3.Connection, instance_id: str,
+                       custom_status: str | None) -> bool:
+    row = conn.execute("SELECT custom_status FROM instances WHERE instance_id = ?",
+                       (instance_id,)).fetchone()
+    if row is None or row[0] != custom_status or conn.execute(
+            "SELECT 1 FROM inbox WHERE instance_id = ? LIMIT 1", (instance_id,)).fetchone():
+        return False
+    delete_instances(conn, (instance_id,))
+    return True
+
+
 def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: int | None,
                 statuses: list[str], batch_size: int) -> list[str]:
     """Delete up to ``batch_size`` instances matching the filter; returns their ids."""
