@@ -268,11 +268,14 @@ def main() -> None:
 @click.option("--dashboard", type=click.Choice(["on", "read-only", "off"]), default="on",
               show_default=True,
               help="The operations dashboard at /dashboard/ (read-only: no actions).")
+@click.option("--metrics", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="Prometheus metrics at /metrics (system key required when keys are on).")
 @_worker_options
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
-          body_timeout: float, max_connections: int | None, dashboard: str) -> None:
+          body_timeout: float, max_connections: int | None, dashboard: str,
+          metrics: str) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     from ..http.auth import KeyAuth
 
@@ -294,7 +297,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                worker_options=worker_options,
                                allowed_hosts=allowed_hosts, header_timeout=header_timeout,
                                body_timeout=body_timeout, max_connections=max_connections,
-                               dashboard=dashboard))
+                               dashboard=dashboard, metrics=metrics == "on"))
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:
@@ -304,9 +307,14 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @main.command()
 @click.argument("app_spec", metavar="APP")
 @STORE_OPTION
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Interface --metrics-port binds (0.0.0.0 for a remote Prometheus).")
 @_worker_options
-def worker(app_spec: str, store_url: str | None, worker_options: WorkerOptions) -> None:
-    """Run APP's orchestrators and activities (no HTTP)."""
+def worker(app_spec: str, store_url: str | None, metrics_port: int | None, metrics_host: str,
+           worker_options: WorkerOptions) -> None:
+    """Run APP's orchestrators and activities (no HTTP API; /metrics with --metrics-port)."""
     app = _load_or_exit(app_spec)
     click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
     options = worker_options
@@ -314,7 +322,9 @@ def worker(app_spec: str, store_url: str | None, worker_options: WorkerOptions) 
     from .serve import run_worker
 
     try:
-        asyncio.run(_until_signal(run_worker(app, create_store(store_url), options)))
+        asyncio.run(_until_signal(run_worker(app, create_store(store_url), options,
+                                             metrics_port=metrics_port,
+                                             metrics_host=metrics_host)))
     except PerdureError as exc:
         _fail(str(exc))
 

@@ -35,7 +35,7 @@ from ..core.serialization import dumps
 from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store import create_store
-from ..store.base import InstanceQuery, Message, NewInstance, Store
+from ..store.base import HubStats, InstanceQuery, Message, NewInstance, Store
 from . import entities as _entities
 from .entities import CleanEntityStorageResult, EntityPage, EntityRef
 from .export import HistoryExport
@@ -222,6 +222,11 @@ class Client:
         return HistoryExport(record.instance_id, record.name, events, app_version=None,
                              execution_id=record.execution_id,
                              runtime_status=record.runtime_status.value)
+
+    async def hub_stats(self) -> HubStats:
+        """The task hub's gauges (instances per status, backlog and its age) for
+        ``/metrics``; bounded index scans (see :meth:`Store.hub_stats`)."""
+        return await (await self._open()).hub_stats()
 
     async def get_status_all(self) -> list[OrchestrationStatus]:
         """Every instance in the hub (without history), oldest first."""
@@ -539,6 +544,10 @@ class SyncClient:
     def export_history(self, instance_id: str) -> HistoryExport:
         """See :meth:`Client.export_history`."""
         return self.run(self.client.export_history(instance_id))
+
+    def hub_stats(self) -> HubStats:
+        """See :meth:`Client.hub_stats`."""
+        return self.run(self.client.hub_stats())
 
     def get_status_all(self) -> list[OrchestrationStatus]:
         """See :meth:`Client.get_status_all`."""

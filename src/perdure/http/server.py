@@ -7,6 +7,7 @@ client, so that the store's in-process signals reach the HTTP handlers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -14,7 +15,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import AsyncIterator, Collection, Generator, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -28,11 +29,13 @@ from starlette.routing import BaseRoute, Route
 from ..app import App
 from ..client import Client
 from ..core.errors import InvalidArgumentError
+from ..observe import WorkerMetrics
 from .auth import KeyAuth, generate_key
 from .check_status import HttpClient
 from .dashboard import dashboard_routes
 from .errors import error_response, json_response
 from .guard import RequestGuard
+from .metrics import MetricsSource
 from .openapi import openapi_document
 from .protocol import (
     DEFAULT_BODY_TIMEOUT,
@@ -55,7 +58,8 @@ MAX_HEADER_BYTES = 16 * 1024
 
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     extra_routes: Sequence[BaseRoute] = (),
-                    allowed_hosts: Collection[str] = (), dashboard: str = "off") -> Starlette:
+                    allowed_hosts: Collection[str] = (), dashboard: str = "off",
+                    metrics: MetricsSource | None = None) -> Starlette:
     """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
 
     ``client`` serves both; pass an :class:`HttpClient` (a plain
@@ -69,6 +73,7 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     :mod:`perdure.http.guard`). ``dashboard`` (``on``, ``read-only`` or
     ``off``) mounts the operations dashboard at ``/dashboard/``, and makes
     ``/`` redirect there unless one of ``app``'s routes claims ``/``.
+    ``metrics`` serves ``/metrics`` (Prometheus), to the system key when keys are on.
     """
     auth = auth or KeyAuth()
     if auth.enabled:
@@ -88,6 +93,8 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     routes: list[BaseRoute] = [
         *ManagementApi(http_client, auth).routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *([Route("/metrics", protect(metrics.endpoint, auth, "admin"), methods=["GET"])]
+          if metrics is not None else []),
         *extra_routes,
         *board,
         *users,
@@ -168,7 +175,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when
     # the protocol says TCP; without it every keep-alive response waits ~40 ms.
@@ -208,7 +215,8 @@ class HttpServer:
                  log_level: str = "warning", allowed_hosts: Collection[str] = (),
                  header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                  body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                 max_connections: int | None = None, dashboard: str = "off") -> None:
+                 max_connections: int | None = None, dashboard: str = "off",
+                 metrics: bool = True) -> None:
         if auth is None:
             auth = system_key is not None or not _is_loopback(host)
         self._generated = auth and system_key is None
@@ -217,7 +225,7 @@ class HttpServer:
         self.auth = KeyAuth((system_key if system_key is not None else generate_key()) if auth
                             else None, function_keys)
         self._host = host
-        self._socket = _bind(host, port)
+        self._socket = bind_socket(host, port)
         self.port: int = self._socket.getsockname()[1]
         """The port listened on (the one picked, for port 0)."""
         self.base_url = f"http://{_public_host(host)}:{self.port}"
@@ -227,6 +235,7 @@ class HttpServer:
             self._allowed_hosts.append(host)  # the address the operator bound is the server's own
         self._log_level = log_level
         self._dashboard = dashboard
+        self._metrics = metrics
         fd_limit = raise_fd_limit()
         self._limits = ConnectionLimits(header_timeout, body_timeout,
                                         max_connections or default_max_connections(fd_limit))
@@ -234,15 +243,19 @@ class HttpServer:
             log.warning("--max-connections %d is close to the open-file limit %d",
                         self._limits.max_connections, fd_limit)
 
-    async def serve(self, app: App, client: HttpClient) -> None:
-        """Serve ``app`` through ``client`` until SIGINT/SIGTERM.
+    async def serve(self, app: App, client: HttpClient,
+                    worker_metrics: WorkerMetrics | None = None) -> None:
+        """Serve ``app`` through ``client`` until SIGINT/SIGTERM (and ``/metrics``, with
+        ``worker_metrics`` if a worker runs in this process, unless ``metrics=False``).
 
         Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
         connections (after the generated system key, if any, on stderr). On
         shutdown, ``wait…`` requests in flight answer their 202 at once.
         """
         asgi = create_asgi_app(app, client, auth=self.auth, allowed_hosts=self._allowed_hosts,
-                               dashboard=self._dashboard)
+                               dashboard=self._dashboard,
+                               metrics=MetricsSource(client, worker_metrics)
+                               if self._metrics else None)
         config = uvicorn.Config(asgi, lifespan="off", log_level=self._log_level,
                                 access_log=False, timeout_graceful_shutdown=5,
                                 http=limited_protocol(self._limits),
@@ -260,3 +273,28 @@ class HttpServer:
     def close(self) -> None:
         """Close the listening socket."""
         self._socket.close()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without signal handlers: the worker process owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def metrics_server(source: MetricsSource, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``/metrics`` alone on ``host:port`` (``perdure worker --metrics-port``) while
+    the block runs; yields the port listened on (the one picked, for port 0)."""
+    sock = bind_socket(host, port)
+    app = Starlette(routes=[Route("/metrics", source.endpoint, methods=["GET"])])
+    server = _QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning",
+                                         access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -120,6 +120,9 @@ class ActivityWorkItem:
     lock_token: str
     attempts: int
     task: ActivityTask
+    created_at: datetime | None = None
+    """When the task was created (a claim from :meth:`Store.claim_activities`
+    tells; a task leased by the commit that created it has ``None``)."""
 
 
 @dataclass(slots=True)
@@ -166,6 +169,28 @@ class InstanceQuery:
     instance_id_prefix: str | None = None
     page_size: int = 100
     continuation_token: str | None = None
+
+
+#: Where the counts of :meth:`Store.hub_stats` stop: a scrape reads at most
+#: this many index entries per figure, however large the task hub.
+HUB_STATS_CAP = 100_000
+
+
+@dataclass(slots=True)
+class HubStats:
+    """The task hub's gauges, read at scrape time (``/metrics``).
+
+    Counts stop at ``cap``: a figure equal to it means "at least that many".
+    The ages are in seconds, of the oldest visible inbox message and of the
+    oldest claimable activity task (``None`` when there is none).
+    """
+
+    instances: dict[OrchestrationRuntimeStatus, int]
+    ready_instances: int
+    ready_tasks: int
+    oldest_message_age: float | None
+    oldest_task_age: float | None
+    cap: int
 
 
 @dataclass(slots=True)
@@ -255,6 +280,11 @@ class Store(Protocol):
 
     async def known_orchestrators(self) -> set[str]:
         """Every orchestrator name any worker has registered in this task hub."""
+
+    async def hub_stats(self, cap: int = HUB_STATS_CAP) -> HubStats:
+        """Instances per status, the backlog of ready instances and tasks, and the
+        age of the oldest ready message and task, by index scans of at most
+        ``cap`` rows each (read-only; a consistent snapshot is not promised)."""
 
     # --- worker side -------------------------------------------------------
 

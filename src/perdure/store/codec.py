@@ -212,12 +212,14 @@ class ClaimedTask(NamedTuple):
     task_id: int
     name: str
     input: str | None
+    created_at: int
 
 
 def activity_item(row: ClaimedTask) -> ActivityWorkItem:
     """The :class:`ActivityWorkItem` of a claimed task."""
     return ActivityWorkItem(row.id, row.lock_token, row.attempts, ActivityTask(
-        row.instance_id, row.execution_id, row.task_id, row.name, row.input))
+        row.instance_id, row.execution_id, row.task_id, row.name, row.input),
+        from_us(row.created_at))
 
 
 #: Inbox row values as the insert statements bind them: ``(instance_id,

@@ -22,6 +22,7 @@ import functools
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,6 +37,7 @@ from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..observe import WorkerMetrics
 from ..store.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -54,6 +56,7 @@ from .activity import (
     run_async_activity,
 )
 from .entity_step import entity_step
+from .observing import activity_outcome, count_activity_start, count_steps
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
 from .watchdog import StepTimeout, StepWatchdog
@@ -157,6 +160,10 @@ class Worker:
         # theirs is in flight in the store (see _wait).
         self._waiting: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._run_started: dict[int, float] = {}  # activity id -> perf_counter at its start
+        self.metrics = WorkerMetrics(slots_in_use=self._slots_in_use,
+                                     slots=self.options.max_concurrent_activities)
+        """What this worker has done, read by ``/metrics`` (:mod:`perdure.observe`)."""
 
     @property
     def client(self) -> ActivityClient:
@@ -289,24 +296,30 @@ class Worker:
                 continue
             now = self.store.clock.now()
             histories = await self._histories_to_replay(items)
-            outcomes: list[StepOutcome | None] = []
+            steps: list[tuple[OrchestrationWorkItem, StepOutcome]] = []
+            timing = self.metrics.step_seconds
             for item in items:
+                began = time.perf_counter()
                 try:
-                    outcomes.append(await self._step(item, now, histories))
+                    steps.append((item, await self._step(item, now, histories)))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
                     log.exception("step of instance %s failed", item.instance.instance_id)
                     self._cache.pop(item.instance.instance_id, None)
                     await self.store.release_orchestration(item.instance.instance_id,
                                                            item.lock_token)
-                    outcomes.append(None)
-            done = [o for o in outcomes if o is not None]
+                timing.observe(time.perf_counter() - began)
             # The activities these steps schedule are leased to this worker in the
             # same transaction, up to its free slots, and start at once.
             free = 0 if self._stopping else self._free_slots()
+            began = time.perf_counter()
             applied, tasks = await self.store.commit_steps_and_claim(
-                [o.commit for o in done], self.worker_id, free, opts.lease_seconds)
-            for outcome, ok in zip(done, applied, strict=True):
+                [o.commit for _, o in steps], self.worker_id, free, opts.lease_seconds)
+            self.metrics.commit_seconds.observe(time.perf_counter() - began)
+            for (_, outcome), ok in zip(steps, applied, strict=True):
                 self._remember(outcome, ok)
+            count_steps(self.metrics, steps, applied, now)
+            for task in tasks:  # created by this commit, at the steps' time
+                task.created_at = task.created_at or now
             self._start_activities(tasks)
 
     def _remember(self, outcome: StepOutcome, applied: bool) -> None:
@@ -380,6 +393,7 @@ class Worker:
             return fail_step(item, executor, now, FailureDetails.from_exception(exc))
         past: list[HistoryEvent] = []
         if fresh and inst.history_len:
+            self.metrics.replays += 1
             past = histories.get(inst.instance_id) or \
                 await self.store.get_history(inst.instance_id)
         watchdog = self._watchdog
@@ -426,6 +440,9 @@ class Worker:
                 continue
             self._start_activities(items)
 
+    def _slots_in_use(self) -> int:
+        return len(self._running) + self._overdue
+
     def _free_slots(self) -> int:
         """Activities this worker may still claim: each one it claims starts at once."""
         return self.options.max_concurrent_activities - len(self._running) - self._overdue
@@ -444,6 +461,7 @@ class Worker:
         """Run a claimed task: plain functions on the threads, ``async def`` on the loop."""
         task = item.task
         if item.attempts > self.options.max_attempts:
+            self.metrics.poison["activity"] += 1
             self._activity_done(item, TaskFailed(task_id=task.task_id, failure=FailureDetails(
                 "PoisonMessageError",
                 f"activity {task.name!r} was claimed {item.attempts} times without "
@@ -452,8 +470,11 @@ class Worker:
         try:
             fn = self.app.get_activity(task.name)
         except PerdureError as exc:
+            self.metrics.unknown_functions["activity"] += 1
             self._activity_done(item, activity_failed(task, exc))
             return
+        count_activity_start(self.metrics, item, self.store.clock.now())
+        self._run_started[item.id] = time.perf_counter()
         timeout = self._timeout_of(task.name)
         try:
             is_async = is_async_activity(fn)  # inspects the user's callable
@@ -513,6 +534,11 @@ class Worker:
         self._activity_done(item, event)
 
     def _activity_done(self, item: ActivityWorkItem, event: HistoryEvent) -> None:
+        began = self._run_started.pop(item.id, None)
+        if began is not None:  # it ran (not refused as poison or unknown)
+            name = item.task.name
+            self.metrics.activity_runs[(name, activity_outcome(event))] += 1
+            self.metrics.activity_seconds[name].observe(time.perf_counter() - began)
         self._activity_gone(item)
         if self._closed:  # after the last flush: the lease expires, another worker reruns it
             return
@@ -522,6 +548,7 @@ class Worker:
 
     def _activity_gone(self, item: ActivityWorkItem) -> None:
         self._running.pop(item.id, None)
+        self._run_started.pop(item.id, None)
         self._slot_free.set()
         if not self._running:
             self._no_activities.set()
@@ -541,7 +568,8 @@ class Worker:
         results, self._results = self._results, []
         if results:
             try:
-                await self.store.complete_activities(results)
+                delivered = await self.store.complete_activities(results)
+                self.metrics.leases_lost["activity"] += delivered.count(False)
             except Exception:
                 self._results[:0] = results  # retried by the next flush
                 self._results_ready.set()

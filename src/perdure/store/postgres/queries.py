@@ -68,6 +68,8 @@ class Queries:
     live_workers: str
     orchestration_horizon: str
     activity_horizon: str
+    count_statuses: str
+    backlog: str
 
     @classmethod
     def for_schema(cls, quoted_schema: str, clock: Clock) -> Queries:

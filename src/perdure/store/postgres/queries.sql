@@ -307,7 +307,7 @@ WITH picked AS MATERIALIZED (
            lock_expires = {now} + %(lease)s::bigint, attempts = t.attempts + 1
      WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id,
-              t.name, t.input
+              t.name, t.input, t.created_at
 )
 SELECT claimed.* FROM claimed CROSS JOIN {relaxed};
 
@@ -397,3 +397,26 @@ WITH c AS (
 SELECT least((SELECT min(lock_expires) FROM c),
              (SELECT min(visible_at) FROM {s}.tasks WHERE visible_at > {now})) - {now},
        (SELECT count(*) FROM c) = %(scan)s;
+
+-- name: count_statuses
+-- /metrics: instances per status, each count stopping at `cap` rows of the
+-- status index, so a scrape stays cheap on a huge hub.
+SELECT s.status,
+       (SELECT count(*) FROM (SELECT 1 FROM {s}.instances
+                               WHERE runtime_status = s.status LIMIT %(cap)s) AS c)
+  FROM unnest(%(statuses)s::text[]) AS s(status);
+
+-- name: backlog
+-- /metrics: instances with visible messages and claimable tasks (each count
+-- stopping at `cap` rows), and the oldest visible message and claimable task.
+SELECT (SELECT count(DISTINCT instance_id)
+          FROM (SELECT instance_id FROM {s}.inbox WHERE visible_at <= {now}
+                 LIMIT %(cap)s) AS m),
+       (SELECT count(*) FROM (SELECT 1 FROM {s}.tasks
+                               WHERE visible_at <= {now}
+                                 AND (lock_token IS NULL OR lock_expires < {now})
+                               LIMIT %(cap)s) AS t),
+       (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at <= {now}),
+       (SELECT min(visible_at) FROM {s}.tasks
+         WHERE visible_at <= {now} AND (lock_token IS NULL OR lock_expires < {now})),
+       {now};

@@ -67,6 +67,7 @@ from ..options import integer_option, seconds_option
 from ..plan import TaskLease, task_lease
 from ..rules import check_query, purge_in_batches
 from ..signals import WaitsOnSignals
+from . import stats
 from . import transitions as ops
 from .queries import Queries
 from .wakeups import Channels, StoreWakeups, Wakeups
@@ -334,6 +335,9 @@ class PostgresStore(WaitsOnSignals):
 
     async def known_orchestrators(self) -> set[str]:
         return await self._run(ops.known_orchestrators)
+
+    async def hub_stats(self, cap: int = base.HUB_STATS_CAP) -> base.HubStats:
+        return await self._run(stats.hub_stats, cap)
 
     # --- worker side ------------------------------------------------------------
 

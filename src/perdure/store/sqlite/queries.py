@@ -52,6 +52,8 @@ class Queries:
     delete_task: str
     renew_task: str
     next_wakeup: str
+    count_statuses: str
+    backlog: str
 
 
 #: The SQLite task hub's statements.

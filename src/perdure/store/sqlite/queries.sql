@@ -133,7 +133,8 @@ UPDATE tasks
    SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), visible_at = ?2,
        attempts = attempts + 1
  WHERE id IN (SELECT id FROM tasks WHERE visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
-RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input;
+RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input,
+          created_at;
 
 -- name: select_task_tokens
 SELECT id, lock_token FROM tasks WHERE id IN {ids};
@@ -146,3 +147,20 @@ UPDATE tasks SET visible_at = ? WHERE id = ? AND lock_token = ?;
 
 -- name: next_wakeup
 SELECT min(visible_at) FROM inbox WHERE visible_at > ?;
+
+-- name: count_statuses
+-- /metrics: instances per status (a JSON array of names), each count stopping
+-- at ?2 rows of the status index, so a scrape stays cheap on a huge hub.
+SELECT s.value,
+       (SELECT count(*) FROM (SELECT 1 FROM instances
+                               WHERE runtime_status = s.value LIMIT ?2))
+  FROM json_each(?1) AS s;
+
+-- name: backlog
+-- /metrics: instances with visible messages and claimable tasks (each count
+-- stopping at ?2 rows), and the oldest visible message and task (index ends).
+SELECT (SELECT count(DISTINCT instance_id)
+          FROM (SELECT instance_id FROM inbox WHERE visible_at <= ?1 LIMIT ?2)),
+       (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE visible_at <= ?1 LIMIT ?2)),
+       (SELECT min(visible_at) FROM inbox WHERE visible_at <= ?1),
+       (SELECT min(visible_at) FROM tasks WHERE visible_at <= ?1);

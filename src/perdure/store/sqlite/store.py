@@ -38,6 +38,7 @@ from ..options import seconds_option
 from ..plan import TaskLease, task_lease
 from ..rules import check_query, purge_in_batches
 from ..signals import Signals, WaitsOnSignals
+from . import stats
 from . import transitions as ops
 from .health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
 from .queries import SQL
@@ -378,6 +379,9 @@ class SqliteStore(WaitsOnSignals):
 
     async def known_orchestrators(self) -> set[str]:
         return await self._read(ops.known_orchestrators)
+
+    async def hub_stats(self, cap: int = base.HUB_STATS_CAP) -> base.HubStats:
+        return await self._read(stats.hub_stats, self.clock.now_us(), cap)
 
     # --- worker side ------------------------------------------------------------
 
