@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -82,3 +83,34 @@ def test_worker_metrics_port(tmp_path: Path) -> None:
     assert m[("perdure_activity_runs_total", (("name", "work"), ("outcome", "completed")))] == 4
     assert m[("perdure_ready_tasks", ())] == 0
     assert process.returncode == 0
+
+
+def test_worker_logs_json_lines_with_structured_fields(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "perdure.cli", "worker", str(HERE / "observe_app.py"),
+             "--store", url, "--log-format", "json", "--log-level", "info"],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
+            stderr=log)
+    try:
+        client = perdure.SyncClient(url)
+        try:
+            instance_id = client.start_new("failing")
+            status = client.wait_for_completion(instance_id, timeout=60)
+            assert status.runtime_status.value == "Failed"
+        finally:
+            client.close()
+    finally:
+        stop(process)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]  # each one JSON
+    assert lines[0]["message"].startswith("perdure worker on ")
+    failed = [r for r in lines if r.get("activity") == "boom"]
+    assert failed and failed[0]["instance_id"] == instance_id
+    assert failed[0]["task_id"] == 0 and failed[0]["level"] == "info"
+    assert failed[0]["logger"] == "perdure.worker.worker"
+    ended = [r for r in lines if r.get("orchestrator") == "failing"
+             and "ended Failed" in r["message"]]
+    assert ended and ended[0]["instance_id"] == instance_id and ended[0]["execution_id"]
+    assert any(r.get("worker_id") and "started" in r["message"] for r in lines)

@@ -26,6 +26,7 @@ from ..app import App
 from ..client import Client, OrchestrationStatus
 from ..core.errors import InvalidArgumentError, PerdureError
 from ..core.serialization import ValueLimits, set_value_limits, value_limits
+from ..observe.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ..store import create_store, store_url_from_env
 from ..worker import WorkerOptions
 from .apps import load_any_app
@@ -97,6 +98,34 @@ def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
     for option in reversed(WORKER_OPTIONS):
         command = option(command)
     return command
+
+
+def _log_options(fn: Callable[..., T]) -> Callable[..., T]:
+    """Add ``--log-format`` and ``--log-level``; the command's records go to stderr so,
+    and it receives both (``log_format``, ``log_level``)."""
+    @wraps(fn)
+    def command(*args: Any, log_format: str, log_level: str, **kwargs: Any) -> T:
+        configure_logging(log_format, log_level)
+        return fn(*args, log_format=log_format, log_level=log_level, **kwargs)
+    command = click.option(
+        "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
+        envvar="PERDURE_LOG_LEVEL", help="The least severe records logged (env PERDURE_LOG_LEVEL).",
+    )(command)
+    return click.option(
+        "--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+        envvar="PERDURE_LOG_FORMAT",
+        help="Log lines on stderr: text, or json (one object per line, with instance_id, "
+             "execution_id, orchestrator, activity, task_id fields).")(command)
+
+
+def banner_printer(log_format: str) -> Callable[[str], None]:
+    """How a command prints its status lines on stderr: as they are, or with
+    ``--log-format json`` as JSON objects (so that every stderr line is one)."""
+    def echo(text: str) -> None:
+        line = json.dumps({"level": "notice", "message": text}) if log_format == "json" \
+            else text
+        click.echo(line, err=True)
+    return echo
 
 
 def _fail(message: str) -> None:
@@ -271,11 +300,12 @@ def main() -> None:
 @click.option("--metrics", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="Prometheus metrics at /metrics (system key required when keys are on).")
 @_worker_options
+@_log_options
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
           body_timeout: float, max_connections: int | None, dashboard: str,
-          metrics: str) -> None:
+          metrics: str, log_format: str, log_level: str) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     from ..http.auth import KeyAuth
 
@@ -297,7 +327,8 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                worker_options=worker_options,
                                allowed_hosts=allowed_hosts, header_timeout=header_timeout,
                                body_timeout=body_timeout, max_connections=max_connections,
-                               dashboard=dashboard, metrics=metrics == "on"))
+                               dashboard=dashboard, metrics=metrics == "on",
+                               log_level=log_level))
     except KeyboardInterrupt:
         pass
     except PerdureError as exc:
@@ -312,18 +343,20 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Interface --metrics-port binds (0.0.0.0 for a remote Prometheus).")
 @_worker_options
+@_log_options
 def worker(app_spec: str, store_url: str | None, metrics_port: int | None, metrics_host: str,
-           worker_options: WorkerOptions) -> None:
+           worker_options: WorkerOptions, log_format: str, log_level: str) -> None:
     """Run APP's orchestrators and activities (no HTTP API; /metrics with --metrics-port)."""
     app = _load_or_exit(app_spec)
-    click.echo(f"perdure worker on {store_url_from_env(store_url)}", err=True)
+    echo = banner_printer(log_format)
+    echo(f"perdure worker on {store_url_from_env(store_url)}")
     options = worker_options
     _tune_gc_for_serving()
     from .serve import run_worker
 
     try:
         asyncio.run(_until_signal(run_worker(app, create_store(store_url), options,
-                                             metrics_port=metrics_port,
+                                             metrics_port=metrics_port, banner=echo,
                                              metrics_host=metrics_host)))
     except PerdureError as exc:
         _fail(str(exc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from ..app import App
 from ..client import Client
@@ -23,13 +23,14 @@ from .azure_hosting import attach_durable_clients, is_function_app
 
 
 async def run_worker(app: App, store: Store, options: WorkerOptions | None = None, *,
-                     metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
+                     metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+                     banner: Callable[[str], None] | None = None) -> None:
     """``perdure worker``: run ``app``'s worker until cancelled.
 
     A Durable Functions app's clients get the management API in-process
     (:mod:`perdure.cli.azure_hosting`), on the worker's own client. With
     ``metrics_port``, ``/metrics`` is served on ``metrics_host:metrics_port``
-    (and ``perdure metrics on URL`` printed on stderr).
+    (and ``perdure metrics on URL`` told to ``banner``, by default printed on stderr).
     """
     # An HttpClient: the management API on it remembers the instances it starts, so
     # that check-status URLs get their tokens.
@@ -43,12 +44,15 @@ async def run_worker(app: App, store: Store, options: WorkerOptions | None = Non
                 port = await stack.enter_async_context(
                     metrics_server(source, metrics_host, metrics_port))
                 shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
-                print(f"perdure metrics on http://{shown}:{port}/metrics", file=sys.stderr,
-                      flush=True)
+                (banner or _stderr)(f"perdure metrics on http://{shown}:{port}/metrics")
             await worker.run_forever()
     finally:
         if transport is not None:
             await transport.aclose()
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: int = 7071,

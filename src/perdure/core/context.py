@@ -55,6 +55,7 @@ class _ReplaySafeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = kwargs.setdefault("extra", {})
         extra.setdefault("instance_id", self._ctx.instance_id)
+        extra.setdefault("orchestrator", self._ctx.name)
         return msg, kwargs
 
 

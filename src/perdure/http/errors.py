@@ -105,7 +105,8 @@ def error_response(exc: BaseException) -> Response:
     # id ties the answer to the log record.
     incident = secrets.token_hex(4)
     if isinstance(exc, PerdureError):
-        log.warning("unmapped perdure error (error id %s): %s", incident, exc, exc_info=exc)
+        log.warning("unmapped perdure error (error id %s): %s", incident, exc, exc_info=exc,
+                    extra={"instance_id": getattr(exc, "instance_id", None)})
     else:
         log.error("error serving a request (error id %s)", incident, exc_info=exc)
     return json_response(error_body("Something went wrong while processing your request",

@@ -256,7 +256,10 @@ class HttpServer:
                                dashboard=self._dashboard,
                                metrics=MetricsSource(client, worker_metrics)
                                if self._metrics else None)
+        # log_config=None: uvicorn's records go to the application's handlers (the
+        # CLI's --log-format), not to a console handler of uvicorn's own.
         config = uvicorn.Config(asgi, lifespan="off", log_level=self._log_level,
+                                log_config=None,
                                 access_log=False, timeout_graceful_shutdown=5,
                                 http=limited_protocol(self._limits),
                                 timeout_keep_alive=KEEP_ALIVE_SECONDS,

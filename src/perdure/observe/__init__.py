@@ -7,6 +7,8 @@ installed): the worker imports it on its hot path.
 
 from __future__ import annotations
 
+from .logs import FIELDS, JsonFormatter, TextFormatter, configure_logging, fields
 from .metrics import DURATION_BUCKETS, Histogram, WorkerMetrics
 
-__all__ = ["DURATION_BUCKETS", "Histogram", "WorkerMetrics"]
+__all__ = ["DURATION_BUCKETS", "FIELDS", "Histogram", "JsonFormatter", "TextFormatter",
+           "WorkerMetrics", "configure_logging", "fields"]

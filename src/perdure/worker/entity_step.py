@@ -43,7 +43,7 @@ def requests_of(item: OrchestrationWorkItem) -> list[EntityRequest]:
             requests.append(request)
         elif not (isinstance(event, EventRaised) and event.name == START_REFUSED_EVENT):
             log.warning("entity %s ignored a %s message", item.instance.instance_id,
-                        type(event).__name__)
+                        type(event).__name__, extra={"instance_id": item.instance.instance_id})
     return requests
 
 
@@ -52,7 +52,8 @@ def entity_step(item: OrchestrationWorkItem, entity: EntityFunction | None) -> S
     inst = item.instance
     entity_id = EntityId.parse(inst.instance_id)
     if entity is None:
-        log.warning("no entity %r is registered: its operations fail", entity_id.name)
+        log.warning("no entity %r is registered: its operations fail", entity_id.name,
+                    extra={"instance_id": inst.instance_id})
     result = run_batch(entity, entity_id, EntityState.decode(inst.custom_status),
                        requests_of(item), lambda: uuid.uuid4().hex)
     commit = StepCommit(inst.instance_id, item.lock_token, Status.Running,

@@ -7,15 +7,18 @@ nothing else.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
 from ..core.entities import is_entity_id
 from ..core.history import HistoryEvent, TaskCompleted
 from ..core.status import OrchestrationRuntimeStatus as Status
-from ..observe import WorkerMetrics
-from ..store.base import ActivityWorkItem, OrchestrationWorkItem
+from ..observe import WorkerMetrics, fields
+from ..store.base import ActivityTask, ActivityWorkItem, OrchestrationWorkItem
 from .step import StepOutcome
+
+log = logging.getLogger(__name__)
 
 #: Failures the worker itself decides, by error type: the counter they go to.
 _FORCED = {"PoisonMessageError", "NonDeterminismError", "UnknownFunctionError"}
@@ -23,7 +26,9 @@ _FORCED = {"PoisonMessageError", "NonDeterminismError", "UnknownFunctionError"}
 
 def count_steps(metrics: WorkerMetrics, steps: Sequence[tuple[OrchestrationWorkItem, StepOutcome]],
                 applied: Sequence[bool], now: datetime) -> None:
-    """Count a committed batch: steps, starts, finishes with their durations, lost leases."""
+    """Count a committed batch: steps, starts, finishes with their durations, lost leases;
+    log each finished execution (``info`` when it failed, else ``debug``)."""
+    debug = log.isEnabledFor(logging.DEBUG)
     for (item, outcome), ok in zip(steps, applied, strict=True):
         if not ok:
             metrics.leases_lost["orchestration"] += 1
@@ -44,6 +49,11 @@ def count_steps(metrics: WorkerMetrics, steps: Sequence[tuple[OrchestrationWorkI
         failure = commit.failure
         if failure is not None and failure.error_type in _FORCED:
             _count_forced(metrics, failure.error_type)
+        if debug or status is Status.Failed:
+            log.log(logging.INFO if status is Status.Failed else logging.DEBUG,
+                    "orchestration %s of instance %s ended %s%s", inst.name, inst.instance_id,
+                    status.value, f": {failure.summary()}" if failure is not None else "",
+                    extra=fields(inst.instance_id, inst.execution_id, orchestrator=inst.name))
 
 
 def _count_forced(metrics: WorkerMetrics, error_type: str) -> None:
@@ -53,6 +63,11 @@ def _count_forced(metrics: WorkerMetrics, error_type: str) -> None:
         metrics.nondeterminism += 1
     else:
         metrics.unknown_functions["orchestrator"] += 1
+
+
+def task_fields(task: ActivityTask) -> dict[str, object]:
+    """The structured log fields of an activity task."""
+    return fields(task.instance_id, task.execution_id, activity=task.name, task_id=task.task_id)
 
 
 def activity_outcome(event: HistoryEvent) -> str:

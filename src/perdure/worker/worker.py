@@ -37,7 +37,7 @@ from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
 from ..core.status import OrchestrationRuntimeStatus as Status
-from ..observe import WorkerMetrics
+from ..observe import WorkerMetrics, fields
 from ..store.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -56,7 +56,7 @@ from .activity import (
     run_async_activity,
 )
 from .entity_step import entity_step
-from .observing import activity_outcome, count_activity_start, count_steps
+from .observing import activity_outcome, count_activity_start, count_steps, task_fields
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
 from .watchdog import StepTimeout, StepWatchdog
@@ -192,7 +192,7 @@ class Worker:
         for loop_fn in (self._orchestration_loop, self._activity_loop, self._completion_loop,
                         self._renewal_loop):
             self._tasks.append(asyncio.create_task(self._guard(loop_fn), name=loop_fn.__name__))
-        log.info("worker %s started", self.worker_id)
+        log.info("worker %s started", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def stop(self) -> None:
         """Stop claiming work; give running activities ``shutdown_grace`` seconds to finish.
@@ -228,7 +228,7 @@ class Worker:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
-        log.info("worker %s stopped", self.worker_id)
+        log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -303,7 +303,10 @@ class Worker:
                 try:
                     steps.append((item, await self._step(item, now, histories)))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
-                    log.exception("step of instance %s failed", item.instance.instance_id)
+                    inst = item.instance
+                    log.exception("step of instance %s failed", inst.instance_id,
+                                  extra=fields(inst.instance_id, inst.execution_id,
+                                               orchestrator=inst.name))
                     self._cache.pop(item.instance.instance_id, None)
                     await self.store.release_orchestration(item.instance.instance_id,
                                                            item.lock_token)
@@ -511,7 +514,7 @@ class Worker:
         self._overdue += 1
         log.warning("activity %r of instance %s ran past its timeout of %gs; its thread "
                     "keeps running until the function returns", item.task.name,
-                    item.task.instance_id, timeout)
+                    item.task.instance_id, timeout, extra=task_fields(item.task))
         self._activity_done(item, activity_timed_out(item.task, timeout))
 
     def _timed_activity_done(self, item: ActivityWorkItem, deadline: asyncio.TimerHandle,
@@ -537,7 +540,11 @@ class Worker:
         began = self._run_started.pop(item.id, None)
         if began is not None:  # it ran (not refused as poison or unknown)
             name = item.task.name
-            self.metrics.activity_runs[(name, activity_outcome(event))] += 1
+            outcome = activity_outcome(event)
+            self.metrics.activity_runs[(name, outcome)] += 1
+            if outcome != "completed":
+                log.info("activity %r of instance %s %s", name, item.task.instance_id,
+                         outcome.replace("_", " "), extra=task_fields(item.task))
             self.metrics.activity_seconds[name].observe(time.perf_counter() - began)
         self._activity_gone(item)
         if self._closed:  # after the last flush: the lease expires, another worker reruns it
