@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import perdure
@@ -62,3 +63,21 @@ async def test_send_instance_info_publishes_the_payload(tmp_path):
     done = await run(tmp_path, "send_instance_info.py", scenario)
     assert done.runtime_status is S.Completed and done.output["answer"] == "thanks"
     assert done.output["statusQueryGetUri"].endswith("/runtime/webhooks/durabletask/instances/pub")
+
+
+async def test_entities_counter_and_transfers(tmp_path):
+    async def scenario(client):
+        await client.signal_entity(("Account", "alice"), "deposit", 100)
+        ids = [await client.start_new("transfer", input={"from": "alice", "to": "bob",
+                                                         "amount": 30}) for _ in range(4)]
+        outputs = [(await client.wait_for_completion(i, 20)).output for i in ids]
+        states = [await client.read_entity_state(("Account", who)) for who in ("alice", "bob")]
+        for _ in range(100):  # the last signal may still be on its way
+            if (await client.read_entity_state(("counter", "transfers")))[1] == 3:
+                break
+            await asyncio.sleep(0.02)
+        return outputs, states, await client.read_entity_state(("counter", "transfers"))
+    outputs, states, transfers = await run(tmp_path, "entities.py", scenario)
+    assert sorted(o["ok"] for o in outputs) == [False, True, True, True]
+    assert states == [(True, {"balance": 10}), (True, {"balance": 90})]
+    assert transfers == (True, 3)
