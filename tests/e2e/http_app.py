@@ -54,3 +54,12 @@ def sleeper(ctx: perdure.OrchestrationContext):
 @app.orchestrator
 def flaky(ctx: perdure.OrchestrationContext):
     return (yield ctx.call_activity("fail_once", ctx.instance_id))
+
+
+@app.entity
+def counter(ctx: perdure.EntityContext) -> None:
+    """A counter; the azure client sends its inputs JSON-encoded twice (as to the host)."""
+    value = ctx.get_state(0)
+    if ctx.operation_name == "add":
+        amount = ctx.get_input()
+        ctx.set_state(value + (int(amount) if isinstance(amount, str) else amount))

@@ -182,3 +182,18 @@ def test_the_server_is_still_healthy(server):
 
     assert httpx.get(f"{server}/openapi.json").status_code == 200
     assert Path(HERE / "http_app.py").exists()
+
+
+async def test_signal_entity_and_read_entity_state(client):
+    entity = df.EntityId("Counter", "az-c")
+    missing = await client.read_entity_state(entity)
+    assert not missing.entity_exists and missing.entity_state is None
+    await client.signal_entity(entity, "add", 5)
+    await client.signal_entity(entity, "add", 2)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        state = await client.read_entity_state(entity)
+        if state.entity_exists and state.entity_state == 7:
+            break
+        assert asyncio.get_running_loop().time() < deadline, state.entity_state
+        await asyncio.sleep(0.05)

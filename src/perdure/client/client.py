@@ -351,6 +351,12 @@ class Client:
 
     # --- entities --------------------------------------------------------
 
+    @property
+    def entity_names(self) -> Collection[str] | None:
+        """The entity names (lower-cased) of the client's app; ``None`` when not known."""
+        entities = getattr(self._app, "entities", None)
+        return None if entities is None else list(entities)
+
     async def signal_entity(self, entity_id: EntityRef, operation_name: str,
                             operation_input: Any = None) -> None:
         """Queue an operation for an entity (created if absent); durable when it returns."""

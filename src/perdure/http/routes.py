@@ -25,6 +25,7 @@ from ..core.status import OrchestrationRuntimeStatus as Status
 from .auth import TOKEN_PREFIX, KeyAuth
 from .body import is_json_media_type, optional_json, parse_json, read_body
 from .check_status import HttpClient
+from .entities import EntityApi
 from .errors import (
     INVALID_JSON,
     HttpError,
@@ -56,6 +57,7 @@ class ManagementApi:
     def __init__(self, client: HttpClient, auth: KeyAuth) -> None:
         self.client = client
         self.auth = auth
+        self.entities = EntityApi(client)
 
     def routes(self) -> list[BaseRoute]:
         """The full route table under each base.
@@ -80,6 +82,7 @@ class ManagementApi:
             route("/instances/{instance_id}/{operation}", {"POST": self.operation}),
             route("/instances/{instance_id}/{operation}/{event_name}",
                   {"POST": self.raise_event}),
+            *self.entities.table(lambda path, handlers: route(path, handlers, scoped=False)),
         ]
 
     def _route(self, base: str, path: str, handlers: Mapping[str, Handler],
