@@ -126,6 +126,20 @@ def test_split_sql() -> None:
     assert split_sql(script) == ["CREATE TABLE t (x)", "CREATE INDEX i ON t (x)"]
 
 
+def test_split_sql_keeps_function_and_trigger_bodies_whole() -> None:
+    pg = ("CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+          "    DELETE FROM t;\n    RETURN NULL;\nEND\n$$;\nCREATE TABLE u (x);\n")
+    assert split_sql(pg) == [
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+        "    DELETE FROM t;\n    RETURN NULL;\nEND\n$$", "CREATE TABLE u (x)"]
+    sqlite = ("CREATE TRIGGER g AFTER DELETE ON t\nBEGIN\n    DELETE FROM u;\n"
+              "    DELETE FROM v;\nEND;\nCREATE TRIGGER h AFTER DELETE ON u "
+              "EXECUTE FUNCTION f();\n")
+    assert split_sql(sqlite) == [
+        "CREATE TRIGGER g AFTER DELETE ON t\nBEGIN\n    DELETE FROM u;\n"
+        "    DELETE FROM v;\nEND", "CREATE TRIGGER h AFTER DELETE ON u EXECUTE FUNCTION f()"]
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: st.lists(children, max_size=4)

@@ -169,6 +169,11 @@ class InstanceQuery:
     instance_id_prefix: str | None = None
     page_size: int = 100
     continuation_token: str | None = None
+    #: Only instances of this orchestrator name.
+    name: str | None = None
+    #: Newest first (descending ``(created_at, instance_id)``); a token then
+    #: carries on below its position.
+    newest_first: bool = False
 
 
 #: Where the counts of :meth:`Store.hub_stats` stop: a scrape reads at most
@@ -199,6 +204,30 @@ class InstancePage:
 
     instances: list[InstanceRecord]
     continuation_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    """How many instances of one status match a filter: exactly ``count``, or
+    (``exact`` false) at least ``count``, the bound the count stopped at."""
+
+    status: OrchestrationRuntimeStatus
+    count: int
+    exact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One earlier execution of an instance that continued as new."""
+
+    #: 1 for the first execution; the current one is the last kept plus one.
+    generation: int
+    execution_id: str
+    started_at: datetime
+    #: When it continued as new.
+    ended_at: datetime
+    #: The first 200 characters of the input it ran with (JSON text, cut).
+    input_preview: str | None
 
 
 class Store(Protocol):
@@ -237,9 +266,23 @@ class Store(Protocol):
         """One page of instances ordered by (created_at, instance_id), keyset paged.
 
         Filters combine with AND; ``created_from`` and ``created_to`` are
-        inclusive; the id prefix compares code points. Raises
-        ``InvalidArgumentError`` for ``page_size < 1`` or a malformed token.
+        inclusive; the id prefix compares code points. ``newest_first``
+        reverses the order. Raises ``InvalidArgumentError`` for
+        ``page_size < 1`` or a malformed token.
         """
+
+    async def count_instances(self, query: InstanceQuery, bound: int,
+                              ) -> list[StatusCount]:
+        """Per status (``query.statuses``, else every status, in declaration
+        order), how many instances match the rest of ``query`` (its token and
+        page size are ignored), counting at most ``bound + 1`` per status: a
+        count above ``bound`` is reported as ``bound``, not exact.
+        Raises ``InvalidArgumentError`` for ``bound < 1``.
+        """
+
+    async def get_generations(self, instance_id: str) -> list[Generation]:
+        """The kept earlier executions of an instance that continued as new
+        (the last 20 at most), oldest first; ``[]`` when there are none."""
 
     async def send_message(
         self, message: Message, *, operation: str,

@@ -54,11 +54,32 @@ def load_migrations(folder: Traversable) -> list[Migration]:
 def split_sql(script: str) -> list[str]:
     """Split a migration script into statements at semicolons, dropping ``--`` comment lines.
 
-    Good enough for our own scripts, which keep comments on lines of their own
-    and put no semicolon inside a string literal.
+    A semicolon inside a ``$$`` body (a PostgreSQL function) or inside the
+    ``BEGIN`` … ``END`` of a ``CREATE TRIGGER`` (SQLite) does not end the
+    statement. Good enough for our own scripts, which keep comments on lines
+    of their own and put no semicolon inside a string literal.
     """
     code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
-    return [text.strip() for text in code.split(";") if text.strip()]
+    statements: list[str] = []
+    pending = ""
+    for piece in code.split(";"):
+        pending = f"{pending};{piece}" if pending else piece
+        if pending.count("$$") % 2 or _open_trigger_body(pending):
+            continue
+        if pending.strip():
+            statements.append(pending.strip())
+        pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
+
+
+def _open_trigger_body(statement: str) -> bool:
+    """Whether ``statement`` is a ``CREATE TRIGGER … BEGIN`` whose ``END`` is still to come."""
+    text = statement.strip()
+    return (re.match(r"CREATE\s+TRIGGER\b", text, re.IGNORECASE) is not None
+            and re.search(r"\bBEGIN\b", text, re.IGNORECASE) is not None
+            and re.search(r"\bEND$", text, re.IGNORECASE) is None)
 
 
 class MigrationTarget(Protocol):

@@ -1,8 +1,8 @@
 """Keyset paging of instance queries, shared by both SQL dialects.
 
 A page ends after a ``(created_at, instance_id)`` position, which the opaque
-continuation token carries. The instance-id prefix filter is a code-point
-range served by the primary key. A page is cut at ``page_size`` rows or by a
+continuation token carries (the next page starts after it in the listing's
+direction: see :mod:`.listing`). A page is cut at ``page_size`` rows or by a
 byte budget on the payloads it carries, whichever comes first.
 """
 
@@ -12,13 +12,12 @@ import base64
 import binascii
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from ..core.errors import InvalidArgumentError
 from ..core.names import control_character
 from ..core.serialization import value_limits
-from .base import InstanceQuery, InstanceRecord
-from .codec import PageRow, decode_json, encode_json, instance_record, to_us
+from .base import InstanceRecord
+from .codec import PageRow, decode_json, encode_json, instance_record
 
 
 def encode_token(created_at_us: int, instance_id: str) -> str:
@@ -59,36 +58,6 @@ def prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
-def keyset_conditions(query: InstanceQuery, mark: str,
-                      bigint_mark: str | None = None) -> tuple[list[str], list[Any]]:
-    """The WHERE conditions shared by both dialects' instance queries, with their parameters.
-
-    The page position (keyset), the creation window (inclusive) and the id
-    prefix as a code-point range served by the primary key. ``mark`` is the
-    dialect's placeholder; ``bigint_mark`` the one for microsecond times.
-    """
-    big = bigint_mark or mark
-    where: list[str] = []
-    params: list[Any] = []
-    if query.continuation_token is not None:
-        where.append(f"(created_at, instance_id) > ({big}, {mark})")
-        params.extend(decode_token(query.continuation_token))
-    if query.created_from is not None:
-        where.append(f"created_at >= {big}")
-        params.append(to_us(query.created_from))
-    if query.created_to is not None:
-        where.append(f"created_at <= {big}")
-        params.append(to_us(query.created_to))
-    if query.instance_id_prefix:
-        where.append(f"instance_id >= {mark}")
-        params.append(query.instance_id_prefix)
-        upper = prefix_upper_bound(query.instance_id_prefix)
-        if upper is not None:
-            where.append(f"instance_id < {mark}")
-            params.append(upper)
-    return where, params
-
-
 def page_byte_budget() -> int:
     """Bytes of payload one query page may carry before it is cut (at least 8 MiB).
 
@@ -104,20 +73,22 @@ PAYLOAD_SIZE = ("coalesce(length(input), 0) + coalesce(length(output), 0) + "
                 "coalesce(length(custom_status), 0) + coalesce(length(failure), 0)")
 
 
-def budgeted_page(inner: str, mark: str) -> str:
+def budgeted_page(inner: str, mark: str, newest_first: bool = False) -> str:
     """Wrap a page query so that it stops after the row that crosses the byte budget.
 
     ``inner`` selects :data:`~perdure.store.codec.INSTANCE_COLUMNS`, then
-    ``PAYLOAD_SIZE AS size``, ordered by ``created_at, instance_id`` and
-    limited to ``page_size + 1``; the budget is the parameter ``mark``. Each
+    ``PAYLOAD_SIZE AS size``, ordered by ``created_at, instance_id`` (descending
+    if ``newest_first``) and limited to ``page_size + 1``; the budget is the
+    parameter ``mark``. Each
     row comes back (a :class:`~perdure.store.codec.PageRow`) with its running
     payload total and the count of ``inner``'s rows, which :func:`page_of`
     needs to tell whether the page was cut. The first row always comes back.
     """
-    return ("SELECT * FROM (SELECT p.*, sum(p.size) OVER (ORDER BY p.created_at, "
-            "p.instance_id ROWS UNBOUNDED PRECEDING) AS running, count(*) OVER () AS total "
+    way = " DESC" if newest_first else ""
+    return (f"SELECT * FROM (SELECT p.*, sum(p.size) OVER (ORDER BY p.created_at{way}, "
+            f"p.instance_id{way} ROWS UNBOUNDED PRECEDING) AS running, count(*) OVER () AS total "
             f"FROM ({inner}) p) w WHERE w.running - w.size < {mark} "
-            "ORDER BY w.created_at, w.instance_id")
+            f"ORDER BY w.created_at{way}, w.instance_id{way}")
 
 
 def page_of(rows: Sequence[PageRow], page_size: int) -> tuple[list[InstanceRecord], str | None]:
@@ -136,6 +107,6 @@ def page_of(rows: Sequence[PageRow], page_size: int) -> tuple[list[InstanceRecor
 
 
 __all__ = [
-    "PAYLOAD_SIZE", "budgeted_page", "decode_token", "encode_token", "keyset_conditions",
+    "PAYLOAD_SIZE", "budgeted_page", "decode_token", "encode_token",
     "page_byte_budget", "page_of", "prefix_upper_bound",
 ]

@@ -129,8 +129,14 @@ def check_query(query: InstanceQuery) -> None:
         decode_token(query.continuation_token)
 
 
+def check_count_bound(bound: int) -> None:
+    """Refuse a count bound below 1 (see ``Store.count_instances``)."""
+    if not isinstance(bound, int) or isinstance(bound, bool) or bound < 1:
+        raise InvalidArgumentError(f"a count bound must be a positive integer, got {bound!r}")
+
+
 __all__ = [
     "MAX_MESSAGES_PER_CLAIM", "TERMINAL_STATUS_VALUES", "PurgeBatch", "check_can_purge",
-    "check_can_send", "check_query", "purge_in_batches", "purgeable_status_values",
-    "conflict_message", "status_values", "wakes_waiters",
+    "check_can_send", "check_count_bound", "check_query", "purge_in_batches",
+    "purgeable_status_values", "conflict_message", "status_values", "wakes_waiters",
 ]

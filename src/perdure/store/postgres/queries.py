@@ -35,6 +35,7 @@ class Queries:
     select_instance: str
     select_instances: str
     select_history: str
+    select_generations: str
     select_histories: str
     create_many: str
     lock_status: str

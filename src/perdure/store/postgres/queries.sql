@@ -27,6 +27,10 @@ SELECT {columns} FROM {s}.instances WHERE instance_id = ANY(%b::text[]);
 -- name: select_history
 SELECT events FROM {s}.history WHERE instance_id = %s ORDER BY seq;
 
+-- name: select_generations
+SELECT generation, execution_id, started_at, ended_at, input_preview FROM {s}.generations
+ WHERE instance_id = %s ORDER BY generation;
+
 -- name: select_histories
 SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[])
  ORDER BY instance_id, seq;

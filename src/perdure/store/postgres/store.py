@@ -65,7 +65,7 @@ from ..codec import from_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import integer_option, seconds_option
 from ..plan import TaskLease, task_lease
-from ..rules import check_query, purge_in_batches
+from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import WaitsOnSignals
 from . import stats
 from . import transitions as ops
@@ -300,6 +300,14 @@ class PostgresStore(WaitsOnSignals):
         check_query(query)
         rows, token = await self._run(ops.query_instances, query)
         return base.InstancePage(rows, token)
+
+    async def count_instances(self, query: base.InstanceQuery,
+                              bound: int) -> list[base.StatusCount]:
+        check_count_bound(bound)
+        return await self._run(ops.count_instances, query, bound)
+
+    async def get_generations(self, instance_id: str) -> list[base.Generation]:
+        return await self._run(ops.get_generations, instance_id)
 
     async def send_message(
         self, message: base.Message, *, operation: str,

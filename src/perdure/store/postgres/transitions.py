@@ -36,10 +36,9 @@ from ...core.errors import (
 )
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from .. import base
+from .. import base, listing
 from ..base import ActivityTask, ActivityWorkItem, InboxMessage, OrchestrationWorkItem
 from ..codec import (
-    INSTANCE_COLUMNS,
     ClaimedTask,
     InstanceRow,
     Lease,
@@ -57,7 +56,7 @@ from ..codec import (
     task_row,
     to_us,
 )
-from ..paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from ..paging import budgeted_page, page_byte_budget, page_of
 from ..plan import CommitPlan, TaskLease, plan_commit
 from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
@@ -270,25 +269,60 @@ async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_
     return purged
 
 
+def _listing(q: Queries) -> listing.Dialect:
+    # The id column is COLLATE "C", so the prefix range compares code points.
+    return listing.Dialect("%s", "%s::bigint", f"{q.schema}.instances", "",
+                           "instance_id = ANY(%s::text[])")
+
+
 async def query_instances(conn: Conn, q: Queries, query: base.InstanceQuery) -> tuple[
         list[base.InstanceRecord], str | None]:
     """One keyset page of instances and the token of the next one."""
-    # The id column is COLLATE "C", so the prefix range compares code points.
-    where, params = keyset_conditions(query, "%s", "%s::bigint")
-    if query.statuses is not None:
-        statuses = sorted(set(status_values(query.statuses)))
-        if not statuses:
-            return [], None
-        where.append("runtime_status = ANY(%b::text[])")
-        params.append(statuses)
-    sql = f"SELECT {INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size FROM {q.schema}.instances"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at, instance_id LIMIT %s"
-    params.append(query.page_size + 1)  # one row more says whether a next page exists
-    params.append(page_byte_budget())
-    sql = budgeted_page(sql, "%s")
-    return page_of(await fetch(conn, PageRow, sql, params), query.page_size)
+    d = _listing(q)
+    limit = query.page_size + 1  # one row more says whether a next page exists
+    if query.instance_id_prefix:
+        ids = await _prefix_page_ids(conn, d, query, limit)
+        sql = None if not ids else listing.rows_of_ids(query, d, ids)
+    else:
+        sql = listing.page_rows(query, d, limit)
+    if sql is None:
+        return [], None
+    text = budgeted_page(sql.text, "%s", query.newest_first)
+    rows = await fetch(conn, PageRow, text, [*sql.params, page_byte_budget()])
+    return page_of(rows, query.page_size)
+
+
+async def _prefix_page_ids(conn: Conn, d: listing.Dialect, query: base.InstanceQuery,
+                           limit: int) -> list[str]:
+    """The ids of a prefix page, by the plan that fits (see :mod:`..listing`)."""
+    prefix = query.instance_id_prefix or ""
+    scan = listing.prefix_scan_keys(query, d)
+    if scan is None:
+        return []
+    cur = await conn.execute(scan.text, scan.params)
+    scanned = [instance_id for (_, instance_id) in await cur.fetchall()]
+    ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)][:limit]
+    if len(ids) == limit or len(scanned) < listing.PREFIX_SCAN:
+        return ids
+    ranged = listing.prefix_range_keys(query, d, limit)
+    assert ranged is not None
+    cur = await conn.execute(ranged.text, ranged.params)
+    return [instance_id for (instance_id,) in await cur.fetchall()]
+
+
+async def count_instances(conn: Conn, q: Queries, query: base.InstanceQuery,
+                          bound: int) -> list[base.StatusCount]:
+    statuses = listing.counted_statuses(query)
+    if not statuses:
+        return []
+    sql = listing.count_sql(query, _listing(q), bound, statuses)
+    found = dict(await (await conn.execute(sql.text, sql.params)).fetchall())
+    return [listing.count_of(status, found[i], bound) for i, status in enumerate(statuses)]
+
+
+async def get_generations(conn: Conn, q: Queries, instance_id: str) -> list[base.Generation]:
+    cur = await conn.execute(q.select_generations, (instance_id,))
+    return [listing.generation_of(*row) for row in await cur.fetchall()]
 
 
 async def register_functions(conn: Conn, q: Queries, orchestrators: Sequence[str],

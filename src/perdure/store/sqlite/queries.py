@@ -27,6 +27,7 @@ class Queries:
     select_instance: str
     select_status: str
     select_history: str
+    select_generations: str
     select_histories: str
     insert_instance: str
     insert_message: str

@@ -29,6 +29,10 @@ SELECT runtime_status FROM instances WHERE instance_id = ?;
 -- name: select_history
 SELECT event FROM history WHERE instance_id = ? ORDER BY seq;
 
+-- name: select_generations
+SELECT generation, execution_id, started_at, ended_at, input_preview FROM generations
+ WHERE instance_id = ? ORDER BY generation;
+
 -- name: select_histories
 SELECT instance_id, event FROM history WHERE instance_id IN {ids}
  ORDER BY instance_id, seq;

@@ -36,7 +36,7 @@ from ..codec import from_us, now_us, seconds_to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import seconds_option
 from ..plan import TaskLease, task_lease
-from ..rules import check_query, purge_in_batches
+from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import Signals, WaitsOnSignals
 from . import stats
 from . import transitions as ops
@@ -343,6 +343,14 @@ class SqliteStore(WaitsOnSignals):
         check_query(query)
         rows, token = await self._read(ops.query_instances, query)
         return base.InstancePage(rows, token)
+
+    async def count_instances(self, query: base.InstanceQuery,
+                              bound: int) -> list[base.StatusCount]:
+        check_count_bound(bound)
+        return await self._read(ops.count_instances, query, bound)
+
+    async def get_generations(self, instance_id: str) -> list[base.Generation]:
+        return await self._read(ops.get_generations, instance_id)
 
     async def send_message(
         self, message: base.Message, *, operation: str,

@@ -22,10 +22,9 @@ from typing import Any, TypeVar, cast
 from ...core.errors import InstanceNotFoundError
 from ...core.history import HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
-from .. import base
+from .. import base, listing
 from ..base import InboxMessage, OrchestrationWorkItem
 from ..codec import (
-    INSTANCE_COLUMNS,
     ClaimedInstance,
     ClaimedTask,
     InstanceRow,
@@ -42,21 +41,17 @@ from ..codec import (
     started_event,
     to_us,
 )
-from ..paging import PAYLOAD_SIZE, budgeted_page, keyset_conditions, page_byte_budget, page_of
+from ..paging import budgeted_page, page_byte_budget, page_of
 from ..plan import CommitPlan, TaskLease, plan_commit
 from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
     check_can_purge,
     check_can_send,
     conflict_message,
-    status_values,
 )
 from .queries import SQL
 
 R = TypeVar("R")
-
-_ORDER = "ORDER BY created_at, instance_id"
-
 
 def _fetch(conn: sqlite3.Connection, make: Callable[[Iterable[Any]], R], sql: str,
            params: Sequence[Any]) -> list[R]:
@@ -173,6 +168,10 @@ def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: 
     return ids
 
 
+_LISTING = listing.Dialect("?", "?", "instances", "INDEXED BY instances_id_created",
+                           "instance_id IN (SELECT value FROM json_each(?))")
+
+
 def query_instances(conn: sqlite3.Connection, query: base.InstanceQuery) -> tuple[
         list[base.InstanceRecord], str | None]:
     """One keyset page of instances and the token of the next one.
@@ -180,27 +179,49 @@ def query_instances(conn: sqlite3.Connection, query: base.InstanceQuery) -> tupl
     The SQL is assembled from constant fragments, one per filter present, so
     there are few distinct strings and each stays in the statement cache.
     """
-    where, params = keyset_conditions(query, "?")
     limit = query.page_size + 1  # one row more than asked says whether a next page exists
-    columns = f"{INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size"
-    if query.statuses is None:
-        sql = f"SELECT {columns} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" {_ORDER} LIMIT ?"
-        args = [*params, limit]
+    if query.instance_id_prefix:
+        ids = _prefix_page_ids(conn, query, limit)
+        sql: listing.Sql | None = None if not ids else listing.rows_of_ids(
+            query, _LISTING, encode_ids(ids))
     else:
-        # One ordered index range per status, merged: a single `IN` would make
-        # SQLite sort every matching row before it could apply the LIMIT.
-        statuses = sorted(set(status_values(query.statuses)))
-        if not statuses:
-            return [], None
-        arm = (f"SELECT * FROM (SELECT {columns} FROM instances WHERE "
-               + " AND ".join(["runtime_status = ?", *where]) + f" {_ORDER} LIMIT ?)")
-        sql = " UNION ALL ".join([arm] * len(statuses)) + f" {_ORDER} LIMIT ?"
-        args = [arg for status in statuses for arg in (status, *params, limit)] + [limit]
-    sql = budgeted_page(sql, "?")
-    return page_of(_fetch_rows(conn, PageRow, sql, [*args, page_byte_budget()]), query.page_size)
+        sql = listing.page_rows(query, _LISTING, limit)
+    if sql is None:
+        return [], None
+    text = budgeted_page(sql.text, "?", query.newest_first)
+    rows = _fetch_rows(conn, PageRow, text, [*sql.params, page_byte_budget()])
+    return page_of(rows, query.page_size)
+
+
+def _prefix_page_ids(conn: sqlite3.Connection, query: base.InstanceQuery,
+                     limit: int) -> list[str]:
+    """The ids of a prefix page, by the plan that fits (see :mod:`..listing`)."""
+    prefix = query.instance_id_prefix or ""
+    scan = listing.prefix_scan_keys(query, _LISTING)
+    if scan is None:
+        return []
+    scanned = [instance_id for (_, instance_id) in conn.execute(scan.text, scan.params)]
+    ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)][:limit]
+    if len(ids) == limit or len(scanned) < listing.PREFIX_SCAN:
+        return ids
+    ranged = listing.prefix_range_keys(query, _LISTING, limit)
+    assert ranged is not None
+    return [instance_id for (instance_id,) in conn.execute(ranged.text, ranged.params)]
+
+
+def count_instances(conn: sqlite3.Connection, query: base.InstanceQuery,
+                    bound: int) -> list[base.StatusCount]:
+    statuses = listing.counted_statuses(query)
+    if not statuses:
+        return []
+    sql = listing.count_sql(query, _LISTING, bound, statuses)
+    found = dict(conn.execute(sql.text, sql.params))
+    return [listing.count_of(status, found[i], bound) for i, status in enumerate(statuses)]
+
+
+def get_generations(conn: sqlite3.Connection, instance_id: str) -> list[base.Generation]:
+    return [listing.generation_of(*row) for row in conn.execute(SQL.select_generations,
+                                                          (instance_id,))]
 
 
 def register_functions(conn: sqlite3.Connection, orchestrators: Sequence[str],

@@ -1,0 +1,203 @@
+"""The SQL of instance listings and counts, built the same way for both dialects.
+
+(And the decoding of the rows the dashboard reads: counts and generations.)
+
+A listing is keyset-paged in ``(created_at, instance_id)`` order, oldest or
+newest first. Every filter but the id prefix has an index in that order
+(creation time, status, orchestrator name), so a page reads about one page
+of index entries. The prefix has none (its index orders by id), so a page
+with a prefix takes one of two bounded plans (see :func:`prefix_plan_keys`):
+the ordered scan, cut after :data:`PREFIX_SCAN` entries, when matches are
+dense enough to fill the page in it; else the prefix's key range, read from
+the ``(instance_id, created_at)`` index alone and sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.status import OrchestrationRuntimeStatus
+from .base import Generation, InstanceQuery, StatusCount
+from .codec import INSTANCE_COLUMNS, from_us, to_us
+from .paging import PAYLOAD_SIZE, decode_token, prefix_upper_bound
+from .rules import status_values
+
+#: Index entries the ordered scan of a prefix page reads before it gives up
+#: for the prefix's own key range.
+PREFIX_SCAN = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the dialects' listing SQL."""
+
+    #: The placeholder of a parameter, and of a microsecond time.
+    mark: str
+    big: str
+    #: The instances table (schema-qualified for PostgreSQL).
+    table: str
+    #: The clause that makes a prefix range read the ``(instance_id,
+    #: created_at)`` index (SQLite's planner needs telling; PostgreSQL's does not).
+    by_id: str
+    #: ``instance_id IN`` a list parameter.
+    id_in_list: str
+
+
+class Sql:
+    """One statement with its parameters."""
+
+    __slots__ = ("params", "text")
+
+    def __init__(self, text: str, params: list[Any]) -> None:
+        self.text = text
+        self.params = params
+
+
+def order_by(query: InstanceQuery) -> str:
+    """The listing's ORDER BY clause."""
+    if query.newest_first:
+        return "ORDER BY created_at DESC, instance_id DESC"
+    return "ORDER BY created_at, instance_id"
+
+
+def conditions(query: InstanceQuery, d: Dialect, *,
+               prefix: bool = True) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of ``query`` but its statuses: keyset position (in the
+    query's direction), creation window (inclusive), name and, if ``prefix``,
+    the id prefix as a code-point range."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.continuation_token is not None:
+        op = "<" if query.newest_first else ">"
+        where.append(f"(created_at, instance_id) {op} ({d.big}, {d.mark})")
+        params.extend(decode_token(query.continuation_token))
+    if query.created_from is not None:
+        where.append(f"created_at >= {d.big}")
+        params.append(to_us(query.created_from))
+    if query.created_to is not None:
+        where.append(f"created_at <= {d.big}")
+        params.append(to_us(query.created_to))
+    if query.name is not None:
+        where.append(f"name = {d.mark}")
+        params.append(query.name)
+    if prefix and query.instance_id_prefix:
+        terms, values = prefix_range(query.instance_id_prefix, d)
+        where += terms
+        params += values
+    return where, params
+
+
+def prefix_range(prefix: str, d: Dialect) -> tuple[list[str], list[Any]]:
+    """``instance_id`` starts with ``prefix``, as a key range."""
+    where, params = [f"instance_id >= {d.mark}"], [prefix]
+    upper = prefix_upper_bound(prefix)
+    if upper is not None:
+        where.append(f"instance_id < {d.mark}")
+        params.append(upper)
+    return where, params
+
+
+def _statuses(query: InstanceQuery) -> list[str] | None:
+    return None if query.statuses is None else sorted(set(status_values(query.statuses)))
+
+
+def ordered(query: InstanceQuery, d: Dialect, columns: str, limit: int, *,
+            prefix: bool = True) -> Sql | None:
+    """``columns`` of the first ``limit`` matching rows in the listing's order
+    (``None``: no status can match). Statuses are one ordered index range
+    each, merged: a single ``IN`` would sort every matching row before the
+    LIMIT could apply."""
+    where, params = conditions(query, d, prefix=prefix)
+    order = order_by(query)
+    statuses = _statuses(query)
+    if statuses is None:
+        text = f"SELECT {columns} FROM {d.table}"
+        if where:
+            text += " WHERE " + " AND ".join(where)
+        return Sql(f"{text} {order} LIMIT {d.mark}", [*params, limit])
+    if not statuses:
+        return None
+    arm = (f"SELECT * FROM (SELECT {columns} FROM {d.table} WHERE "
+           + " AND ".join([f"runtime_status = {d.mark}", *where]) + f" {order} LIMIT {d.mark}) a")
+    arms = [f"SELECT * FROM ({arm}{i}) m{i}" for i in range(len(statuses))]
+    args = [arg for status in statuses for arg in (status, *params, limit)]
+    return Sql(" UNION ALL ".join(arms) + f" {order} LIMIT {d.mark}", [*args, limit])
+
+
+def page_rows(query: InstanceQuery, d: Dialect, limit: int) -> Sql | None:
+    """A page's rows (without a prefix filter: one statement does it all)."""
+    return ordered(query, d, f"{INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size", limit)
+
+
+def prefix_scan_keys(query: InstanceQuery, d: Dialect) -> Sql | None:
+    """Plan one of a prefix page: the ids (and positions) of the first
+    :data:`PREFIX_SCAN` rows in order, whatever their prefix (the caller
+    keeps the prefix's; index entries only, no row is read), as
+    ``(created_at, instance_id)`` rows."""
+    return ordered(query, d, "created_at, instance_id", PREFIX_SCAN, prefix=False)
+
+
+def prefix_range_keys(query: InstanceQuery, d: Dialect, limit: int) -> Sql | None:
+    """Plan two of a prefix page: the first ``limit`` ids of the prefix's key
+    range in the listing's order, read from the ``(instance_id, created_at)``
+    index and sorted (statuses and name are checked on each row of the range)."""
+    statuses = _statuses(query)
+    if statuses is not None and not statuses:
+        return None
+    where, params = conditions(query, d)
+    if statuses is not None:
+        where.append("runtime_status IN (" + ", ".join([d.mark] * len(statuses)) + ")")
+        params += statuses
+    text = (f"SELECT instance_id FROM {d.table} {d.by_id} WHERE " + " AND ".join(where)
+            + f" {order_by(query)} LIMIT {d.mark}")
+    return Sql(text, [*params, limit])
+
+
+def rows_of_ids(query: InstanceQuery, d: Dialect, ids: Any) -> Sql:
+    """The page rows of ``ids`` (a list parameter), in the listing's order."""
+    return Sql(f"SELECT {INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size FROM {d.table} "
+               f"WHERE {d.id_in_list} {order_by(query)}", [ids])
+
+
+def count_sql(query: InstanceQuery, d: Dialect, bound: int,
+              statuses: list[OrchestrationRuntimeStatus]) -> Sql:
+    """Per status of ``statuses``: ``(i, n)`` with ``i`` its index in
+    ``statuses`` and ``n`` the rows matching ``query`` (token and page size
+    ignored), counted up to ``bound + 1``."""
+    unpaged = InstanceQuery(query.created_from, query.created_to, None,
+                            query.instance_id_prefix, name=query.name)
+    where, params = conditions(unpaged, d)
+    arms: list[str] = []
+    args: list[Any] = []
+    for i, status in enumerate(statuses):
+        arms.append(f"SELECT {i} AS i, (SELECT count(*) FROM (SELECT 1 FROM {d.table} "
+                    "WHERE " + " AND ".join([f"runtime_status = {d.mark}", *where])
+                    + f" LIMIT {d.mark}) c{i}) AS n")
+        args += [status.value, *params, bound + 1]
+    return Sql(" UNION ALL ".join(arms), args)
+
+
+def counted_statuses(query: InstanceQuery) -> list[OrchestrationRuntimeStatus]:
+    """The statuses :meth:`~perdure.store.base.Store.count_instances` answers for."""
+    wanted = None if query.statuses is None else set(query.statuses)
+    return [s for s in OrchestrationRuntimeStatus if wanted is None or s in wanted]
+
+
+def count_of(status: OrchestrationRuntimeStatus, n: int, bound: int) -> StatusCount:
+    """A count of :func:`count_sql` (``bound + 1`` means "more than ``bound``")."""
+    return StatusCount(status, min(n, bound), n <= bound)
+
+
+def generation_of(generation: int, execution_id: str, started_at: int, ended_at: int,
+                  input_preview: str | None) -> Generation:
+    """A row of the ``generations`` table."""
+    return Generation(generation, execution_id, from_us(started_at), from_us(ended_at),
+                      input_preview)
+
+
+__all__ = [
+    "PREFIX_SCAN", "Dialect", "Sql", "conditions", "count_of", "count_sql", "counted_statuses",
+    "generation_of", "order_by", "ordered",
+    "page_rows", "prefix_range", "prefix_range_keys", "prefix_scan_keys", "rows_of_ids",
+]
