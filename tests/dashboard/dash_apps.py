@@ -61,3 +61,22 @@ def sleeper(ctx: perdure.OrchestrationContext):
 
 def payloads() -> dict[str, Any]:
     return {"x": XSS}
+
+
+@app.orchestrator
+def counter(ctx: perdure.OrchestrationContext):
+    """Continues as new until its input reaches 3."""
+    n = ctx.get_input() or 0
+    if n >= 3:
+        return n
+    ctx.continue_as_new(n + 1)
+    return None
+
+
+@app.orchestrator
+def two_waits(ctx: perdure.OrchestrationContext):
+    """Waits for "first", runs an activity, then waits for "second"."""
+    first = yield ctx.wait_for_external_event("first")
+    doubled = yield ctx.call_activity("double", first)
+    second = yield ctx.wait_for_external_event("second")
+    return doubled + second

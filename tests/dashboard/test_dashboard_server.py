@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -14,6 +15,12 @@ pytestmark = pytest.mark.timeout(60)
 
 def _ids(html: str) -> list[str]:
     return re.findall(r'href="/dashboard/instances/([^"/?]+)" class="mono"', html)
+
+
+def _count(html: str, status: str) -> str:
+    match = re.search(rf'data-status="{status}"[^>]*>([^<]+)<', html)
+    assert match, html
+    return match.group(1)
 
 
 async def test_root_redirects_and_list_renders(board):
@@ -49,7 +56,7 @@ async def test_filters_counts_and_keyset_paging(board):
     page = await board.http.get("/dashboard/", params={"status": "Running"})
     assert _ids(page.text) == ["zz-sleep"]
     # Counts per status, as chips linking to that filter.
-    assert re.search(r"Completed <span class=\"count\">7</span>", page.text)
+    assert _count(page.text, "Completed") == "7" and _count(page.text, "Running") == "1"
     assert 'href="/dashboard/?status=Running"' in page.text
     # Multi-select.
     page = await board.http.get("/dashboard/?status=Running&status=Completed")
@@ -88,8 +95,28 @@ async def test_paging_follows_continuation_tokens(board):
         url = match.group(1).replace("&amp;", "&") if match else ""
     assert sorted(seen) == [f"p{i:02d}" for i in range(30)]
     assert len(seen) == 30
-    rows = await board.http.get("/dashboard/?size=25&fragment=rows")
-    assert rows.text.lstrip().startswith("<tr>") and "<html" not in rows.text
+    live = await board.http.get("/dashboard/?size=25&fragment=live")
+    assert live.text.lstrip().startswith('<template id="live-rows">') and "<html" not in live.text
+    assert 'id="live-chips"' in live.text
+    assert int(_count(live.text, "Running")) + int(_count(live.text, "Pending")) == 30
+    assert (await board.http.get("/dashboard/?fragment=rows")).status_code == 400
+
+
+async def test_counts_stop_at_their_bound(board, monkeypatch):
+    from perdure.http.dashboard import instance_list
+
+    for i in range(6):
+        await board.client.start_new("sleeper", f"c{i}")
+    for i in range(6):
+        await board.until(f"c{i}", "Running")
+    monkeypatch.setattr(instance_list, "COUNT_BOUND", 4)
+    page = (await board.http.get("/dashboard/")).text
+    assert _count(page, "Running") == "≥ 4" and _count(page, "Failed") == "0"
+    # With a prefix, one pass over its rows stops at the bound: every count says "at least".
+    page = (await board.http.get("/dashboard/?prefix=c")).text
+    assert _count(page, "Running") == "≥ 4" and _count(page, "Failed") == "≥ 0"
+    monkeypatch.setattr(instance_list, "COUNT_BOUND", 10)
+    assert _count((await board.http.get("/dashboard/?prefix=c")).text, "Running") == "6"
 
 
 async def test_detail_timeline_and_failure(board):
@@ -262,49 +289,77 @@ async def test_a_user_route_at_root_wins(board_factory):
     assert response.status_code == 200 and response.text == "mine"
 
 
-async def test_bulk_terminate_and_purge_by_filter(board):
+async def _job(board, started) -> tuple[str, str]:
+    """Follow a started bulk job's page until it ends: (its id, its final progress)."""
+    assert started.status_code == 303, started.text
+    location = started.headers["location"]
+    job_id = location.rsplit("/", 1)[1]
+    page = await board.http.get(location)
+    assert page.status_code == 200 and 'id="bulk-progress"' in page.text
+    for _ in range(2000):
+        part = (await board.http.get(f"{location}?fragment=progress")).text
+        if 'data-state="running"' not in part:
+            return job_id, part
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"bulk job {job_id} never ended")
+
+
+async def test_bulk_terminate_and_purge_by_filter(board, monkeypatch):
+    from perdure.http.dashboard import bulk
+
+    monkeypatch.setattr(bulk, "BULK_BATCH", 40)
     for i in range(130):
         await board.client.start_new("sleeper", f"bulk-{i:03d}")
     await board.client.start_new("sleeper", "keep-me")
-    for i in (0, 129):
-        await board.until(f"bulk-{i:03d}", "Running")
     confirm = await board.http.get("/dashboard/bulk/terminate?prefix=bulk-")
-    assert confirm.status_code == 200 and "at least 100" in confirm.text
+    assert confirm.status_code == 200 and '<strong id="bulk-estimate">130</strong>' in confirm.text
     token = await board.csrf("/dashboard/bulk/terminate?prefix=bulk-")
-    url = "/dashboard/bulk/terminate?prefix=bulk-"
-    done = ""
-    batches = 0
-    while url:
-        response = await board.http.post(url, data={"csrf": token, "done": done or "0"})
-        assert response.status_code == 200
-        batches += 1
-        match = re.search(r'<form method="post" action="([^"]+)" data-auto-continue', response.text)
-        url = match.group(1).replace("&amp;", "&") if match else ""
-        done_match = re.search(r'name="done" value="(\d+)"', response.text)
-        done = done_match.group(1) if done_match else done
-    assert batches == 2 and "130 instance(s) terminated" in response.text
-    for i in (0, 64, 129):
-        await board.until(f"bulk-{i:03d}", "Terminated")
-    assert (await board.client.get_status("keep-me")).runtime_status.value == "Running"
-    # Purge takes only finished instances: the running one is kept.
-    purge = await board.http.post("/dashboard/bulk/purge?size=200",
-                                  data={"csrf": token, "done": "0"})
-    while "data-auto-continue" in purge.text:
-        match = re.search(r'action="([^"]+)" data-auto-continue', purge.text)
-        assert match
-        purge = await board.http.post(match.group(1).replace("&amp;", "&"),
-                                      data={"csrf": token, "done": "0"})
+    started = await board.http.post("/dashboard/bulk/terminate?prefix=bulk-",
+                                    data={"csrf": token})
+    _, progress = await _job(board, started)
+    assert 'data-state="finished"' in progress and ">130</span> of 130 terminated" in progress
+    assert "in 4 batch(es)" in progress  # 40, 40, 40, 10
     for i in range(130):
-        if await board.client.get_status(f"bulk-{i:03d}") is not None:
-            await board.until(f"bulk-{i:03d}", "Terminated")
-    leftover = (await board.http.post("/dashboard/bulk/purge",
-                                      data={"csrf": token, "done": "0"})).text
-    assert "Finished" in leftover
+        await board.until(f"bulk-{i:03d}", "Terminated")
+    assert (await board.client.get_status("keep-me")).runtime_status.value in ("Pending",
+                                                                                "Running")
+    # Purge takes only finished instances: the running one is kept.
+    _, progress = await _job(board, await board.http.post("/dashboard/bulk/purge",
+                                                          data={"csrf": token}))
+    assert ">130</span> of 130 purged" in progress
     remaining = [s.instance_id for s in (await board.client.get_status_by()).instances]
     assert remaining == ["keep-me"]
-    # Refusals: no CSRF token, read-only, unknown action.
+    # Refusals: no CSRF token, unknown action, unknown job.
     assert (await board.http.post("/dashboard/bulk/purge", data={})).status_code == 403
     assert (await board.http.get("/dashboard/bulk/nope")).status_code == 404
+    assert (await board.http.get("/dashboard/bulk/jobs/nope")).status_code == 404
+    assert (await board.http.post("/dashboard/bulk/jobs/nope/cancel",
+                                  data={"csrf": token})).status_code == 404
+
+
+async def test_a_bulk_job_can_be_cancelled(board, monkeypatch):
+    from perdure.http.dashboard import bulk
+
+    monkeypatch.setattr(bulk, "BULK_BATCH", 5)
+    for i in range(400):
+        await board.client.start_new("sleeper", f"many-{i:03d}")
+    token = await board.csrf("/dashboard/start")
+    started = await board.http.post("/dashboard/bulk/terminate", data={"csrf": token})
+    location = started.headers["location"]
+    refused = await board.http.post(f"{location}/cancel", data={})
+    assert refused.status_code == 403
+    cancelled = await board.http.post(f"{location}/cancel", data={"csrf": token})
+    assert cancelled.status_code == 303 and cancelled.headers["location"] == location
+    _, progress = await _job(board, cancelled)
+    assert 'data-state="cancelled"' in progress and "Cancelled." in progress
+    done = int(re.search(r'id="bulk-done">(\d+)<', progress).group(1))
+    assert done < 400
+    # It went oldest first: exactly the first ``done`` were terminated, the rest run on.
+    for i in range(done):
+        await board.until(f"many-{i:03d}", "Terminated")
+    for i in range(done, 400):
+        status = await board.client.get_status(f"many-{i:03d}")
+        assert status.runtime_status.value in ("Pending", "Running"), i
 
 
 async def test_bulk_refused_when_read_only(board_factory):
@@ -312,6 +367,9 @@ async def test_bulk_refused_when_read_only(board_factory):
     assert (await board.http.get("/dashboard/bulk/purge")).status_code == 403
     assert (await board.http.post("/dashboard/bulk/purge", data={"csrf": "x"})).status_code == 403
     assert "all matching" not in (await board.http.get("/dashboard/")).text
+    assert (await board.http.get("/dashboard/bulk/jobs/any")).status_code == 403
+    assert (await board.http.post("/dashboard/bulk/jobs/any/cancel",
+                                  data={"csrf": "x"})).status_code == 403
 
 
 async def test_notices_are_only_the_dashboards_own(board):
@@ -350,24 +408,98 @@ async def test_newest_first_by_default_and_oldest_on_request(board):
         if "prefix=o0" in query:
             expected = [x for x in expected if x.startswith("o0")]
         assert seen == expected, query
-    assert (await board.http.get("/dashboard/?before=nonsense")).status_code == 400
+    assert (await board.http.get("/dashboard/?after=nonsense")).status_code == 400
     assert (await board.http.get("/dashboard/?order=sideways")).status_code == 400
 
 
-async def test_newest_first_carries_on_when_out_of_windows(board, monkeypatch):
-    from perdure.http.dashboard import views
+async def test_wrong_keys_back_off_per_client(board_factory):
+    import httpx
 
-    for i in range(30):  # more than a page: the oldest page alone cannot answer
-        await board.client.start_new("echo" if i % 10 else "sleeper", f"w{i:02d}")
-    # Two windows per page at most: pages come back short, but complete in order.
-    monkeypatch.setattr(views, "NEWEST_WINDOWS", 2)
-    seen: list[str] = []
-    url = "/dashboard/?name=sleeper&size=25"
-    for _ in range(200):
-        page = await board.http.get(url)
-        seen += _ids(page.text)
-        match = re.search(r'href="([^"]+)" rel="next"', page.text)
-        if not match:
+    from perdure.http.dashboard import signin
+
+    board = await board_factory(auth=KeyAuth("sekrit"))
+    login = "/dashboard/login"
+    for _ in range(signin.FREE_ATTEMPTS):
+        wrong = await board.http.post(login, data={"key": "nope"})
+        assert wrong.status_code == 401 and "Retry-After" not in wrong.headers
+    # One more wrong key: refused, and now it has to wait.
+    wrong = await board.http.post(login, data={"key": "nope"})
+    assert wrong.status_code == 401 and wrong.headers["Retry-After"] == "1"
+    # While it waits, even the right key is not heard.
+    waiting = await board.http.post(login, data={"key": "sekrit"})
+    assert waiting.status_code == 429 and "try again in 1 s" in waiting.text
+    assert "set-cookie" not in waiting.headers
+    # Another client is not held up.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(
+            app=board.http._transport.app, client=("10.0.0.9", 1234)),  # type: ignore[attr-defined]
+            base_url=str(board.http.base_url)) as other:
+        assert (await other.post(login, data={"key": "sekrit"})).status_code == 303
+    # The wait doubles with each wrong key after it.
+    board.client.store.clock.advance(1.5)
+    wrong = await board.http.post(login, data={"key": "nope"})
+    assert wrong.status_code == 401 and wrong.headers["Retry-After"] == "2"
+    board.client.store.clock.advance(2.5)
+    signed = await board.http.post(login, data={"key": "sekrit"})
+    assert signed.status_code == 303
+    # A right key forgets the wrong ones: three free attempts again.
+    for _ in range(signin.FREE_ATTEMPTS):
+        assert (await board.http.post(login, data={"key": "nope"})).status_code == 401
+    assert (await board.http.post(login, data={"key": "nope"})).headers["Retry-After"] == "1"
+
+
+async def test_continue_as_new_generations(board):
+    await board.client.start_new("counter", "cnt", 0)
+    await board.until("cnt", "Completed")
+    page = (await board.http.get("/dashboard/instances/cnt")).text
+    assert "Continue-as-new generations" in page and "(generation 4)" in page
+    rows = re.findall(r"<tr><td>(\d+)</td><td class=\"mono small\">([^<]+)</td>", page)
+    assert [g for g, _ in rows] == ["1", "2", "3"]
+    assert len({e for _, e in rows}) == 3
+    await board.client.start_new("echo", "plain", 1)
+    await board.until("plain", "Completed")
+    assert "Continue-as-new generations" not in (
+        await board.http.get("/dashboard/instances/plain")).text
+
+
+def _bars(html: str) -> list[tuple[str, str, str, float]]:
+    """(kind, label, state, left %) of each timeline row."""
+    return [(kind, label.strip(), state, float(left)) for state, kind, label, left in re.findall(
+        r'<li class="tl-row tl-([\w-]+)" data-kind="([\w -]+)">\s*<span class="tl-label">'
+        r'<span class="kind">[^<]*</span>([^<]*)</span>\s*<span class="tl-track">'
+        r'<span class="tl-bar" style="margin-left: ([\d.]+)%', html)]
+
+
+async def test_event_waits_are_spans_to_the_arrival(board):
+    await board.client.start_new("two_waits", "tw")
+    await board.until("tw", "Running")
+    page = (await board.http.get("/dashboard/instances/tw")).text
+    assert [(b[0], b[1], b[2]) for b in _bars(page)] == [("event wait", "first", "waiting")]
+    await board.client.raise_event("tw", "first", 2)
+    for _ in range(1000):  # the activity ran, and the second wait began
+        bars = _bars((await board.http.get("/dashboard/instances/tw")).text)
+        if any(b[1] == "second" for b in bars):
             break
-        url = match.group(1).replace("&amp;", "&")
-    assert seen == ["w20", "w10", "w00"]
+        await asyncio.sleep(0.01)
+    kinds = {(b[0], b[1], b[2]) for b in bars}
+    assert {("event wait", "first", "received"), ("activity", "double", "completed"),
+            ("event wait", "second", "waiting")} <= kinds
+    await board.client.raise_event("tw", "second", 5)
+    assert (await board.until("tw", "Completed")).output == 9
+    bars = _bars((await board.http.get("/dashboard/instances/tw")).text)
+    waits = [b for b in bars if b[0] == "event wait"]
+    assert [(b[1], b[2]) for b in waits] == [("first", "received"), ("second", "received")]
+    activity = next(b for b in bars if b[0] == "activity")
+    # The first wait began before the activity was scheduled, the second after it ended.
+    assert waits[0][3] <= activity[3] <= waits[1][3]
+    assert not [b for b in bars if b[0] == "event"]  # every arrival belongs to a wait
+    # An event no wait took stays a point at its arrival.
+    await board.client.start_new("wait_event", "we")
+    await board.until("we", "Running")
+    await board.client.raise_event("we", "other", 1)
+    for _ in range(1000):
+        bars = _bars((await board.http.get("/dashboard/instances/we")).text)
+        if any(b[0] == "event" for b in bars):
+            break
+        await asyncio.sleep(0.01)
+    assert ("event", "other", "received") in {(b[0], b[1], b[2]) for b in bars}
+    assert ("event wait", "go", "waiting") in {(b[0], b[1], b[2]) for b in bars}

@@ -97,9 +97,19 @@ async def test_counts_per_status_exact_and_bounded(store: Store) -> None:
     assert await store.count_instances(InstanceQuery(), 5) == expect(lambda r: True, 5)
     assert [c for c in await store.count_instances(InstanceQuery(), 10)
             if c.status is Status.Running] == [StatusCount(Status.Running, 10, True)]
+    assert await store.count_instances(InstanceQuery(name="z", created_to=at(12)), 2) == expect(
+        lambda r: r.name == "z" and r.created_at <= at(12), 2)
+
+    def prefixed(r: InstanceRecord) -> bool:
+        return r.created_at >= at(4) and r.instance_id.startswith("a-") and r.name == "z"
     query = InstanceQuery(created_from=at(4), instance_id_prefix="a-", name="z")
-    assert await store.count_instances(query, 3) == expect(
-        lambda r: r.created_at >= at(4) and r.instance_id.startswith("a-") and r.name == "z", 3)
+    assert await store.count_instances(query, 100) == expect(prefixed, 100)
+    # A prefix is one pass cut after the bound: every count says "at least".
+    bounded = await store.count_instances(query, 3)
+    truth = {c.status: c.count for c in expect(prefixed, 100)}
+    assert not any(c.exact for c in bounded)
+    assert all(c.count <= min(truth[c.status], 3) for c in bounded)
+    assert sum(c.count for c in bounded) >= 3
     only = InstanceQuery(statuses=[Status.Failed, Status.Running, Status.Failed],
                          continuation_token=(await store.query_instances(
                              InstanceQuery(page_size=2))).continuation_token)

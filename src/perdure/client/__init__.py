@@ -7,7 +7,7 @@ Starlette check-status helpers are the HTTP layer's
 (:class:`perdure.http.HttpClient`).
 """
 
-from ..store.base import HubStats
+from ..store.base import Generation, HubStats, StatusCount
 from .client import Client, Orchestrators, SyncClient
 from .entities import CleanEntityStorageResult, EntityMetadata, EntityPage
 from .export import HistoryExport
@@ -15,6 +15,6 @@ from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, WEBHOOK_PATH, UrlQuery, management_urls
 
 __all__ = ["DEFAULT_BASE_URL", "WEBHOOK_PATH", "CleanEntityStorageResult", "Client",
-           "EntityMetadata", "EntityPage", "HistoryExport", "HubStats",
-           "OrchestrationStatus", "Orchestrators", "StatusPage", "SyncClient", "UrlQuery",
-           "history_to_df", "management_urls"]
+           "EntityMetadata", "EntityPage", "Generation", "HistoryExport", "HubStats",
+           "OrchestrationStatus", "Orchestrators", "StatusCount", "StatusPage", "SyncClient",
+           "UrlQuery", "history_to_df", "management_urls"]

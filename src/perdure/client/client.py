@@ -35,7 +35,15 @@ from ..core.serialization import dumps
 from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store import create_store
-from ..store.base import HubStats, InstanceQuery, Message, NewInstance, Store
+from ..store.base import (
+    Generation,
+    HubStats,
+    InstanceQuery,
+    Message,
+    NewInstance,
+    StatusCount,
+    Store,
+)
 from . import entities as _entities
 from .entities import CleanEntityStorageResult, EntityPage, EntityRef
 from .export import HistoryExport
@@ -243,25 +251,59 @@ class Client:
         self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
         runtime_status: Status | str | Collection[Status | str] | None = None,
         instance_id_prefix: str | None = None, page_size: int = 100,
-        continuation_token: str | None = None, show_input: bool = True,
+        continuation_token: str | None = None, show_input: bool = True, *,
+        orchestrator_name: str | None = None, newest_first: bool = False,
     ) -> StatusPage:
-        """One page of instances matching every given filter, oldest first."""
+        """One page of instances matching every given filter, oldest first (or
+        ``newest_first``; a continuation token carries on in its page's order)."""
         if not isinstance(page_size, int) or page_size < 1:
             raise InvalidArgumentError(f"page_size must be a positive integer, got {page_size!r}")
+        query = self._query(created_time_from, created_time_to, runtime_status,
+                            instance_id_prefix, orchestrator_name)
+        if continuation_token is not None and not isinstance(continuation_token, str):
+            raise InvalidArgumentError("continuation_token must be a string")
+        query.page_size = page_size
+        query.continuation_token = continuation_token or None
+        query.newest_first = bool(newest_first)
+        page = await (await self._open()).query_instances(query)
+        return StatusPage([OrchestrationStatus.from_record(r, show_input=show_input)
+                           for r in page.instances], page.continuation_token)
+
+    async def count_by_status(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        instance_id_prefix: str | None = None, *, orchestrator_name: str | None = None,
+        bound: int = 10_000,
+    ) -> list[StatusCount]:
+        """How many instances of each runtime status match the filters, each
+        counted up to about ``bound`` (a count that stops there is not exact:
+        see :meth:`perdure.store.base.Store.count_instances`)."""
+        query = self._query(created_time_from, created_time_to, None, instance_id_prefix,
+                            orchestrator_name)
+        return await (await self._open()).count_instances(query, bound)
+
+    async def get_generations(self, instance_id: str) -> list[Generation]:
+        """The earlier executions kept of an instance that continued as new (the
+        last 20), oldest first."""
+        check_instance_id(instance_id)
+        return await (await self._open()).get_generations(instance_id)
+
+    def _query(self, created_time_from: datetime | None, created_time_to: datetime | None,
+               runtime_status: Status | str | Collection[Status | str] | None,
+               instance_id_prefix: str | None, orchestrator_name: str | None) -> InstanceQuery:
+        """The checked filters of a listing or a count."""
+        if orchestrator_name is not None and (not isinstance(orchestrator_name, str)
+                                              or not orchestrator_name):
+            raise InvalidArgumentError(f"orchestrator name {orchestrator_name!r} must be a "
+                                       "non-empty string")
         if instance_id_prefix:
             if not isinstance(instance_id_prefix, str) or \
                     control_character(instance_id_prefix) is not None:
                 raise InvalidArgumentError(f"instance id prefix {instance_id_prefix!r} must be a "
                                            "string without control characters")
-        if continuation_token is not None and not isinstance(continuation_token, str):
-            raise InvalidArgumentError("continuation_token must be a string")
-        query = InstanceQuery(_aware(created_time_from, "created_time_from"),
-                              _aware(created_time_to, "created_time_to"),
-                              _statuses(runtime_status), instance_id_prefix or None,
-                              page_size, continuation_token or None)
-        page = await (await self._open()).query_instances(query)
-        return StatusPage([OrchestrationStatus.from_record(r, show_input=show_input)
-                           for r in page.instances], page.continuation_token)
+        return InstanceQuery(_aware(created_time_from, "created_time_from"),
+                             _aware(created_time_to, "created_time_to"),
+                             _statuses(runtime_status), instance_id_prefix or None,
+                             name=orchestrator_name)
 
     def interrupt_waits(self) -> None:
         """End every :meth:`wait_for_completion` in flight, and any later one, at once.

@@ -124,6 +124,9 @@ class OrchestrationContext:
         self._received: dict[str, deque[EventRaised]] = {}
         self._custom_status: str | None = None
         self._locks = EntityLocks(self._send_release)
+        self.event_waits: list[tuple[ExternalEventTask, datetime]] = []
+        """Every external-event wait so far with the time it began (the dashboard's
+        timeline replays history to draw them)."""
 
     # --- inputs and state ------------------------------------------------
 
@@ -208,6 +211,7 @@ class OrchestrationContext:
         """
         check_name(name, "event")
         task = ExternalEventTask(name)
+        self.event_waits.append((task, self.current_utc_datetime))
         buffered = self._received.get(name)
         if buffered:
             task._complete(loads(buffered.popleft().input))

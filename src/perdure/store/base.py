@@ -209,7 +209,7 @@ class InstancePage:
 @dataclass(frozen=True, slots=True)
 class StatusCount:
     """How many instances of one status match a filter: exactly ``count``, or
-    (``exact`` false) at least ``count``, the bound the count stopped at."""
+    (``exact`` false) at least ``count``: the count stopped at its bound."""
 
     status: OrchestrationRuntimeStatus
     count: int
@@ -275,8 +275,11 @@ class Store(Protocol):
                               ) -> list[StatusCount]:
         """Per status (``query.statuses``, else every status, in declaration
         order), how many instances match the rest of ``query`` (its token and
-        page size are ignored), counting at most ``bound + 1`` per status: a
-        count above ``bound`` is reported as ``bound``, not exact.
+        page size are ignored), reading about ``bound`` rows per status at
+        most: a count that stopped there is not exact and says "at least"
+        (at most ``bound``). With an id prefix the count is one pass over
+        the prefix's rows, cut after ``bound`` of them: then no count of it
+        is exact.
         Raises ``InvalidArgumentError`` for ``bound < 1``.
         """
 

@@ -99,7 +99,11 @@ def prefix_range(prefix: str, d: Dialect) -> tuple[list[str], list[Any]]:
 
 
 def _statuses(query: InstanceQuery) -> list[str] | None:
-    return None if query.statuses is None else sorted(set(status_values(query.statuses)))
+    """The statuses of ``query``'s index ranges: those it asks for; every one
+    under a name (the name index has a range per status); else ``None``."""
+    if query.statuses is None:
+        return None if query.name is None else sorted(s.value for s in OrchestrationRuntimeStatus)
+    return sorted(set(status_values(query.statuses)))
 
 
 def ordered(query: InstanceQuery, d: Dialect, columns: str, limit: int, *,
@@ -164,10 +168,24 @@ def count_sql(query: InstanceQuery, d: Dialect, bound: int,
               statuses: list[OrchestrationRuntimeStatus]) -> Sql:
     """Per status of ``statuses``: ``(i, n)`` with ``i`` its index in
     ``statuses`` and ``n`` the rows matching ``query`` (token and page size
-    ignored), counted up to ``bound + 1``."""
+    ignored), counted up to ``bound + 1``: each status's own index range.
+
+    With an id prefix (no index range per status) it is one pass over the
+    prefix's key range instead, cut after ``bound + 1`` rows; then a status
+    missing from the answer has none among the rows read.
+    """
     unpaged = InstanceQuery(query.created_from, query.created_to, None,
                             query.instance_id_prefix, name=query.name)
     where, params = conditions(unpaged, d)
+    if query.instance_id_prefix:
+        cases = " ".join(f"WHEN {d.mark} THEN {i}" for i in range(len(statuses)))
+        inner = (f"SELECT runtime_status FROM {d.table} {d.by_id} WHERE "
+                 + " AND ".join([*where, "runtime_status IN ("
+                                 + ", ".join([d.mark] * len(statuses)) + ")"])
+                 + f" LIMIT {d.mark}")
+        values = [s.value for s in statuses]
+        return Sql(f"SELECT CASE runtime_status {cases} END AS i, count(*) AS n FROM ({inner}) r "
+                   "GROUP BY runtime_status", [*values, *params, *values, bound + 1])
     arms: list[str] = []
     args: list[Any] = []
     for i, status in enumerate(statuses):
@@ -184,9 +202,15 @@ def counted_statuses(query: InstanceQuery) -> list[OrchestrationRuntimeStatus]:
     return [s for s in OrchestrationRuntimeStatus if wanted is None or s in wanted]
 
 
-def count_of(status: OrchestrationRuntimeStatus, n: int, bound: int) -> StatusCount:
-    """A count of :func:`count_sql` (``bound + 1`` means "more than ``bound``")."""
-    return StatusCount(status, min(n, bound), n <= bound)
+def counts_of(query: InstanceQuery, statuses: list[OrchestrationRuntimeStatus],
+              found: dict[int, int], bound: int) -> list[StatusCount]:
+    """The answer of :func:`count_sql`: ``found`` maps a status's index to its rows."""
+    if query.instance_id_prefix:  # one pass, cut after bound + 1 rows: all exact or none
+        exact = sum(found.values()) <= bound
+        return [StatusCount(s, min(found.get(i, 0), bound), exact)
+                for i, s in enumerate(statuses)]
+    return [StatusCount(s, min(found[i], bound), found[i] <= bound)
+            for i, s in enumerate(statuses)]
 
 
 def generation_of(generation: int, execution_id: str, started_at: int, ended_at: int,
@@ -197,7 +221,7 @@ def generation_of(generation: int, execution_id: str, started_at: int, ended_at:
 
 
 __all__ = [
-    "PREFIX_SCAN", "Dialect", "Sql", "conditions", "count_of", "count_sql", "counted_statuses",
+    "PREFIX_SCAN", "Dialect", "Sql", "conditions", "count_sql", "counts_of", "counted_statuses",
     "generation_of", "order_by", "ordered",
     "page_rows", "prefix_range", "prefix_range_keys", "prefix_scan_keys", "rows_of_ids",
 ]

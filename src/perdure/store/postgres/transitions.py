@@ -317,7 +317,7 @@ async def count_instances(conn: Conn, q: Queries, query: base.InstanceQuery,
         return []
     sql = listing.count_sql(query, _listing(q), bound, statuses)
     found = dict(await (await conn.execute(sql.text, sql.params)).fetchall())
-    return [listing.count_of(status, found[i], bound) for i, status in enumerate(statuses)]
+    return listing.counts_of(query, statuses, found, bound)
 
 
 async def get_generations(conn: Conn, q: Queries, instance_id: str) -> list[base.Generation]:

@@ -216,7 +216,7 @@ def count_instances(conn: sqlite3.Connection, query: base.InstanceQuery,
         return []
     sql = listing.count_sql(query, _LISTING, bound, statuses)
     found = dict(conn.execute(sql.text, sql.params))
-    return [listing.count_of(status, found[i], bound) for i, status in enumerate(statuses)]
+    return listing.counts_of(query, statuses, found, bound)
 
 
 def get_generations(conn: sqlite3.Connection, instance_id: str) -> list[base.Generation]:

@@ -1,9 +1,10 @@
 -- perdure SQLite task hub, version 2: what the dashboard's list and detail read.
 
--- The orchestrator-name filter, paged in the list's (created_at, instance_id)
--- order (the name never changes, so the index costs a write at start only).
+-- The orchestrator-name filter: per status, in the list's (created_at,
+-- instance_id) order, so that a page merges one ordered range per status and
+-- a count per status reads its range of the index alone.
 DROP INDEX instances_name;
-CREATE INDEX instances_name ON instances (name, created_at, instance_id);
+CREATE INDEX instances_name ON instances (name, runtime_status, created_at, instance_id);
 -- The id-prefix filter: the prefix's key range with each row's position, read
 -- from the index alone (neither column changes after the start).
 CREATE INDEX instances_id_created ON instances (instance_id, created_at);
