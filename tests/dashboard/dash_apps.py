@@ -80,3 +80,9 @@ def two_waits(ctx: perdure.OrchestrationContext):
     doubled = yield ctx.call_activity("double", first)
     second = yield ctx.wait_for_external_event("second")
     return doubled + second
+
+
+@app.orchestrator
+def spawner(ctx: perdure.OrchestrationContext):
+    """Starts ``n`` sleepers as sub-orchestrations at once (many running instances, fast)."""
+    yield ctx.task_all([ctx.call_sub_orchestrator("sleeper") for _ in range(ctx.get_input())])

@@ -1,8 +1,11 @@
 """The dashboard in real headless Chromium (Debian's package, driven by Playwright).
 
-Each test runs ``perdure serve`` on a fresh SQLite hub in a child process and
-drives its pages as a person would. Skipped, in one line, where
-``/usr/bin/chromium`` (``apt-get install -y chromium``) is missing.
+Each test runs ``perdure serve`` on a fresh task hub in a child process, once
+on SQLite and once on PostgreSQL (skipped where its server is unreachable),
+and drives its pages as a person would: every check waits for the state it
+expects (Playwright's ``expect``), none sleeps and then looks. Skipped, in
+one line, where ``/usr/bin/chromium`` (``apt-get install -y chromium``) is
+missing.
 """
 
 from __future__ import annotations
@@ -56,25 +59,28 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    args = getattr(request, "param", ())
-    with serve(f"sqlite:///{tmp_path / 'hub.db'}", *args) as url:
-        yield url
-
-
-@pytest.fixture
-def pg_server() -> Iterator[str]:
-    """``perdure serve`` on a fresh PostgreSQL task hub (a schema of its own)."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pg.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh task hub: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
     schema = f"dash_{uuid.uuid4().hex[:12]}"
     try:
-        with serve(pg.hub_url(schema)) as url:
-            yield url
+        yield pg.hub_url(schema)
     finally:
         # Synchronously: Playwright's sync API keeps an event loop running here.
         with psycopg.connect(pg.DATABASE_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 sql.Identifier(schema)))
+
+
+@pytest.fixture
+def server(store_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """``perdure serve`` on the hub (extra arguments by indirect parametrization)."""
+    args = getattr(request, "param", ())
+    with serve(store_url, *args) as url:
+        yield url
 
 
 def start(url: str, name: str, instance_id: str, data: Any = None,
@@ -126,8 +132,12 @@ def test_list_and_filters(server: str, page: Any) -> None:
 def test_live_refresh_and_pause(server: str, page: Any) -> None:
     page.goto(f"{server}/dashboard/")
     sync_api.expect(page.locator("#rows")).to_contain_text("No instance matches")
+    completed = page.locator("#chips .count[data-status=Completed]")
+    sync_api.expect(completed).to_have_text("0")
     start(server, "echo", "arrives-live", 1)
     sync_api.expect(page.locator("#rows")).to_contain_text("arrives-live", timeout=10_000)
+    # The status chips follow too.
+    sync_api.expect(completed).to_have_text("1", timeout=10_000)
     page.get_by_role("button", name="Pause live refresh").click()
     sync_api.expect(page.locator("#live-state")).to_have_text("Live refresh paused")
     start(server, "echo", "while-paused", 1)
@@ -264,29 +274,13 @@ def test_bulk_purge_of_a_filtered_set(server: str, page: Any) -> None:
     page.get_by_role("link", name="Purge all matching…").click()
     sync_api.expect(page.locator("#bulk-estimate")).to_have_text("3")
     page.get_by_role("button", name="Purge all matching").click()
-    sync_api.expect(page.locator("#bulk-progress")).to_contain_text("3 instance(s) purged")
-    sync_api.expect(page.locator("#bulk-progress")).to_contain_text("Finished")
+    assert "/dashboard/bulk/jobs/" in page.url
+    sync_api.expect(page.locator("#bulk-state")).to_have_text("Finished.", timeout=15_000)
+    sync_api.expect(page.locator("#bulk-progress")).to_contain_text("3 of 3 purged")
+    sync_api.expect(page.locator("#bulk-cancel")).to_have_count(0)
     for name in ("gone-0", "gone-1", "gone-2"):
         assert httpx.get(f"{server}{BASE}/instances/{name}").status_code == 404
     assert httpx.get(f"{server}{BASE}/instances/stays").status_code == 200
-
-
-@pg.postgres
-def test_on_postgresql_list_timeline_and_raise_event(pg_server: str, page: Any) -> None:
-    start(pg_server, "fan_out_fail", "pg-fail")
-    start(pg_server, "wait_event", "pg-wait", {"step": 1})
-    until(pg_server, "pg-fail", "Failed")
-    until(pg_server, "pg-wait", "Running")
-    page.goto(f"{pg_server}/dashboard/")
-    sync_api.expect(page.locator("#rows tr")).to_have_count(2)
-    page.get_by_role("link", name="pg-fail").click()
-    sync_api.expect(page.locator(".tl-row.tl-failed")).to_have_count(1)
-    page.goto(f"{pg_server}/dashboard/instances/pg-wait")
-    page.get_by_role("link", name="Raise event").click()
-    page.get_by_label("Event name").fill("go")
-    page.get_by_label("Event data (JSON)").fill("[1, 2]")
-    page.get_by_role("button", name="Raise event pg-wait").click()
-    until(pg_server, "pg-wait", "Completed")
 
 
 def test_dark_mode_and_keyboard(server: str, browser: Any) -> None:
@@ -328,7 +322,7 @@ def test_counts_and_paging(server: str, page: Any) -> None:
     sync_api.expect(rows.first).to_contain_text("pg29")  # newest first
     first = set(rows.locator("a").all_inner_texts())
     page.get_by_role("link", name="Next page").click()
-    assert "before=" in page.url
+    assert "after=" in page.url
     sync_api.expect(rows).to_have_count(5)
     second = set(rows.locator("a").all_inner_texts())
     assert not first & second and len(first | second) == 30
@@ -372,3 +366,74 @@ def test_start_suspend_resume_restart_and_rewind(server: str, page: Any) -> None
     page.get_by_role("link", name="Rewind").click()
     page.get_by_role("button", name="Rewind to-rewind").click()
     sync_api.expect(page.locator(".notice")).to_contain_text("rewind requested")
+
+
+def test_a_bulk_job_shows_progress_and_can_be_cancelled(server: str, page: Any) -> None:
+    start(server, "spawner", "spawn", 1000)
+    until(server, "spawn", "Running")  # its 1000 children were created with its first step
+    # The children only (terminating the parent would take them all with it).
+    page.goto(f"{server}/dashboard/?prefix=spawn:")
+    page.get_by_role("link", name="Terminate all matching…").click()
+    sync_api.expect(page.locator("#bulk-estimate")).to_have_text("1,000")
+    page.get_by_role("button", name="Terminate all matching").click()
+    assert "/dashboard/bulk/jobs/" in page.url
+    sync_api.expect(page.locator("#bulk-progress progress")).to_have_count(1)
+    page.get_by_role("button", name="Cancel the job").click()
+    sync_api.expect(page.locator("#bulk-state")).to_have_text("Cancelled.", timeout=15_000)
+    done = int(page.locator("#bulk-done").inner_text())
+    assert done < 1000
+    # Exactly what it got to is terminated (the live chips get there); the rest runs on.
+    page.goto(f"{server}/dashboard/?prefix=spawn:")
+    sync_api.expect(page.locator("#chips .count[data-status=Terminated]")).to_have_text(
+        f"{done:,}", timeout=60_000)
+
+
+@pytest.mark.parametrize("server", [("--key", "backoff-key")], indirect=True)
+def test_wrong_keys_make_the_prompt_wait(server: str, page: Any) -> None:
+    page.goto(f"{server}/dashboard/")
+    for _ in range(4):
+        page.get_by_label("System key").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        sync_api.expect(page.get_by_role("alert")).to_contain_text("not the system key")
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("Too many wrong keys")
+    page.get_by_label("System key").fill("backoff-key")
+    page.get_by_role("button", name="Sign in").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("try again in")
+    # Once the wait is over the right key is heard (retried until then).
+    for _ in range(100):
+        page.get_by_label("System key").fill("backoff-key")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        if page.get_by_role("heading", name="Instances").count():
+            break
+        page.wait_for_timeout(200)
+    sync_api.expect(page.get_by_role("heading", name="Instances")).to_be_visible()
+
+
+def test_generations_and_event_waits_on_the_detail_page(server: str, page: Any) -> None:
+    start(server, "counter", "count-up", 0)
+    until(server, "count-up", "Completed")
+    page.goto(f"{server}/dashboard/instances/count-up")
+    generations = page.locator("table.generations tbody tr")
+    sync_api.expect(generations).to_have_count(4)
+    sync_api.expect(generations.last).to_contain_text("current")
+    sync_api.expect(page.locator(".status-card")).to_contain_text("(generation 4)")
+    start(server, "two_waits", "waits")
+    until(server, "waits", "Running")
+    httpx.post(f"{server}{BASE}/instances/waits/raiseEvent/first", json=2).raise_for_status()
+    page.goto(f"{server}/dashboard/instances/waits")
+    waits = page.locator('.tl-row[data-kind="event wait"]')
+    for _ in range(100):  # until the second wait began (the activity ran)
+        if waits.count() == 2:
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    sync_api.expect(waits).to_have_count(2)
+    sync_api.expect(waits.nth(0)).to_have_class(re.compile("tl-received"))
+    sync_api.expect(waits.nth(1)).to_have_class(re.compile("tl-waiting"))
+    httpx.post(f"{server}{BASE}/instances/waits/raiseEvent/second", json=5).raise_for_status()
+    until(server, "waits", "Completed")
+    page.reload()
+    sync_api.expect(waits.nth(1)).to_have_class(re.compile("tl-received"))
+    box = waits.nth(1).locator(".tl-bar").bounding_box()
+    assert box is not None and box["width"] >= 2

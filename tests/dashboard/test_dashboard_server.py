@@ -308,6 +308,7 @@ async def test_bulk_terminate_and_purge_by_filter(board, monkeypatch):
     from perdure.http.dashboard import bulk
 
     monkeypatch.setattr(bulk, "BULK_BATCH", 40)
+    monkeypatch.setattr(bulk, "BULK_PAUSE", 0)
     for i in range(130):
         await board.client.start_new("sleeper", f"bulk-{i:03d}")
     await board.client.start_new("sleeper", "keep-me")
@@ -341,6 +342,7 @@ async def test_a_bulk_job_can_be_cancelled(board, monkeypatch):
     from perdure.http.dashboard import bulk
 
     monkeypatch.setattr(bulk, "BULK_BATCH", 5)
+    monkeypatch.setattr(bulk, "BULK_PAUSE", 0)
     for i in range(400):
         await board.client.start_new("sleeper", f"many-{i:03d}")
     token = await board.csrf("/dashboard/start")

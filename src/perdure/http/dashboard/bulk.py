@@ -3,7 +3,8 @@
 A confirmed bulk action becomes a job of this server process: a background
 task that pages through the matches oldest first (by the store's tokens, so
 no row is visited twice) in batches of :data:`BULK_BATCH`, and handles each
-instance through the same client methods as the management API. The job's
+instance through the same client methods as the management API, pausing
+between batches. The job's
 page (its id in the URL) polls its progress and can cancel it; cancelling
 stops it before the next instance.
 """
@@ -28,6 +29,9 @@ from .site import ACTION_LABELS, Site
 
 #: Instances per store page of a job.
 BULK_BATCH = 100
+#: Seconds a job pauses between batches: it is background work, and leaves the
+#: hub to the workers (at most BULK_BATCH / BULK_PAUSE instances a second).
+BULK_PAUSE = 0.05
 #: Jobs remembered (finished ones are forgotten oldest first).
 JOBS_KEPT = 50
 BULK_STATUSES = {
@@ -114,7 +118,7 @@ class BulkJobs:
                 token = page.continuation_token
                 if token is None:
                     break
-                await asyncio.sleep(0)  # let pages (and a cancel) in between batches
+                await asyncio.sleep(BULK_PAUSE)
         except Exception as exc:  # noqa: BLE001 - the job's page says what went wrong
             logger.exception("bulk %s job %s failed", job.action, job.id)
             job.state, job.error = "failed", str(exc) or type(exc).__name__

@@ -5,9 +5,10 @@
 -- a count per status reads its range of the index alone.
 DROP INDEX instances_name;
 CREATE INDEX instances_name ON instances (name, runtime_status, created_at, instance_id);
--- The id-prefix filter: the prefix's key range with each row's position, read
--- from the index alone (neither column changes after the start).
-CREATE INDEX instances_id_created ON instances (instance_id, created_at);
+-- The id-prefix filter: the prefix's key range with each row's position and
+-- status, read from the index alone (pages and counts of a prefix need nothing
+-- else; the status costs this index a write at each status change).
+CREATE INDEX instances_id_created ON instances (instance_id, created_at, runtime_status);
 
 -- The last generations of instances that continued as new (at most 20 per
 -- instance; generation counts from 1). A trigger keeps them, so every path
