@@ -605,12 +605,28 @@ class SyncClient:
         self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
         runtime_status: Status | str | Collection[Status | str] | None = None,
         instance_id_prefix: str | None = None, page_size: int = 100,
-        continuation_token: str | None = None, show_input: bool = True,
+        continuation_token: str | None = None, show_input: bool = True, *,
+        orchestrator_name: str | None = None, newest_first: bool = False,
     ) -> StatusPage:
         """See :meth:`Client.get_status_by`."""
         return self.run(self.client.get_status_by(
             created_time_from, created_time_to, runtime_status, instance_id_prefix, page_size,
-            continuation_token, show_input))
+            continuation_token, show_input, orchestrator_name=orchestrator_name,
+            newest_first=newest_first))
+
+    def count_by_status(
+        self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,
+        instance_id_prefix: str | None = None, *, orchestrator_name: str | None = None,
+        bound: int = 10_000,
+    ) -> list[StatusCount]:
+        """See :meth:`Client.count_by_status`."""
+        return self.run(self.client.count_by_status(
+            created_time_from, created_time_to, instance_id_prefix,
+            orchestrator_name=orchestrator_name, bound=bound))
+
+    def get_generations(self, instance_id: str) -> list[Generation]:
+        """See :meth:`Client.get_generations`."""
+        return self.run(self.client.get_generations(instance_id))
 
     def wait_for_completion(self, instance_id: str,
                             timeout: float | None = None) -> OrchestrationStatus:
