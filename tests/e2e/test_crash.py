@@ -99,7 +99,10 @@ async def test_sigterm_lets_running_activities_finish(tmp_path: Path):
     ids = [await client.start_new("multi_step", f"term-{i}") for i in range(5)]
     worker = start_worker(url, env, lease=30.0)  # a long lease: a rerun would be too slow
     try:
-        await asyncio.sleep(1.0)  # mid-activity for every instance
+        # Once every instance's first activity has returned, the worker is up (its
+        # signal handlers too) and the second ones are running.
+        await _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 5)
+        await asyncio.sleep(0.2)  # mid-activity for every instance
         worker.terminate()
         assert worker.wait(10) == 0
         worker = start_worker(url, env, lease=30.0)
