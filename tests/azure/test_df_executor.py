@@ -11,7 +11,8 @@ import azure.durable_functions as df
 import pytest
 from df_harness import T0, Run, sdk_orchestrator
 
-from perdure.core.actions import CreateTimer, ScheduleActivity, ScheduleSubOrchestration
+from perdure.core.actions import CreateTimer, ScheduleActivity, ScheduleSubOrchestration, SendEvent
+from perdure.core.entities import EntityRequest
 from perdure.core.executor import replay
 from perdure.core.history import (
     EventRaised,
@@ -384,14 +385,21 @@ def test_nondeterminism_more_steps() -> None:
     assert "'extra'" in _changed(run, longer, done(0, "x"))
 
 
-def test_entities_are_refused_clearly() -> None:
+def test_entity_signals_and_calls_become_entity_requests() -> None:
     def signals(context):
-        context.signal_entity(df.EntityId("counter", "k"), "add", 1)
-        yield context.call_activity("a")
+        context.signal_entity(df.EntityId("Counter", "k"), "add", 1)
+        yield context.call_entity(df.EntityId("counter", "k"), "get")
 
     out = Run(signals).start()
-    assert out.status is Status.Failed and out.failure is not None
-    assert "entities are not supported" in out.failure.message
+    assert out.status is Status.Running
+    signal, call = out.actions
+    assert isinstance(signal, SendEvent) and isinstance(call, SendEvent)
+    assert signal.instance_id == call.instance_id == "@counter@k"
+    first, second = EntityRequest.decode(signal.input), EntityRequest.decode(call.input)
+    assert first is not None and second is not None
+    assert (first.operation, first.signal, first.input) == ("add", True, "1")
+    assert (second.operation, second.signal) == ("get", False)
+    assert first.id != second.id
 
 
 def test_the_execution_started_event_is_honoured() -> None:

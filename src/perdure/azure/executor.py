@@ -37,7 +37,7 @@ from ..core.history import (
 from ..core.serialization import dumps
 from ..core.status import OrchestrationRuntimeStatus as Status
 from .history_json import SdkEvent, context_input, to_sdk_event
-from .sdk_actions import RecordingContext, to_action
+from .sdk_actions import RecordingContext, rekey_entity_call, to_action
 from .sdk_session import SdkSession
 
 
@@ -216,6 +216,7 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
                 continue
             expected = self._recorded.get(task_id)
             if expected is None:
+                rekey_entity_call(ctx, task_id, action)
                 new.append(action)
                 continue
             if type(action) is not type(expected) or action.name != expected.name:

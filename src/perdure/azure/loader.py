@@ -24,6 +24,7 @@ from .discovery import (
     find_function_register,
     read_host_json,
 )
+from .entity import wrap_entity
 from .http_functions import ALL_METHODS, wrap_http_function
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,10 @@ def add_function(app: FunctionApp, function: DiscoveredFunction, *,
             _alias(app.activities, function.name, function.user_function)
     elif function.kind == HTTP_TRIGGER:
         _add_http(app, function)
+    elif function.kind == ENTITY_TRIGGER:
+        app.entity(wrap_entity(function.user_function, function.name), name=function.name)
     else:
-        what = ("durable entities are not supported yet" if function.kind == ENTITY_TRIGGER
-                else f"perdure does not run {function.kind!r} triggers")
+        what = f"perdure does not run {function.kind!r} triggers"
         line = f"skipping function {function.name!r}: {what}"
         app.skipped.append(line)
         log.warning("%s", line)

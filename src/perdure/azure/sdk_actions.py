@@ -13,6 +13,7 @@ then a ``NoOpAction("rescheduled task")`` (the next attempt).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,14 @@ from azure.durable_functions.models.DurableOrchestrationContext import (
 )
 from azure.durable_functions.models.Task import AtomicTask
 
-from ..core.actions import Action, CreateTimer, ScheduleActivity, ScheduleSubOrchestration
+from ..core.actions import (
+    Action,
+    CreateTimer,
+    ScheduleActivity,
+    ScheduleSubOrchestration,
+    SendEvent,
+)
+from ..core.entities import REQUEST_EVENT, EntityId, EntityRequest
 from ..core.errors import PerdureError
 from .builtin import HTTP_ACTIVITY
 
@@ -42,7 +50,7 @@ RESCHEDULED = "rescheduled task"
 
 
 class UnsupportedActionError(PerdureError):
-    """The orchestrator used an SDK feature perdure does not run yet (entities)."""
+    """The orchestrator used an SDK feature perdure does not run."""
 
 
 class RecordingContext(DurableOrchestrationContext):  # type: ignore[misc]
@@ -94,7 +102,33 @@ def sub_orchestration_id(parent_instance_id: str, task_id: int) -> str:
     return f"{parent_instance_id}:{task_id}"
 
 
-def _from_json(task_id: int, data: dict[str, Any], instance_id: str) -> Action | None:
+def _entity_request(task_id: int, data: dict[str, Any], instance_id: str,
+                    now: datetime) -> SendEvent:
+    """A call or signal of an entity, sent as perdure's entity request. The request id is
+    the answer's event name; the SDK reads it back from the recorded event."""
+    target = str(EntityId.parse(data["instanceId"]))
+    call = data.get("actionType") == CALL_ENTITY
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                f"{instance_id}/{now.isoformat()}/{task_id}"))
+    request = EntityRequest("op", request_id, parent=instance_id,
+                            operation=data.get("operation"), input=data.get("input"),
+                            signal=not call)
+    return SendEvent(task_id, target, REQUEST_EVENT, request.encode())
+
+
+def rekey_entity_call(ctx: RecordingContext, task_id: int, action: Action) -> None:
+    """Key a new entity call's task by its request id, as the SDK does when it reads the
+    call's ``EventSent`` back from history: the answer event is named after that id."""
+    if not isinstance(action, SendEvent) or action.name != REQUEST_EVENT:
+        return
+    request = EntityRequest.decode(action.input)
+    task = ctx.open_tasks.get(task_id)
+    if request is not None and not request.signal and task is not None:
+        ctx.open_tasks[request.id] = ctx.open_tasks.pop(task_id)
+
+
+def _from_json(task_id: int, data: dict[str, Any], instance_id: str,
+               now: datetime) -> Action | None:
     kind = data.get("actionType")
     if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
         return ScheduleActivity(task_id, data["functionName"], data.get("input"))
@@ -109,7 +143,7 @@ def _from_json(task_id: int, data: dict[str, Any], instance_id: str) -> Action |
     if kind == CONTINUE_AS_NEW:
         return None
     if kind in (CALL_ENTITY, SIGNAL_ENTITY):
-        raise UnsupportedActionError("durable entities are not supported by perdure yet")
+        return _entity_request(task_id, data, instance_id, now)
     if kind == CALL_HTTP:
         return ScheduleActivity(task_id, HTTP_ACTIVITY, json.dumps(data.get("httpRequest")))
     raise UnsupportedActionError(f"unsupported Durable Functions action type {kind!r}")
@@ -125,7 +159,7 @@ def to_action(task_id: int, taken: Any, instance_id: str, now: datetime) -> Acti
         return _retry_step(task_id, taken, action.metadata, instance_id, now)
     if type(action).__name__ == "CreateTimerAction":
         return CreateTimer(task_id, _aware(action.fire_at))
-    return _from_json(task_id, action.to_json(), instance_id)
+    return _from_json(task_id, action.to_json(), instance_id, now)
 
 
 def _retry_step(task_id: int, task: Any, metadata: str | None, instance_id: str,
@@ -143,5 +177,5 @@ def _retry_step(task_id: int, task: Any, metadata: str | None, instance_id: str,
         original = retry.actions
         if isinstance(original, list):
             original = original[0]
-        return _from_json(task_id, original.to_json(), instance_id)
+        return _from_json(task_id, original.to_json(), instance_id, now)
     raise UnsupportedActionError(f"unknown SDK-internal task {metadata!r}")

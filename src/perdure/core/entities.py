@@ -165,8 +165,13 @@ class EntityResponse:
 
     def encode(self) -> str:
         """JSON text, the payload of the answer event."""
-        body: dict[str, Any] = {"result": self.result} if self.failure is None \
-            else {"failure": self.failure.to_dict()}
+        # Durable Functions' shape: "result" always holds JSON text, and a failure
+        # adds "exceptionType" (its result is then the message).
+        if self.failure is None:
+            body: dict[str, Any] = {"result": "null" if self.result is None else self.result}
+        else:
+            body = {"failure": self.failure.to_dict(), "exceptionType": self.failure.error_type,
+                    "result": dumps(self.failure.message)}
         text = dumps(body, "entity response")
         assert text is not None
         return text

@@ -109,6 +109,16 @@ class EntityContext:
         """The operation's input, decoded from JSON."""
         return loads(self._input)
 
+    @property
+    def input_json(self) -> str | None:
+        """The operation's input as stored, JSON text (``None``: no input)."""
+        return self._input
+
+    @property
+    def state_json(self) -> str | None:
+        """The state as stored when the operation began, JSON text (``None``: no state)."""
+        return self._state_text if self._exists else None
+
     def get_state(self, default: Any = None) -> Any:
         """The entity's state; ``default`` (or what calling it returns) when it has none."""
         if not self._exists:
