@@ -1,0 +1,298 @@
+"""Throughput and memory as the work grows: one worker drains N hello sequences.
+
+    python bench/scale.py [--sizes 2000,20000,200000] [--stores sqlite,postgres]
+                          [--modes backlog,live] [--runs 1] [--variants new=src,base=/tmp/base/src]
+                          [--cache-mb N] [--pg-server postgresql://postgres@127.0.0.1:5432]
+
+Two modes, each at every size N:
+
+- ``backlog``: N hello sequences (3 activities each) are started while no worker runs
+  (``starts_per_s``), then one worker starts and drains them (``instances_per_s``, from the
+  moment the worker is ready to the last completion).
+- ``live``: the worker runs first; N are started back to back while it works
+  (``starts_per_s``), and ``instances_per_s`` counts from the first start to the last completion.
+
+Every (variant, store, mode, size) runs in a fresh pair of processes: a driver (the client:
+starts and counts completions with one indexed ``count(*)`` every 0.2 s) and a worker process,
+whose peak RSS (``ru_maxrss``) is ``worker_peak_rss_mb``. A variant is a ``name=path`` of a
+``src`` directory, so a base checkout and this one run side by side in one command; runs are
+interleaved (every configuration once, then again) and figures are medians over ``--runs``.
+Stdout gets one JSON line per run, then one summary line with, per variant, store and mode,
+each size's medians and its ratio to the smallest size (``vs_smallest``: 1.0 is flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SIZES = (2_000, 20_000, 200_000)
+POLL = 0.2  # seconds between completion counts
+DRAIN_TIMEOUT = 3600.0
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                   help="comma-separated instance counts (default %(default)s)")
+    p.add_argument("--stores", default="sqlite", help="sqlite, postgres or both, comma-separated")
+    p.add_argument("--modes", default="backlog,live", help="backlog, live or both")
+    p.add_argument("--runs", type=int, default=1, help="runs per configuration (median)")
+    p.add_argument("--variants", default=f"new={os.path.join(HERE, '..', 'src')}",
+                   help="name=src-dir pairs, comma-separated (default: this checkout)")
+    p.add_argument("--cache-mb", type=float, default=None,
+                   help="the worker's executor-cache budget, for variants that have one")
+    p.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432")
+    p.add_argument("--timeout", type=float, default=DRAIN_TIMEOUT, help="per run, seconds")
+    # Internal: the driver and worker processes of one run.
+    p.add_argument("--role", choices=("driver", "worker"), help=argparse.SUPPRESS)
+    p.add_argument("--src", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--mode", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+# --- the worker process -------------------------------------------------------------------
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """Run one worker until stdin closes; print ``ready``, then at the end its peak RSS."""
+    import dataclasses
+
+    import perdure
+    from perdure.cli import _tune_gc_for_serving
+
+    app = perdure.App()
+
+    @app.activity
+    def say_hello(city: str) -> str:
+        return f"Hello {city}!"
+
+    @app.orchestrator
+    def hello_sequence(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped-def]
+        out = []
+        for city in ("Tokyo", "Seattle", "London"):
+            out.append((yield ctx.call_activity("say_hello", city)))
+        return out
+
+    fields = {f.name for f in dataclasses.fields(perdure.WorkerOptions)}
+    options = perdure.WorkerOptions()
+    if args.cache_mb is not None and "cache_mb" in fields:
+        options.cache_mb = args.cache_mb  # type: ignore[attr-defined]
+
+    async def run() -> None:
+        store = perdure.create_store(args.url)
+        _tune_gc_for_serving()
+        async with perdure.Worker(app, store, options=options):
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await store.close()
+
+    asyncio.run(run())
+    print(json.dumps({"peak_rss_mb": round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}), flush=True)
+
+
+# --- the driver process (the application) -------------------------------------------------
+
+
+class Counter:
+    """Counts completed instances with one indexed query on the task hub."""
+
+    QUERY = "SELECT count(*) FROM instances WHERE runtime_status = 'Completed'"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:"):
+            path = url.removeprefix("sqlite:///").split("?")[0]
+            self._sqlite: sqlite3.Connection | None = sqlite3.connect("/" + path.lstrip("/"))
+            self._pg: Any = None
+        else:
+            import psycopg
+
+            self._sqlite = None
+            self._pg = psycopg.connect(url, autocommit=True,
+                                       options="-c search_path=perdure")
+
+    def completed(self) -> int:
+        if self._sqlite is not None:
+            row = self._sqlite.execute(self.QUERY).fetchone()
+        else:
+            row = self._pg.execute(self.QUERY).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
+
+
+def start_worker(args: argparse.Namespace) -> subprocess.Popen[str]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--role", "worker", "--src", args.src,
+           "--url", args.url]
+    if args.cache_mb is not None:
+        cmd += ["--cache-mb", str(args.cache_mb)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"worker did not start: {line!r}")
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> float:
+    """Close the worker's stdin (it stops), return its peak RSS in MB."""
+    out, _ = proc.communicate(input="", timeout=60)
+    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+async def start_all(client: Any, count: int) -> tuple[float, float]:
+    """Start ``count`` hello sequences back to back: (starts/s overall, in the last tenth)."""
+    tenth = max(1, count // 10)
+    t0 = time.perf_counter()
+    mark = t0
+    for i in range(count):
+        if i == count - tenth:
+            mark = time.perf_counter()
+        await client.start_new("hello_sequence")
+    end = time.perf_counter()
+    return count / (end - t0), tenth / max(end - mark, 1e-9)
+
+
+def wait_drained(counter: Counter, target: int, deadline: float) -> float:
+    """Poll until ``target`` instances completed; return the time it happened."""
+    while True:
+        if counter.completed() >= target:
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {counter.completed()} of {target} completed in time")
+        time.sleep(POLL)
+
+
+async def drive(args: argparse.Namespace) -> dict[str, Any]:
+    import perdure
+
+    client = perdure.Client(args.url, orchestrators=("hello_sequence",))
+    await client.get_status("none")  # opens the store: creates the schema
+    counter = Counter(args.url)
+    deadline = time.perf_counter() + args.timeout
+    n = args.size
+    try:
+        if args.mode == "backlog":
+            starts, starts_last = await start_all(client, n)
+            proc = start_worker(args)
+            t0 = time.perf_counter()
+            done = wait_drained(counter, n, deadline)
+        else:
+            proc = start_worker(args)
+            t0 = time.perf_counter()
+            starts, starts_last = await start_all(client, n)
+            done = wait_drained(counter, n, deadline)
+        rss = stop_worker(proc)
+    finally:
+        counter.close()
+        await client.close()
+    return {"instances": n, "seconds": round(done - t0, 2),
+            "instances_per_s": round(n / (done - t0), 1), "starts_per_s": round(starts, 1),
+            "starts_per_s_last_tenth": round(starts_last, 1), "worker_peak_rss_mb": rss}
+
+
+def driver_main(args: argparse.Namespace) -> None:
+    print(json.dumps(asyncio.run(drive(args))), flush=True)
+
+
+# --- the orchestrating process ------------------------------------------------------------
+
+
+def one_run(args: argparse.Namespace, variant: str, src: str, store: str, mode: str,
+            size: int, run: int) -> dict[str, Any]:
+    base = {"variant": variant, "store": store, "mode": mode, "size": size, "run": run}
+    tmp = tempfile.mkdtemp(prefix="perdure-scale-")
+    db = f"scale_{os.getpid()}_{variant}_{mode}_{size}".lower()
+    url = f"sqlite:///{tmp}/hub.db?synchronous=NORMAL" if store == "sqlite" \
+        else f"{args.pg_server.rstrip('/')}/{db}"
+    cmd = [sys.executable, os.path.abspath(__file__), "--role", "driver", "--src", src,
+           "--url", url, "--mode", mode, "--size", str(size)]
+    if args.cache_mb is not None:
+        cmd += ["--cache-mb", str(args.cache_mb)]
+    sys.path.insert(0, HERE)
+    from _common import scratch_database
+
+    t0 = time.monotonic()
+    try:
+        with scratch_database(None if store == "sqlite" else url):
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  timeout=args.timeout + 120)
+    except subprocess.TimeoutExpired:
+        return {**base, "error": "timed out"}
+    finally:
+        subprocess.run(["rm", "-rf", tmp], check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {**base, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    print(f"  {variant} {store} {mode} {size} run {run}: {time.monotonic() - t0:.1f} s",
+          file=sys.stderr)
+    return {**base, **json.loads(lines[-1])}
+
+
+def summarize(results: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
+    fields = ("instances_per_s", "starts_per_s", "starts_per_s_last_tenth", "worker_peak_rss_mb")
+    out: dict[str, Any] = {}
+    keys = sorted({(r["variant"], r["store"], r["mode"]) for r in results if "error" not in r})
+    for variant, store, mode in keys:
+        table: dict[str, Any] = {}
+        for size in sizes:
+            rows = [r for r in results if "error" not in r and (r["variant"], r["store"],
+                    r["mode"], r["size"]) == (variant, store, mode, size)]
+            if rows:
+                table[str(size)] = {f: statistics.median(r[f] for r in rows) for f in fields}
+        first = table.get(str(sizes[0]))
+        for figures in table.values():
+            if first:
+                figures["vs_smallest"] = {
+                    f: round(figures[f] / first[f], 3) for f in fields[:2]}
+        out[f"{variant}/{store}/{mode}"] = table
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    if args.role is not None:
+        sys.path.insert(0, os.path.abspath(args.src))
+        {"driver": driver_main, "worker": worker_main}[args.role](args)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    variants = [v.split("=", 1) for v in args.variants.split(",")]
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr)
+    results = []
+    for run in range(1, args.runs + 1):
+        for size in sizes:
+            for store in args.stores.split(","):
+                for mode in args.modes.split(","):
+                    for name, src in variants:
+                        result = one_run(args, name, os.path.abspath(src), store, mode,
+                                         size, run)
+                        print(json.dumps(result), flush=True)
+                        results.append(result)
+    print(json.dumps({"summary": summarize(results, sizes), "load_at_start": load[0],
+                      "load_at_end": os.getloadavg()[0]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
