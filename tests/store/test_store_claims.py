@@ -127,3 +127,47 @@ async def test_finished_instance_with_a_late_message_is_claimable(store: Store) 
     await store.send_message(event_message("a"), operation="x", allowed=set(Status))
     item = await claim_one(store, "a")
     assert item.instance.runtime_status is Status.Completed
+
+
+async def test_started_instances_before_the_backlog(store: Store) -> None:
+    # A started instance's new work is claimed before older starts a client queued:
+    # it runs to its end before the backlog is opened further. (w1 ran its step:
+    # on PostgreSQL, other workers leave it to w1 for a while.)
+    await start(store, "a")
+    for i in range(3):
+        await store.create_instance(new(f"b{i}"))
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    first = await store.claim_orchestrations("w1", 1, LONG)
+    assert [item.instance.instance_id for item in first] == ["a"]
+    rest = [item.instance.instance_id for item in await store.claim_orchestrations("w1", 10, LONG)]
+    assert rest == ["b0", "b1", "b2"]
+
+
+async def test_backlog_fills_the_room_left(store: Store) -> None:
+    await start(store, "a")
+    for i in range(3):
+        await store.create_instance(new(f"b{i}"))
+    await store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    claimed = await store.claim_orchestrations("w1", 2, LONG)
+    assert {item.instance.instance_id for item in claimed} == {"a", "b0"}
+
+
+async def test_sub_orchestration_starts_before_the_backlog(store: Store) -> None:
+    # A child belongs to started work: its parent waits for it.
+    await store.create_instance(new("parent"))
+    item = await claim_one(store, "parent")
+    await store.create_instance(new("b0"))
+    child = new("child", parent_instance_id="parent", parent_execution_id="x",
+                parent_task_id=0)
+    assert await store.commit_steps([step(item, start_instances=[child])]) == [True]
+    first = await store.claim_orchestrations("w1", 1, LONG)
+    assert [i.instance.instance_id for i in first] == ["child"]
+
+
+async def test_event_to_a_queued_instance_claims_it_with_its_start(store: Store) -> None:
+    for i in range(2):
+        await store.create_instance(new(f"b{i}"))
+    await store.send_message(event_message("b1"), operation="x", allowed=set(Status))
+    first = await store.claim_orchestrations("w1", 1, LONG)
+    assert [i.instance.instance_id for i in first] == ["b1"]
+    assert [type(m.event) for m in first[0].messages] == [ExecutionStarted, EventRaised]

@@ -17,8 +17,8 @@ from perdure.store.base import ActivityTask, Message, OrchestrationWorkItem, Ste
 
 
 async def test_replay_path_without_cache_gives_the_same_results(hub_factory):
-    """cache_size=0 rebuilds every executor from history at every step."""
-    hub = await hub_factory(app, cache_size=0)
+    """cache_mb=0 rebuilds every executor from history at every step."""
+    hub = await hub_factory(app, cache_mb=0)
     ids = {
         await hub.client.start_new("hello_sequence"): ["Hello Tokyo!", "Hello Seattle!",
                                                        "Hello London!"],
@@ -131,7 +131,7 @@ def evolving_v2(ctx: perdure.OrchestrationContext):
 
 
 async def test_changed_code_fails_with_nondeterminism_error(hub_factory):
-    hub = await hub_factory(v1, cache_size=0)
+    hub = await hub_factory(v1, cache_mb=0)
     await hub.client.start_new("evolving", "nd")
 
     async def waiting() -> bool:

@@ -77,6 +77,9 @@ WORKER_OPTIONS = (
                       "@app.activity(timeout=...) overrides it)."),
     click.option("--max-activities", type=click.IntRange(1, None), default=100,
                  show_default=True, help="Activities one worker runs at once."),
+    click.option("--cache-mb", type=click.FloatRange(0), default=32.0, show_default=True,
+                 help="Memory (estimated, MB) for the orchestrations kept in memory between "
+                      "steps; the others are rebuilt by replay when they step again."),
     click.option("--max-value-size", type=ByteSize(), default="4MiB", show_default=True,
                  help="Largest JSON value stored: input, output, event, result, custom status."),
 )
@@ -86,14 +89,15 @@ def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
     """Add the worker options to a command; it receives them as ``worker_options``."""
     @wraps(fn)
     def command(*args: Any, lease_seconds: float, step_timeout: float,
-                activity_timeout: float | None, max_activities: int, max_value_size: int,
-                **kwargs: Any) -> T:
+                activity_timeout: float | None, max_activities: int, cache_mb: float,
+                max_value_size: int, **kwargs: Any) -> T:
         set_value_limits(ValueLimits(max_bytes=max_value_size,
                                      max_depth=value_limits().max_depth))
         options = WorkerOptions(lease_seconds=lease_seconds,
                                 step_timeout=step_timeout or None,
                                 activity_timeout=activity_timeout,
-                                max_concurrent_activities=max_activities)
+                                max_concurrent_activities=max_activities,
+                                cache_mb=cache_mb)
         return fn(*args, worker_options=options, **kwargs)
     for option in reversed(WORKER_OPTIONS):
         command = option(command)

@@ -24,7 +24,6 @@ import os
 import socket
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +54,7 @@ from .activity import (
     is_async_activity,
     run_async_activity,
 )
+from .cache import ExecutorCache
 from .entity_step import entity_step
 from .observing import activity_outcome, count_activity_start, count_steps, task_fields
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
@@ -88,6 +88,8 @@ class WorkerOptions:
     ``max_concurrent_activities`` bounds the activities a worker holds at once,
     and each plain one gets a thread of its own, so a worker never claims work
     it cannot start (the rest stays claimable by other workers).
+    ``cache_mb`` bounds the estimated memory of the executors kept between
+    steps (see :mod:`perdure.worker.cache`; 0 replays every step).
     ``step_timeout`` is the time budget of one orchestrator step (``None``: no
     budget); ``activity_timeout`` bounds each activity attempt unless the
     activity sets its own (``None``, the default: no bound).
@@ -99,21 +101,10 @@ class WorkerOptions:
     lease_seconds: float = 30.0
     poll_interval: float = 0.5
     max_attempts: int = 10
-    cache_size: int = 20_000
+    cache_mb: float = 32.0
     shutdown_grace: float = 5.0
     step_timeout: float | None = 10.0
     activity_timeout: float | None = None
-
-
-@dataclass(slots=True)
-class _Cached:
-    executor: OrchestrationExecutor
-    execution_id: str
-    history_len: int  # of the committed history the executor matches; _STEPPING: none yet
-
-
-#: The history length of a cached executor whose step has not committed yet.
-_STEPPING = -1
 
 
 #: The longest stop() lets a claim, step or commit in flight finish (or the grace).
@@ -142,7 +133,7 @@ class Worker:
         self.options = options or WorkerOptions()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._client = client
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cache = ExecutorCache(int(self.options.cache_mb * 1024 * 1024))
         self._runner: ThreadRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, str] = {}  # activity id -> lock token, for lease renewal
@@ -307,7 +298,7 @@ class Worker:
                     log.exception("step of instance %s failed", inst.instance_id,
                                   extra=fields(inst.instance_id, inst.execution_id,
                                                orchestrator=inst.name))
-                    self._cache.pop(item.instance.instance_id, None)
+                    self._cache.pop(item.instance.instance_id)
                     await self.store.release_orchestration(item.instance.instance_id,
                                                            item.lock_token)
                 timing.observe(time.perf_counter() - began)
@@ -327,14 +318,11 @@ class Worker:
 
     def _remember(self, outcome: StepOutcome, applied: bool) -> None:
         instance_id = outcome.commit.instance_id
-        cached = self._cache.get(instance_id)
-        if not applied or not outcome.keep_executor or cached is None:
-            self._cache.pop(instance_id, None)
+        # A finished (or continued-as-new) instance's executor goes at once.
+        if not applied or not outcome.keep_executor:
+            self._cache.pop(instance_id)
             return
-        cached.history_len = outcome.history_len
-        self._cache.move_to_end(instance_id)
-        while len(self._cache) > self.options.cache_size:
-            self._cache.popitem(last=False)
+        self._cache.committed(instance_id, outcome.history_len, outcome.commit.history)
 
     def _cached_executor(self, item: OrchestrationWorkItem) -> OrchestrationExecutor | None:
         """The executor kept from this instance's last step here, if it is still current."""
@@ -357,20 +345,13 @@ class Worker:
     def _executor_for(self, item: OrchestrationWorkItem
                       ) -> tuple[OrchestrationExecutor, bool]:
         """The instance's executor, for a step that will advance it in memory, and
-        whether it is new (to be rebuilt from the history before the step).
-
-        Until :meth:`_remember` learns that the step committed, the cached entry
-        is marked stale: if the commit fails, the executor is ahead of the
-        history and the next step rebuilds it from the history instead.
-        """
+        whether it is new (to be rebuilt from the history before the step)."""
         inst = item.instance
         executor = self._cached_executor(item)
-        fresh = executor is None
-        if executor is None:
-            executor = OrchestrationExecutor(self.app.get_orchestrator(inst.name),
-                                             inst.instance_id)
-        self._cache[inst.instance_id] = _Cached(executor, inst.execution_id, _STEPPING)
-        return executor, fresh
+        if executor is not None:
+            return executor, False
+        return OrchestrationExecutor(self.app.get_orchestrator(inst.name),
+                                     inst.instance_id), True
 
     async def _step(self, item: OrchestrationWorkItem, now: datetime,
                     histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
@@ -399,6 +380,10 @@ class Worker:
             self.metrics.replays += 1
             past = histories.get(inst.instance_id) or \
                 await self.store.get_history(inst.instance_id)
+        # Until _remember learns that the step committed, the cached entry is
+        # stale: if the commit fails, the executor is ahead of the history and
+        # the next step rebuilds it from the history instead.
+        self._cache.begin_step(inst.instance_id, executor, inst.execution_id, past)
         watchdog = self._watchdog
         if watchdog is None:
             return self._run_step(item, executor, past, events, now)

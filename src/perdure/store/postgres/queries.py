@@ -40,7 +40,7 @@ class Queries:
     create_many: str
     lock_status: str
     insert_instance: str
-    insert_message: str
+    insert_start: str
     insert_messages_if_exist: str
     delete_leftovers: str
     delete_instances: str

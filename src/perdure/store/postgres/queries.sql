@@ -52,8 +52,8 @@ WITH r AS (
     ON CONFLICT (instance_id) DO NOTHING
     RETURNING instance_id
 ), msg AS (
-    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
-    SELECT r.instance_id, r.execution_id, {now}, r.event
+    INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event, backlog)
+    SELECT r.instance_id, r.execution_id, {now}, r.event, r.parent IS NULL
       FROM r JOIN ins ON ins.instance_id = r.instance_id ORDER BY r.ord
 ), leftovers AS (
     -- Messages that raced the purge of an earlier instance of the id (this
@@ -73,9 +73,10 @@ VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s)
 ON CONFLICT (instance_id) DO NOTHING
 RETURNING instance_id;
 
--- name: insert_message
-INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
-VALUES (%s, %s, coalesce(%s::bigint, {now}), %s);
+-- name: insert_start
+-- The message that starts a new instance: one no parent started is backlog.
+INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event, backlog)
+VALUES (%s, %s, {now}, %s, %s::text IS NULL);
 
 -- name: insert_messages_if_exist
 -- A message to an instance that does not exist is dropped, not an error:
@@ -141,17 +142,38 @@ SELECT name FROM {s}.functions WHERE kind = 'orchestrator';
 -- started together divide new work between them instead of the first
 -- taking all, and a busy worker does not take over instances (and replay
 -- them) while new ones wait.
+-- Started instances come first (their messages are in the partial index
+-- inbox_started), and the backlog of new instances clients started only
+-- fills the room left, so a started instance runs to its end before the
+-- backlog is opened further: the Append stops pulling (and locking) once
+-- the limit is reached, and the backlog scan runs only when it is not.
 WITH picked AS MATERIALIZED (
-    SELECT i.instance_id, m.visible_at,
-           CASE WHEN i.locked_by = %(worker)s THEN 0 WHEN i.locked_by IS NULL THEN 1
-                ELSE 2 END AS kind
-      FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
-     WHERE m.visible_at <= {now} AND (i.lock_token IS NULL OR i.lock_expires < {now})
-       AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
-            OR m.visible_at <= {now} - %(affinity)s::bigint)
-     ORDER BY m.visible_at
-     LIMIT %(limit)s
-       FOR NO KEY UPDATE OF i SKIP LOCKED
+    SELECT * FROM (
+        SELECT i.instance_id, m.visible_at,
+               CASE WHEN i.locked_by = %(worker)s THEN 0 WHEN i.locked_by IS NULL THEN 1
+                    ELSE 2 END AS kind
+          FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
+         WHERE NOT m.backlog AND m.visible_at <= {now}
+           AND (i.lock_token IS NULL OR i.lock_expires < {now})
+           AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
+                OR m.visible_at <= {now} - %(affinity)s::bigint)
+         ORDER BY m.visible_at
+         LIMIT %(limit)s
+           FOR NO KEY UPDATE OF i SKIP LOCKED) AS started
+    UNION ALL
+    SELECT * FROM (
+        SELECT i.instance_id, m.visible_at,
+               CASE WHEN i.locked_by = %(worker)s THEN 0 WHEN i.locked_by IS NULL THEN 1
+                    ELSE 2 END AS kind
+          FROM {s}.inbox AS m JOIN {s}.instances AS i ON i.instance_id = m.instance_id
+         WHERE m.backlog AND m.visible_at <= {now}
+           AND (i.lock_token IS NULL OR i.lock_expires < {now})
+           AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
+                OR m.visible_at <= {now} - %(affinity)s::bigint)
+         ORDER BY m.visible_at
+         LIMIT %(limit)s
+           FOR NO KEY UPDATE OF i SKIP LOCKED) AS backlog
+    LIMIT %(limit)s
 ), chosen AS (
     -- Its own instances (kind 0), and at most `share` of the others: new
     -- ones (1) before those it takes over from another worker (2), which

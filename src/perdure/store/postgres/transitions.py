@@ -170,7 +170,8 @@ async def create_locked(conn: Conn, q: Queries, new: base.NewInstance, created: 
             new.instance_id, new.name, new.execution_id, created, new.input,
             new.parent_instance_id))).fetchone()
         if inserted is not None:
-            await conn.execute(q.insert_message, (new.instance_id, new.execution_id, None, event))
+            await conn.execute(q.insert_start, (new.instance_id, new.execution_id, event,
+                                                new.parent_instance_id))
             return True
     raise InstanceAlreadyExistsError(new.instance_id, "Pending")
 

@@ -30,6 +30,7 @@ class Queries:
     select_generations: str
     select_histories: str
     insert_instance: str
+    insert_start: str
     insert_message: str
     insert_message_if_exists: str
     delete_histories: str
@@ -40,6 +41,7 @@ class Queries:
     register_function: str
     known_orchestrators: str
     claim_instances: str
+    claim_backlog: str
     select_claimed_messages: str
     select_leases: str
     delete_history: str

@@ -42,6 +42,11 @@ INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_
                        updated_at, input, parent_instance_id)
 VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?);
 
+-- name: insert_start
+-- The message that starts a new instance: one no parent started is backlog.
+INSERT INTO inbox (instance_id, execution_id, visible_at, event, backlog)
+VALUES (?1, ?2, ?3, ?4, ?5 IS NULL);
+
 -- name: insert_message
 INSERT INTO inbox (instance_id, execution_id, visible_at, event) VALUES (?, ?, ?, ?);
 
@@ -76,11 +81,31 @@ INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?)
 SELECT name FROM functions WHERE kind = 'orchestrator';
 
 -- name: claim_instances
--- Lease instances that have a visible message and no live lease. The scan runs
--- over the covering index inbox(visible_at, instance_id), oldest first, and
--- stops after `limit` distinct instances; the token is random per row. The
--- index is forced: without statistics the planner prefers inbox_instance, a
--- full scan that visits every future timer and favours low instance ids.
+-- Lease instances that have a visible message and no live lease: those
+-- already started (their messages are in the partial index inbox_started);
+-- claim_backlog then takes, with the room left, new instances clients
+-- started, so a started instance runs to its end before the
+-- backlog is opened further. Each scan runs over its covering index, oldest
+-- first, and stops after `limit` distinct instances; the token is random per
+-- row. The index is forced: without statistics the planner prefers
+-- inbox_instance, a full scan that visits every future timer and favours low
+-- instance ids.
+UPDATE instances
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
+       attempts = attempts + 1
+ WHERE instance_id IN (
+       SELECT DISTINCT m.instance_id
+         FROM inbox AS m INDEXED BY inbox_started
+         JOIN instances AS i ON i.instance_id = m.instance_id
+        WHERE m.backlog = 0 AND m.visible_at <= ?3
+          AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+        LIMIT ?4)
+RETURNING {columns}, lock_token, attempts;
+
+-- name: claim_backlog
+-- The second scan of claim_instances: instances clients started, oldest
+-- first. The scan passes the visible messages of started instances (all
+-- leased, or the first scan would have taken them) on its way.
 UPDATE instances
    SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
        attempts = attempts + 1
@@ -88,7 +113,8 @@ UPDATE instances
        SELECT DISTINCT m.instance_id
          FROM inbox AS m INDEXED BY inbox_visible
          JOIN instances AS i ON i.instance_id = m.instance_id
-        WHERE m.visible_at <= ?3 AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+        WHERE m.backlog = 1 AND m.visible_at <= ?3
+          AND (i.lock_token IS NULL OR i.lock_expires < ?3)
         LIMIT ?4)
 RETURNING {columns}, lock_token, attempts;
 

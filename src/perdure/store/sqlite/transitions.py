@@ -116,7 +116,8 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -
     conn.execute(SQL.insert_instance, (new.instance_id, new.name, new.execution_id, created, now,
                                    new.input, new.parent_instance_id))
     event = encode_event(started_event(new, from_us(created)))
-    conn.execute(SQL.insert_message, (new.instance_id, new.execution_id, now, event))
+    conn.execute(SQL.insert_start, (new.instance_id, new.execution_id, now, event,
+                                    new.parent_instance_id))
     return True
 
 
@@ -240,9 +241,13 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                          now: int) -> list[OrchestrationWorkItem]:
-    """Lease up to ``limit`` instances with visible messages and read those messages."""
+    """Lease up to ``limit`` instances with visible messages and read those messages:
+    started instances first, then the backlog of new ones with the room left."""
     claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_instances,
-                     (worker_id, now + lease_us, now, limit))
+                          (worker_id, now + lease_us, now, limit))
+    if len(claimed) < limit:
+        claimed += _fetch_rows(conn, ClaimedInstance, SQL.claim_backlog,
+                               (worker_id, now + lease_us, now, limit - len(claimed)))
     if not claimed:
         return []
     items = {row.instance_id: OrchestrationWorkItem(instance_record(row), row.lock_token,

@@ -1,0 +1,122 @@
+"""The executors a worker keeps in memory between steps, bounded by their estimated size.
+
+An executor kept here runs its instance's next step without replaying the
+history. The bound is in bytes, not in executors: one orchestration that
+gathered megabytes of results weighs as much as thousands of small ones. The
+estimate is what measurement (tracemalloc) shows an executor holds: a fixed
+part (the generator frame, the context, its tables) and the values it decoded
+from the events it consumed, which the orchestrator may keep in its locals.
+When the budget is exceeded the least recently stepped executors go first;
+an instance whose executor went is rebuilt by replay if it steps again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+from ..core.executor import OrchestrationExecutor
+from ..core.history import HistoryEvent
+
+#: The measured size of a fresh executor with its orchestrator's generator (bytes).
+EXECUTOR_BYTES = 4096
+#: The bookkeeping one consumed event leaves behind (a resolved task, a list slot).
+EVENT_BYTES = 64
+#: Decoded values weigh more than their JSON text (objects, boxed numbers): a margin.
+PAYLOAD_FACTOR = 3
+
+#: The history length of a cached executor whose step has not committed yet.
+STEPPING = -1
+
+
+def payload_bytes(events: Iterable[HistoryEvent]) -> int:
+    """The estimated memory the values carried by ``events`` take once decoded."""
+    total = 0
+    for event in events:
+        total += EVENT_BYTES
+        for name in _payload_fields(type(event)):
+            text = getattr(event, name)
+            if text is not None:
+                total += PAYLOAD_FACTOR * len(text)
+    return total
+
+
+_PAYLOADS: dict[type[HistoryEvent], tuple[str, ...]] = {}
+
+
+def _payload_fields(cls: type[HistoryEvent]) -> tuple[str, ...]:
+    """The fields of an event type that carry JSON values (looked up once per type)."""
+    names = _PAYLOADS.get(cls)
+    if names is None:
+        names = _PAYLOADS[cls] = tuple(f.name for f in fields(cls)
+                                       if f.name in ("input", "result"))
+    return names
+
+
+@dataclass(slots=True)
+class CachedExecutor:
+    """An executor, the execution it runs and the committed history it matches."""
+
+    executor: OrchestrationExecutor
+    execution_id: str
+    history_len: int  # of the committed history the executor matches; STEPPING: none yet
+    size: int = EXECUTOR_BYTES  # estimated bytes
+
+
+class ExecutorCache:
+    """A least-recently-stepped map of instance id to :class:`CachedExecutor`,
+    holding at most ``budget_bytes`` of estimated executor memory (0: none kept)."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.size = 0  # estimated bytes held
+        self._entries: OrderedDict[str, CachedExecutor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._entries
+
+    def get(self, instance_id: str) -> CachedExecutor | None:
+        """The entry of ``instance_id``, if any (its recency is unchanged)."""
+        return self._entries.get(instance_id)
+
+    def begin_step(self, instance_id: str, executor: OrchestrationExecutor,
+                   execution_id: str, replayed: Iterable[HistoryEvent] = ()) -> None:
+        """Hold ``executor`` for a step in flight: stale (:data:`STEPPING`) until
+        :meth:`committed` says the step's commit applied. A new executor weighs
+        what the history it was rebuilt from (``replayed``) carried."""
+        old = self._entries.get(instance_id)
+        size = old.size if old is not None and old.executor is executor \
+            else EXECUTOR_BYTES + payload_bytes(replayed)
+        self.pop(instance_id)
+        self._entries[instance_id] = CachedExecutor(executor, execution_id, STEPPING, size)
+        self.size += size
+
+    def committed(self, instance_id: str, history_len: int,
+                  events: Iterable[HistoryEvent]) -> None:
+        """The step of ``instance_id`` committed, adding ``events`` to its history:
+        the entry is current again, heavier by what they carried; then the least
+        recently stepped entries go until the budget holds."""
+        entry = self._entries.get(instance_id)
+        if entry is None:
+            return
+        grown = payload_bytes(events)
+        entry.history_len = history_len
+        entry.size += grown
+        self.size += grown
+        self._entries.move_to_end(instance_id)
+        self._shrink()
+
+    def pop(self, instance_id: str) -> None:
+        """Forget ``instance_id``'s executor (finished, failed to commit, or stale)."""
+        entry = self._entries.pop(instance_id, None)
+        if entry is not None:
+            self.size -= entry.size
+
+    def _shrink(self) -> None:
+        while self.size > self.budget_bytes and self._entries:
+            _, entry = self._entries.popitem(last=False)
+            self.size -= entry.size

@@ -1,0 +1,118 @@
+"""The executor cache: bounded by estimated memory, finished instances evicted at once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import scenarios
+from scenarios import app, eventually
+
+from perdure import OrchestrationRuntimeStatus as S
+from perdure.core.executor import OrchestrationExecutor
+from perdure.core.history import ExecutionStarted, OrchestratorStarted, TaskCompleted
+from perdure.worker.cache import (
+    EVENT_BYTES,
+    EXECUTOR_BYTES,
+    PAYLOAD_FACTOR,
+    STEPPING,
+    ExecutorCache,
+    payload_bytes,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def executor(instance_id: str) -> OrchestrationExecutor:
+    return OrchestrationExecutor(scenarios.hello_sequence, instance_id)
+
+
+def result(text: str) -> TaskCompleted:
+    return TaskCompleted(timestamp=NOW, task_id=0, result=json.dumps(text))
+
+
+def step(cache: ExecutorCache, instance_id: str, *events: TaskCompleted) -> None:
+    entry = cache.get(instance_id)
+    cache.begin_step(instance_id, entry.executor if entry else executor(instance_id), "e")
+    cache.committed(instance_id, 5, [OrchestratorStarted(timestamp=NOW), *events])
+
+
+def test_payload_bytes_counts_values_and_events() -> None:
+    text = json.dumps("x" * 100)
+    assert payload_bytes([]) == 0
+    assert payload_bytes([OrchestratorStarted(timestamp=NOW)]) == EVENT_BYTES
+    assert payload_bytes([result("x" * 100)]) == EVENT_BYTES + PAYLOAD_FACTOR * len(text)
+    started = ExecutionStarted(timestamp=NOW, name="n", input=text)
+    assert payload_bytes([started]) == EVENT_BYTES + PAYLOAD_FACTOR * len(text)
+
+
+def test_the_budget_bounds_the_estimated_size_not_the_count() -> None:
+    one = EXECUTOR_BYTES + EVENT_BYTES
+    cache = ExecutorCache(budget_bytes=10 * one)
+    for i in range(25):
+        step(cache, f"i{i}")
+        assert cache.size <= cache.budget_bytes
+    assert len(cache) == 10
+    # The least recently stepped went first.
+    assert [f"i{i}" in cache for i in range(25)] == [False] * 15 + [True] * 10
+    # One heavy executor takes the room of several light ones.
+    step(cache, "heavy", result("x" * (4 * one // PAYLOAD_FACTOR)))
+    heavy = cache.get("heavy")
+    assert heavy is not None and heavy.size > 4 * one
+    assert len(cache) - 1 == (cache.budget_bytes - heavy.size) // one < 6
+    assert cache.size == heavy.size + (len(cache) - 1) * one <= cache.budget_bytes
+
+
+def test_a_step_moves_an_entry_to_the_end_and_adds_its_events() -> None:
+    cache = ExecutorCache(budget_bytes=3 * (EXECUTOR_BYTES + 2 * EVENT_BYTES))
+    for name in ("a", "b", "c"):
+        step(cache, name)
+    step(cache, "a")  # a: two steps' events now, and the most recent
+    entry = cache.get("a")
+    assert entry is not None and entry.size == EXECUTOR_BYTES + 2 * EVENT_BYTES
+    step(cache, "d")
+    assert ["a" in cache, "b" in cache, "c" in cache, "d" in cache] == [True, False, True, True]
+
+
+def test_a_rebuilt_executor_weighs_its_replayed_history() -> None:
+    cache = ExecutorCache(budget_bytes=10**9)
+    history = [result("y" * 1000) for _ in range(10)]
+    cache.begin_step("a", executor("a"), "e", history)
+    entry = cache.get("a")
+    assert entry is not None and entry.history_len == STEPPING
+    assert entry.size == EXECUTOR_BYTES + payload_bytes(history)
+    cache.pop("a")
+    assert cache.size == 0 and len(cache) == 0
+
+
+def test_zero_budget_keeps_nothing() -> None:
+    cache = ExecutorCache(budget_bytes=0)
+    step(cache, "a")
+    assert len(cache) == 0 and cache.size == 0
+
+
+async def test_finished_instances_leave_the_cache_at_once(hub_factory) -> None:
+    hub = await hub_factory(app)
+    ids = [await hub.client.start_new("hello_sequence") for _ in range(20)]
+    waiting = await hub.client.start_new("wait_event")
+    for iid in ids:
+        assert (await hub.client.wait_for_completion(iid, 20)).runtime_status is S.Completed
+
+    async def only_the_waiting_one() -> bool:
+        return list(hub.worker._cache._entries) == [waiting]
+
+    await eventually(only_the_waiting_one)
+    await hub.client.raise_event(waiting, "go", 1)
+    await hub.client.raise_event(waiting, "go", 2)
+    assert (await hub.client.wait_for_completion(waiting, 20)).output == [1, 2]
+    assert len(hub.worker._cache) == 0 and hub.worker._cache.size == 0
+
+
+async def test_a_small_budget_replays_and_gives_the_same_results(hub_factory) -> None:
+    # Room for about two executors: the rest are rebuilt by replay, results unchanged.
+    hub = await hub_factory(app, cache_mb=2.5 * EXECUTOR_BYTES / 2**20)
+    ids = [await hub.client.start_new("hello_sequence") for _ in range(10)]
+    for iid in ids:
+        done = await hub.client.wait_for_completion(iid, 20)
+        assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    assert hub.worker._cache.size <= hub.worker._cache.budget_bytes
