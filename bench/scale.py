@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -55,12 +56,16 @@ def parse_args() -> argparse.Namespace:
                    help="the worker's executor-cache budget, for variants that have one")
     p.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--timeout", type=float, default=DRAIN_TIMEOUT, help="per run, seconds")
+    p.add_argument("--py-spy", metavar="DIR", default=None,
+                   help="profile each worker with py-spy (from PATH or the venv) into DIR, as "
+                        "collapsed stacks: <variant>-<store>-<mode>-<size>.txt")
     # Internal: the driver and worker processes of one run.
     p.add_argument("--role", choices=("driver", "worker"), help=argparse.SUPPRESS)
     p.add_argument("--src", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--mode", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--profile-to", help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -145,9 +150,15 @@ def start_worker(args: argparse.Namespace) -> subprocess.Popen[str]:
            "--url", args.url]
     if args.cache_mb is not None:
         cmd += ["--cache-mb", str(args.cache_mb)]
+    if args.profile_to:
+        spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        cmd = [spy, "record", "--format", "raw", "--rate", "200", "--output", args.profile_to,
+               "--", *cmd]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
+    while line.startswith("py-spy>") or line == "\n":
+        line = proc.stdout.readline()
     if line.strip() != "ready":
         proc.kill()
         raise RuntimeError(f"worker did not start: {line!r}")
@@ -157,7 +168,8 @@ def start_worker(args: argparse.Namespace) -> subprocess.Popen[str]:
 def stop_worker(proc: subprocess.Popen[str]) -> float:
     """Close the worker's stdin (it stops), return its peak RSS in MB."""
     out, _ = proc.communicate(input="", timeout=60)
-    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
+    last = [line for line in out.splitlines() if line.startswith("{")][-1]
+    return float(json.loads(last)["peak_rss_mb"])
 
 
 async def start_all(client: Any, count: int) -> tuple[float, float]:
@@ -229,6 +241,10 @@ def one_run(args: argparse.Namespace, variant: str, src: str, store: str, mode: 
            "--url", url, "--mode", mode, "--size", str(size)]
     if args.cache_mb is not None:
         cmd += ["--cache-mb", str(args.cache_mb)]
+    if args.py_spy:
+        os.makedirs(args.py_spy, exist_ok=True)
+        cmd += ["--profile-to", os.path.join(os.path.abspath(args.py_spy),
+                                             f"{variant}-{store}-{mode}-{size}.txt")]
     sys.path.insert(0, HERE)
     from _common import scratch_database
 

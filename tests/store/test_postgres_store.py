@@ -181,7 +181,7 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
     statements = {
         "claim_orchestrations": (q.claim_orchestrations, {
             "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,
-            "share": 200}),
+            "share": 200, "backlog": 200}),
         "claim_activities": (q.claim_activities, {"worker": "w", "limit": 200, "lease": 1}),
         "complete_activities": (q.complete_activities, {
             "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),

@@ -80,8 +80,9 @@ class SlowClaims:
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
-    async def claim_orchestrations(self, *args: object) -> list[OrchestrationWorkItem]:
-        items = await self._store.claim_orchestrations(*args)  # type: ignore[arg-type]
+    async def claim_orchestrations(self, *args: object, **kwargs: object,
+                                   ) -> list[OrchestrationWorkItem]:
+        items = await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
         if items:
             self.claiming.set()
             await asyncio.sleep(0.3)

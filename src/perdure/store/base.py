@@ -335,9 +335,15 @@ class Store(Protocol):
     # --- worker side -------------------------------------------------------
 
     async def claim_orchestrations(
-        self, worker_id: str, limit: int, lease_seconds: float,
+        self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lease up to ``limit`` instances that have visible inbox messages.
+
+        Started instances come first (activity results, timers, events,
+        sub-orchestration starts, oldest first); the room left goes to the
+        backlog of new instances clients started, at most ``backlog`` of them
+        (``None``: no bound), so a started instance runs to its end before
+        the backlog is opened further.
 
         Skips instances leased by others until their lease expires. Each claim
         takes a fresh ``lock_token`` and increments the instance's attempts.

@@ -279,9 +279,11 @@ class Worker:
     async def _orchestration_loop(self) -> None:
         opts = self.options
         while not self._stopping:
-            items = await self.store.claim_orchestrations(self.worker_id,
-                                                          opts.orchestration_batch,
-                                                          opts.lease_seconds)
+            # New instances from the backlog only as fast as their activities can
+            # start: what is open stays bounded by the work in flight, not the backlog.
+            items = await self.store.claim_orchestrations(
+                self.worker_id, opts.orchestration_batch, opts.lease_seconds,
+                backlog=0 if self._stopping else max(0, self._free_slots()))
             if not items:
                 await self._idle("orchestration")
                 continue

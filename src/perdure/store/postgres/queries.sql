@@ -145,8 +145,9 @@ SELECT name FROM {s}.functions WHERE kind = 'orchestrator';
 -- Started instances come first (their messages are in the partial index
 -- inbox_started), and the backlog of new instances clients started only
 -- fills the room left, so a started instance runs to its end before the
--- backlog is opened further: the Append stops pulling (and locking) once
--- the limit is reached, and the backlog scan runs only when it is not.
+-- backlog is opened further (at most `backlog` new ones): the Append stops
+-- pulling (and locking) once the limit is reached, and the backlog scan
+-- runs only when it is not.
 WITH picked AS MATERIALIZED (
     SELECT * FROM (
         SELECT i.instance_id, m.visible_at,
@@ -171,7 +172,7 @@ WITH picked AS MATERIALIZED (
            AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
                 OR m.visible_at <= {now} - %(affinity)s::bigint)
          ORDER BY m.visible_at
-         LIMIT %(limit)s
+         LIMIT %(backlog)s
            FOR NO KEY UPDATE OF i SKIP LOCKED) AS backlog
     LIMIT %(limit)s
 ), chosen AS (

@@ -350,14 +350,16 @@ class PostgresStore(WaitsOnSignals):
     # --- worker side ------------------------------------------------------------
 
     async def claim_orchestrations(
-        self, worker_id: str, limit: int, lease_seconds: float,
+        self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
     ) -> list[base.OrchestrationWorkItem]:
         """``SKIP LOCKED``; an instance waits ``affinity`` seconds for its last step's worker."""
         wakeups = self._wakeups
         await wakeups.worker_seen(worker_id)
+        bound = limit if backlog is None else max(0, backlog)
         return await wakeups.claim("orchestration", worker_id, limit, lambda measure: self._run(
             ops.claim_orchestrations, worker_id, limit, seconds_to_us(lease_seconds),
-            self._affinity_us, measure, wakeups.share(limit)))
+            self._affinity_us, measure, wakeups.share(limit), bound),
+            None if bound >= limit else lambda items: ops.opened_from_backlog(items) >= bound)
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)

@@ -364,19 +364,22 @@ async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) ->
 
 async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
                                lease_us: int, affinity_us: int, with_horizon: bool = False,
-                               share: int | None = None,
+                               share: int | None = None, backlog: int | None = None,
                                ) -> tuple[list[OrchestrationWorkItem], float | None]:
     """Lease up to ``limit`` instances with visible messages, with those messages.
 
     An instance whose last step ran on another worker is left to that worker
     for ``affinity_us``; of the instances that are not its own, it takes at
-    most ``share`` (default ``limit``). With ``with_horizon``, also returns how long claims
-    may skip the database: :func:`horizon`, measured when nothing was found;
-    a short while after a claim that found less than ``limit``; else ``None``.
+    most ``share`` (default ``limit``), and at most ``backlog`` (default ``limit``)
+    new instances from the backlog clients queued, after the started ones. With
+    ``with_horizon``, also returns how long claims may skip the database:
+    :func:`horizon`, measured when nothing was found; a short while after a
+    claim that found less than ``limit``; else ``None``.
     """
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
               "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
-              "share": limit if share is None else share}
+              "share": limit if share is None else share,
+              "backlog": limit if backlog is None else backlog}
     items: list[OrchestrationWorkItem] = []
     for row in await fetch(conn, ClaimedWithMessages, q.claim_orchestrations, params):
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
@@ -394,6 +397,13 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
         return items, HORIZON_CAP
     return items, await horizon(conn, q.orchestration_horizon, {
         "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN})
+
+
+def opened_from_backlog(items: Sequence[OrchestrationWorkItem]) -> int:
+    """How many of a claim's items may be new instances from the backlog: never
+    stepped, and started by a client (an overcount only keeps a claim gate open)."""
+    return sum(1 for item in items
+               if item.instance.history_len == 0 and item.instance.parent_instance_id is None)
 
 
 async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],

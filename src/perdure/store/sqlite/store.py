@@ -214,7 +214,9 @@ class SqliteStore(WaitsOnSignals):
             # Validated against _SYNCHRONOUS: PRAGMA values cannot be bound.
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
-            conn.execute("PRAGMA cache_size = -32000")  # 32 MB
+            # 8 MB of pages per connection: the hot pages of a draining hub fit, and
+            # the worker's memory stays bounded however large the hub grows.
+            conn.execute("PRAGMA cache_size = -8000")
             # No commit pays for a checkpoint: the checkpointer task does them.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
@@ -394,12 +396,13 @@ class SqliteStore(WaitsOnSignals):
     # --- worker side ------------------------------------------------------------
 
     async def claim_orchestrations(
-        self, worker_id: str, limit: int, lease_seconds: float,
+        self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
     ) -> list[base.OrchestrationWorkItem]:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
-                                 seconds_to_us(lease_seconds), self.clock.now_us())
+                                       seconds_to_us(lease_seconds), self.clock.now_us(),
+                                       limit if backlog is None else backlog)
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)

@@ -240,14 +240,15 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 
 
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
-                         now: int) -> list[OrchestrationWorkItem]:
+                         now: int, backlog: int) -> list[OrchestrationWorkItem]:
     """Lease up to ``limit`` instances with visible messages and read those messages:
-    started instances first, then the backlog of new ones with the room left."""
+    started instances first, then with the room left at most ``backlog`` new ones."""
     claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_instances,
                           (worker_id, now + lease_us, now, limit))
-    if len(claimed) < limit:
+    room = min(limit - len(claimed), backlog)
+    if room > 0:
         claimed += _fetch_rows(conn, ClaimedInstance, SQL.claim_backlog,
-                               (worker_id, now + lease_us, now, limit - len(claimed)))
+                               (worker_id, now + lease_us, now, room))
     if not claimed:
         return []
     items = {row.instance_id: OrchestrationWorkItem(instance_record(row), row.lock_token,

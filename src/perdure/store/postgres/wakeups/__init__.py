@@ -60,9 +60,11 @@ class StoreWakeups(Protocol):
     def share(self, limit: int) -> int:
         """How many new instances a claim of ``limit`` may take (its share)."""
 
-    async def claim(self, kind: WorkKind, worker_id: str, limit: int,
-                    fetch: Fetch[T]) -> list[T]:
-        """``fetch``'s items, or ``[]`` without a query when there is surely nothing."""
+    async def claim(self, kind: WorkKind, worker_id: str, limit: int, fetch: Fetch[T],
+                    held_back: Callable[[list[T]], bool] | None = None) -> list[T]:
+        """``fetch``'s items, or ``[]`` without a query when there is surely nothing;
+        ``held_back(items)``: whether the claim left work behind on purpose (a
+        bound below ``limit``), so that taking less than ``limit`` proves nothing."""
 
     def activity_room(self, free: int) -> None:
         """This process's worker has ``free`` activity slots."""
@@ -121,8 +123,8 @@ class NullWakeups:
     def share(self, limit: int) -> int:
         return limit
 
-    async def claim(self, kind: WorkKind, worker_id: str, limit: int,
-                    fetch: Fetch[T]) -> list[T]:
+    async def claim(self, kind: WorkKind, worker_id: str, limit: int, fetch: Fetch[T],
+                    held_back: Callable[[list[T]], bool] | None = None) -> list[T]:
         return [] if limit < 1 else (await fetch(False))[0]
 
     def activity_room(self, free: int) -> None:
@@ -237,17 +239,18 @@ class Wakeups:
         share of what is not already its own."""
         return self._targets.share(limit)
 
-    async def claim(self, kind: WorkKind, worker_id: str, limit: int,
-                    fetch: Fetch[T]) -> list[T]:
+    async def claim(self, kind: WorkKind, worker_id: str, limit: int, fetch: Fetch[T],
+                    held_back: Callable[[list[T]], bool] | None = None) -> list[T]:
         """``fetch(measure)``'s items, or ``[]`` without a query while the gate is
-        closed; a claim that took less than ``limit`` took everything there was,
-        and closes the gate until its horizon (or a wake-up)."""
+        closed; a claim that took less than ``limit`` took everything there was
+        (unless ``held_back(items)``: it left some behind on purpose), and closes
+        the gate until its horizon (or a wake-up)."""
         listening = self.listening
         if limit < 1 or (listening and self._gates.is_closed(kind, worker_id)):
             return []
         mark = self._gates.mark(kind)
         items, horizon = await fetch(listening and self._gates.enabled)
-        if len(items) < limit and self.listening:
+        if len(items) < limit and self.listening and not (held_back and held_back(items)):
             # Not if a wake-up arrived while the claim ran (the mark moved):
             # it may be about work the claim did not see.
             self._gates.close(kind, worker_id, mark, horizon)
