@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 
+import pytest
+
+from perdure import Clock, create_store
 from perdure.core.history import TaskCompleted
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityResult, ActivityTask, Message, Store
 
 from .helpers import claim_all, claim_one, event_message, new, soon, start, step
 
-WAIT = 5.0  # a waiter that is not woken takes this long; every test stays far below it
+# A waiter that is not woken takes WAIT; PostgreSQL's lost-NOTIFY check is set longer
+# than that, so a return within PROMPT (far below both, yet generous for a loaded
+# machine) is explained only by a wake-up.
+WAIT = 30.0
+PROMPT = 10.0
+
+
+@pytest.fixture
+async def store(hub_url: str, clock: Clock) -> AsyncIterator[Store]:
+    """An open store whose waiters learn of changes by wake-ups alone."""
+    if hub_url.startswith("postgres"):
+        hub_url += ("&" if "?" in hub_url else "?") + f"poll_interval={2 * WAIT}"
+    opened = create_store(hub_url, clock=clock)
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
 async def woken_within(waiter: Awaitable[None], trigger: Awaitable[object]) -> float:
@@ -50,14 +68,14 @@ async def test_commit_wakes_activity_waiter(store: Store) -> None:
     await store.wait_for_work("activity", 0)  # consume anything pending
     commit = step(item, activities=[ActivityTask("a", "e", 0, "act")])
     took = await woken_within(store.wait_for_work("activity", WAIT), store.commit_steps([commit]))
-    assert took < 1.0
+    assert took < PROMPT
 
 
 async def test_create_wakes_orchestration_waiter(store: Store) -> None:
     await store.wait_for_work("orchestration", 0)
     took = await woken_within(store.wait_for_work("orchestration", WAIT),
                               store.create_instance(new("a")))
-    assert took < 1.0
+    assert took < PROMPT
 
 
 async def test_activity_completion_wakes_orchestration_waiter(store: Store) -> None:
@@ -69,7 +87,7 @@ async def test_activity_completion_wakes_orchestration_waiter(store: Store) -> N
     done = ActivityResult(work.id, work.lock_token, Message("a", TaskCompleted(task_id=0)))
     took = await woken_within(store.wait_for_work("orchestration", WAIT),
                               store.complete_activities([done]))
-    assert took < 1.0
+    assert took < PROMPT
 
 
 async def test_notification_before_wait_is_not_lost(store: Store) -> None:
@@ -77,7 +95,7 @@ async def test_notification_before_wait_is_not_lost(store: Store) -> None:
     await store.create_instance(new("a"))
     started = time.monotonic()
     await store.wait_for_work("orchestration", WAIT)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < PROMPT
 
 
 async def test_status_change_wakes_instance_waiter(store: Store) -> None:
@@ -85,7 +103,7 @@ async def test_status_change_wakes_instance_waiter(store: Store) -> None:
     item = await claim_one(store, "a")
     took = await woken_within(store.wait_for_instance("a", WAIT),
                               store.commit_steps([step(item, Status.Completed)]))
-    assert took < 1.0
+    assert took < PROMPT
 
 
 async def test_instance_waiters_are_woken_when_it_finishes_not_at_every_step(
@@ -103,8 +121,8 @@ async def test_instance_waiters_are_woken_when_it_finishes_not_at_every_step(
     item = await claim_one(store, "a")
     started = time.monotonic()
     await store.commit_steps([step(item, Status.Failed)])
-    await asyncio.wait_for(waiter, 5)
-    assert time.monotonic() - started < 1.0
+    await asyncio.wait_for(waiter, WAIT)
+    assert time.monotonic() - started < PROMPT
 
 
 async def test_change_made_while_the_caller_read_is_not_missed(store: Store) -> None:
@@ -117,7 +135,7 @@ async def test_change_made_while_the_caller_read_is_not_missed(store: Store) -> 
     await store.commit_steps([step(item, Status.Completed)])  # ...changed meanwhile
     started = time.monotonic()
     await store.wait_for_instance("a", WAIT, since)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < PROMPT
     # A change before the read began is no reason to return early.
     started = time.monotonic()
     await store.wait_for_instance("a", 0.2, time.monotonic())
