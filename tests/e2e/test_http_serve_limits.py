@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 from http_server import HERE, serve
 
+import perdure
+
 WEBHOOK = "/runtime/webhooks/durabletask"
 HALF_SENT = 250
 
@@ -102,11 +104,18 @@ def test_past_the_limit_with_every_connection_busy_a_newcomer_gets_a_503(tmp_pat
     with serve(HERE / "http_app.py", store, "--max-connections", "2") as url, \
             ThreadPoolExecutor(2) as pool:
         def wait(n: int) -> int:
-            # Never approved: each holds its connection for the whole 2 s wait.
-            return httpx.post(f"{url}{WEBHOOK}/orchestrators/approval/busy{n}?timeout=2",
-                              timeout=10).status_code
+            # Never approved: each holds its connection for the whole wait.
+            return httpx.post(f"{url}{WEBHOOK}/orchestrators/approval/busy{n}?timeout=8",
+                              timeout=30).status_code
         busy = [pool.submit(wait, n) for n in range(2)]
-        time.sleep(0.5)
+        # Both requests hold their connections once their instances exist (read from
+        # the hub: the server has no connection left to answer a status query).
+        hub = perdure.SyncClient(store)
+        deadline = time.monotonic() + 20
+        while any(hub.get_status(f"busy{n}") is None for n in range(2)):
+            assert time.monotonic() < deadline, "the busy requests never arrived"
+            time.sleep(0.02)
+        hub.close()
         with _sockets(url, 1, b"") as (newcomer,):
             newcomer.settimeout(5)
             assert newcomer.recv(100).startswith(b"HTTP/1.1 503 ")
