@@ -100,6 +100,10 @@ class ExecutionStarted(HistoryEvent):
     parent_instance_id: str | None = None
     parent_execution_id: str | None = None
     parent_task_id: int | None = None
+    trace_parent: str | None = None
+    """The W3C ``traceparent`` of whoever started it: its spans descend from it."""
+    trace_state: str | None = None
+    """The W3C ``tracestate`` that came with ``trace_parent``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

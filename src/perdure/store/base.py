@@ -70,6 +70,9 @@ class NewInstance:
     parent_task_id: int | None = None
     created_at: datetime | None = None
     on_conflict: Message | None = None
+    trace_parent: str | None = None
+    """The caller's W3C ``traceparent`` (and ``trace_state``), kept in ``ExecutionStarted``."""
+    trace_state: str | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +113,8 @@ class ActivityTask:
     task_id: int
     name: str
     input: str | None = None
+    trace_parent: str | None = None
+    """The W3C ``traceparent`` the activity's spans descend from (tracing on)."""
 
 
 @dataclass(slots=True)

@@ -125,6 +125,7 @@ def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
         timestamp=created_at, name=new.name, input=new.input,
         parent_instance_id=new.parent_instance_id,
         parent_execution_id=new.parent_execution_id, parent_task_id=new.parent_task_id,
+        trace_parent=new.trace_parent, trace_state=new.trace_state,
     )
 
 
@@ -213,12 +214,13 @@ class ClaimedTask(NamedTuple):
     name: str
     input: str | None
     created_at: int
+    trace_parent: str | None
 
 
 def activity_item(row: ClaimedTask) -> ActivityWorkItem:
     """The :class:`ActivityWorkItem` of a claimed task."""
     return ActivityWorkItem(row.id, row.lock_token, row.attempts, ActivityTask(
-        row.instance_id, row.execution_id, row.task_id, row.name, row.input),
+        row.instance_id, row.execution_id, row.task_id, row.name, row.input, row.trace_parent),
         from_us(row.created_at))
 
 
@@ -240,12 +242,13 @@ def message_row(message: Message, now: int | None) -> MessageRow:
 
 #: Activity task row values as the insert statements bind them: ``(instance_id,
 #: execution_id, task_id, name, input, created_at, visible_at)``.
-TaskRow = tuple[str, str, int, str, str | None, int | None, int | None]
+TaskRow = tuple[str, str, int, str, str | None, int | None, int | None, str | None]
 
 
 def task_row(task: ActivityTask, now: int | None) -> TaskRow:
     """The task row of ``task``, created and visible ``now`` (``None``: the SQL's clock)."""
-    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now)
+    return (task.instance_id, task.execution_id, task.task_id, task.name, task.input, now, now,
+            task.trace_parent)
 
 
 __all__ = [

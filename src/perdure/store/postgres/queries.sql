@@ -236,10 +236,11 @@ DELETE FROM {s}.inbox AS m USING unnest(%b::bigint[], %b::text[]) AS c(id, insta
  WHERE m.id = c.id AND m.instance_id = c.instance_id;
 
 -- name: insert_tasks
-INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
-SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}
-  FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[]) WITH ORDINALITY
-       AS t(instance_id, execution_id, task_id, name, input, ord)
+INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at,
+                       trace_parent)
+SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}, t.trace_parent
+  FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[])
+       WITH ORDINALITY AS t(instance_id, execution_id, task_id, name, input, trace_parent, ord)
  ORDER BY t.ord;
 
 -- name: commit_steps
@@ -276,20 +277,23 @@ WITH r AS (
 ), tasks AS (
     -- The first `lease_count` tasks go out leased to the committing worker.
     INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,
-                           visible_at, locked_by, lock_token, lock_expires, attempts)
+                           visible_at, locked_by, lock_token, lock_expires, attempts,
+                           trace_parent)
     SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now},
            CASE WHEN t.leased THEN %(worker)s::text END,
            CASE WHEN t.leased THEN gen_random_uuid()::text END,
            CASE WHEN t.leased THEN {now} + %(lease)s::bigint END,
-           CASE WHEN t.leased THEN 1 ELSE 0 END
+           CASE WHEN t.leased THEN 1 ELSE 0 END, t.trace_parent
       FROM (SELECT t.*, row_number() OVER (ORDER BY t.ord) <= %(lease_count)s AS leased
               FROM unnest(%(t_senders)b::text[], %(t_ids)b::text[], %(t_execs)b::text[],
-                          %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[])
+                          %(t_tasks)b::int[], %(t_names)b::text[], %(t_inputs)b::text[],
+                          %(t_traces)b::text[])
                    WITH ORDINALITY AS t(sender, instance_id, execution_id, task_id, name,
-                                        input, ord)
+                                        input, trace_parent, ord)
               JOIN updated AS u ON u.instance_id = t.sender) AS t
      ORDER BY t.ord
-    RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input
+    RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input,
+              trace_parent
 ), messages AS (
     INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)
     SELECT m.instance_id, m.execution_id, coalesce(m.visible_at, {now}), m.event
@@ -302,10 +306,11 @@ WITH r AS (
 )
 -- The applied steps (with their status before), then the tasks leased here.
 SELECT instance_id, runtime_status, NULL::bigint, NULL::text, NULL::int, NULL::text,
-       NULL::int, NULL::text, NULL::text
+       NULL::int, NULL::text, NULL::text, NULL::text
   FROM updated
 UNION ALL
-SELECT instance_id, NULL, id, lock_token, attempts, execution_id, task_id, name, input
+SELECT instance_id, NULL, id, lock_token, attempts, execution_id, task_id, name, input,
+       trace_parent
   FROM tasks WHERE lock_token IS NOT NULL;
 
 -- name: notify
@@ -334,7 +339,7 @@ WITH picked AS MATERIALIZED (
            lock_expires = {now} + %(lease)s::bigint, attempts = t.attempts + 1
      WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.id, t.lock_token, t.attempts, t.instance_id, t.execution_id, t.task_id,
-              t.name, t.input, t.created_at
+              t.name, t.input, t.created_at, t.trace_parent
 )
 SELECT claimed.* FROM claimed CROSS JOIN {relaxed};
 

@@ -63,6 +63,7 @@ class Committed(NamedTuple):
     task_id: int | None
     name: str | None
     input: str | None
+    trace_parent: str | None
 
 
 class CompletedTask(NamedTuple):

@@ -428,7 +428,7 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
                for step in unique if step.history]
     consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed]
     tasks = [(step.instance_id, task.instance_id, task.execution_id, task.task_id, task.name,
-              task.input) for step in unique for task in step.activities]
+              task.input, task.trace_parent) for step in unique for task in step.activities]
     messages = [(step.instance_id, *message_row(message, None))
                 for step in unique for message in step.messages]
     params: dict[str, Any] = dict(zip(
@@ -439,7 +439,8 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
                   for step in unique]), strict=True))
     params.update(_named(("h_ids", "h_events"), history))
     params.update(_named(("c_ids", "c_msgs"), consumed))
-    params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs"),
+    params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
+                          "t_traces"),
                          tasks))
     params.update(_named(("m_senders", "m_ids", "m_execs", "m_visible", "m_events"), messages))
     worker, limit, lease_us = lease if lease is not None else ("", 0, 0)
@@ -456,7 +457,8 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
             assert row.name is not None
             taken.append(ActivityWorkItem(row.task_row_id, row.lock_token, row.attempts,
                                           ActivityTask(row.instance_id, row.execution_id,
-                                                       row.task_id, row.name, row.input)))
+                                                       row.task_id, row.name, row.input,
+                                                       row.trace_parent)))
     taken.sort(key=lambda item: item.id)
     plan = CommitPlan()
     for step in steps:
@@ -508,8 +510,8 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepC
             await conn.execute(q.delete_consumed, _columns(plan.consumed))
         if plan.tasks:
             await conn.execute(q.insert_tasks, _columns(
-                [(instance, execution, task_id, name, input_)
-                 for instance, execution, task_id, name, input_, _created, _visible
+                [(instance, execution, task_id, name, input_, trace)
+                 for instance, execution, task_id, name, input_, _created, _visible, trace
                  in plan.tasks]))
         for new in plan.starts:
             created = q.clock.now_us() if new.created_at is None else to_us(new.created_at)

@@ -150,8 +150,9 @@ UPDATE instances
 DELETE FROM inbox WHERE id = ? AND instance_id = ?;
 
 -- name: insert_task
-INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at)
-VALUES (?, ?, ?, ?, ?, ?, ?);
+INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at,
+                   trace_parent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: release_instance
 UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
@@ -164,7 +165,7 @@ UPDATE tasks
        attempts = attempts + 1
  WHERE id IN (SELECT id FROM tasks WHERE visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
 RETURNING id, lock_token, attempts, instance_id, execution_id, task_id, name, input,
-          created_at;
+          created_at, trace_parent;
 
 -- name: select_task_tokens
 SELECT id, lock_token FROM tasks WHERE id IN {ids};
