@@ -1,8 +1,9 @@
 """The app of the observability tests: a parent that calls an activity, waits on a
 timer and calls a child orchestration; and an orchestration whose activity fails.
 
-Every run of ``work`` is appended to ``$OBSERVE_APP_LOG`` with its pid, after
-sleeping ``$OBSERVE_APP_SLEEP`` seconds (so a test can kill a worker mid-run).
+Every run of ``work`` is appended to ``$OBSERVE_APP_LOG`` with its pid as it
+starts, then sleeps ``$OBSERVE_APP_SLEEP`` seconds (so a test can kill a worker
+mid-run).
 """
 
 import os
@@ -16,11 +17,11 @@ app = perdure.App()
 
 @app.activity
 def work(step: str) -> str:
-    time.sleep(float(os.environ.get("OBSERVE_APP_SLEEP", "0")))
     log = os.environ.get("OBSERVE_APP_LOG")
     if log:
         with open(log, "a") as out:
             out.write(f"{step} {os.getpid()}\n")
+    time.sleep(float(os.environ.get("OBSERVE_APP_SLEEP", "0")))
     return step.upper()
 
 

@@ -1,4 +1,4 @@
-"""Trace context kept by the task hub: an instance's in its ExecutionStarted, a task's in its row."""
+"""Trace context kept by the task hub: an instance's in ExecutionStarted, a task's in its row."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -27,6 +28,7 @@ from ..client import Client, OrchestrationStatus
 from ..core.errors import InvalidArgumentError, PerdureError
 from ..core.serialization import ValueLimits, set_value_limits, value_limits
 from ..observe.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from ..observe.tracing import configure_from_env
 from ..store import create_store, store_url_from_env
 from ..worker import WorkerOptions
 from .apps import load_any_app
@@ -104,12 +106,17 @@ def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
     return command
 
 
-def _log_options(fn: Callable[..., T]) -> Callable[..., T]:
+def _observability_options(fn: Callable[..., T]) -> Callable[..., T]:
     """Add ``--log-format`` and ``--log-level``; the command's records go to stderr so,
-    and it receives both (``log_format``, ``log_level``)."""
+    and it receives both (``log_format``, ``log_level``). Traces go where the
+    ``OTEL_*`` environment says (:func:`perdure.observe.tracing.configure_from_env`)."""
     @wraps(fn)
     def command(*args: Any, log_format: str, log_level: str, **kwargs: Any) -> T:
         configure_logging(log_format, log_level)
+        try:
+            configure_from_env(dict(os.environ))
+        except PerdureError as exc:
+            _fail(str(exc))
         return fn(*args, log_format=log_format, log_level=log_level, **kwargs)
     command = click.option(
         "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
@@ -304,7 +311,7 @@ def main() -> None:
 @click.option("--metrics", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="Prometheus metrics at /metrics (system key required when keys are on).")
 @_worker_options
-@_log_options
+@_observability_options
 def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool | None,
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
@@ -347,7 +354,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Interface --metrics-port binds (0.0.0.0 for a remote Prometheus).")
 @_worker_options
-@_log_options
+@_observability_options
 def worker(app_spec: str, store_url: str | None, metrics_port: int | None, metrics_host: str,
            worker_options: WorkerOptions, log_format: str, log_level: str) -> None:
     """Run APP's orchestrators and activities (no HTTP API; /metrics with --metrics-port)."""

@@ -34,6 +34,7 @@ from ..core.names import check_instance_id, check_name, control_character, valid
 from ..core.serialization import dumps
 from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..observe import tracing
 from ..store import create_store
 from ..store.base import (
     Generation,
@@ -171,8 +172,17 @@ class Client:
         await self._check_orchestrator(name)
         store = await self._open()
         created_at = self.store.clock.now()
-        await store.create_instance(NewInstance(instance_id, name, uuid.uuid4().hex,
-                                                encoded_input, created_at=created_at))
+        new = NewInstance(instance_id, name, uuid.uuid4().hex, encoded_input,
+                          created_at=created_at)
+        tracer = tracing.active()
+        if tracer is None:
+            await store.create_instance(new)
+        else:  # the caller's current span, if any, is the parent of the instance's spans
+            with tracer.producer(f"create_orchestration:{name}", {
+                    tracing.ATTR_TYPE: "orchestration", tracing.ATTR_NAME: name,
+                    tracing.ATTR_INSTANCE_ID: instance_id}) as (parent, state):
+                new.trace_parent, new.trace_state = parent, state
+                await store.create_instance(new)
         self._learn(instance_id, created_at)
         return instance_id
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..core.names import validate_instance_id
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..observe import tracing
 from .auth import TOKEN_PREFIX, KeyAuth
 from .body import is_json_media_type, optional_json, parse_json, read_body
 from .check_status import HttpClient
@@ -144,7 +145,10 @@ class ManagementApi:
         instance_id = request.path_params.get("instance_id") or None
         wait = _wait_options(query)
         data = await optional_json(request)
-        new_id = await self.client.start_new(name, instance_id, data)
+        # The caller's trace context (W3C headers) parents the instance's spans.
+        with tracing.remote_parent(request.headers.get("traceparent"),
+                                   request.headers.get("tracestate")):
+            new_id = await self.client.start_new(name, instance_id, data)
         return await self._created(request, new_id, wait)
 
     async def _created(self, request: Request, instance_id: str,

@@ -199,7 +199,8 @@ def _continue_as_new(commit: StepCommit, executor: OrchestrationExecutor,
         timestamp=now, name=started.name, input=result.output,
         parent_instance_id=started.parent_instance_id,
         parent_execution_id=started.parent_execution_id,
-        parent_task_id=started.parent_task_id), commit.new_execution_id))
+        parent_task_id=started.parent_task_id, trace_parent=started.trace_parent,
+        trace_state=started.trace_state), commit.new_execution_id))
     commit.messages.extend(Message(commit.instance_id, e) for e in result.carryover)
     return StepOutcome(commit, 0, keep_executor=False)
 

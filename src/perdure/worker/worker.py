@@ -36,7 +36,8 @@ from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
 from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
 from ..core.status import OrchestrationRuntimeStatus as Status
-from ..observe import WorkerMetrics, fields
+from ..observe import WorkerMetrics, fields, tracing
+from ..observe.tracing import SpanRecord
 from ..store.base import (
     ActivityResult,
     ActivityWorkItem,
@@ -57,6 +58,7 @@ from .activity import (
 from .cache import ExecutorCache
 from .entity_step import entity_step
 from .observing import activity_outcome, count_activity_start, count_steps, task_fields
+from .spans import ActivityRun, activity_run, activity_spans, plan_step
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
 from .watchdog import StepTimeout, StepWatchdog
@@ -152,6 +154,7 @@ class Worker:
         self._waiting: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._run_started: dict[int, float] = {}  # activity id -> perf_counter at its start
+        self._runs: dict[int, ActivityRun] = {}  # traced activities, until their delivery
         self.metrics = WorkerMetrics(slots_in_use=self._slots_in_use,
                                      slots=self.options.max_concurrent_activities)
         """What this worker has done, read by ``/metrics`` (:mod:`perdure.observe`)."""
@@ -291,10 +294,14 @@ class Worker:
             histories = await self._histories_to_replay(items)
             steps: list[tuple[OrchestrationWorkItem, StepOutcome]] = []
             timing = self.metrics.step_seconds
+            tracer = tracing.active()  # None unless an OpenTelemetry SDK is set up
+            spans: list[list[SpanRecord]] = []
             for item in items:
                 began = time.perf_counter()
                 try:
                     steps.append((item, await self._step(item, now, histories)))
+                    if tracer is not None:
+                        spans.append(self._plan_spans(*steps[-1], now))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
                     inst = item.instance
                     log.exception("step of instance %s failed", inst.instance_id,
@@ -314,9 +321,17 @@ class Worker:
             for (_, outcome), ok in zip(steps, applied, strict=True):
                 self._remember(outcome, ok)
             count_steps(self.metrics, steps, applied, now)
+            if tracer is not None:
+                _write(tracer, [s for plan, ok in zip(spans, applied, strict=True) if ok
+                                for s in plan])
             for task in tasks:  # created by this commit, at the steps' time
                 task.created_at = task.created_at or now
             self._start_activities(tasks)
+
+    def _plan_spans(self, item: OrchestrationWorkItem, outcome: StepOutcome,
+                    now: datetime) -> list[SpanRecord]:
+        cached = self._cache.get(item.instance.instance_id)
+        return plan_step(item, outcome, cached.executor.started if cached else None, now)
 
     def _remember(self, outcome: StepOutcome, applied: bool) -> None:
         instance_id = outcome.commit.instance_id
@@ -465,6 +480,10 @@ class Worker:
             return
         count_activity_start(self.metrics, item, self.store.clock.now())
         self._run_started[item.id] = time.perf_counter()
+        run = activity_run(task, item.created_at, time.time_ns()) \
+            if task.trace_parent is not None and tracing.active() is not None else None
+        if run is not None:
+            self._runs[item.id] = run
         timeout = self._timeout_of(task.name)
         try:
             is_async = is_async_activity(fn)  # inspects the user's callable
@@ -472,7 +491,10 @@ class Worker:
             self._activity_done(item, activity_failed(task, exc))
             return
         if is_async:
-            running = asyncio.create_task(self._run_async_activity(item, fn, timeout))
+            start = functools.partial(asyncio.create_task,
+                                      self._run_async_activity(item, fn, timeout))
+            # The task copies the current context: the activity runs inside its span.
+            running = start() if run is None else tracing.run_inside(run.run_span, start)
             self._activity_tasks.add(running)
             running.add_done_callback(self._activity_tasks.discard)
             return
@@ -483,6 +505,8 @@ class Worker:
             return
         assert self._runner is not None
         job = functools.partial(call_activity, fn, task, kwargs)
+        if run is not None:
+            job = functools.partial(tracing.run_inside, run.run_span, job)
         if timeout is None:
             self._runner.submit(job, functools.partial(self._activity_done, item))
             return
@@ -520,10 +544,16 @@ class Worker:
                                              lambda: self._activity_context(item), timeout)
         except asyncio.CancelledError:  # stopped: the lease expires, another worker reruns it
             self._activity_gone(item)
+            self._runs.pop(item.id, None)
             raise
         self._activity_done(item, event)
 
     def _activity_done(self, item: ActivityWorkItem, event: HistoryEvent) -> None:
+        run = self._runs.get(item.id)
+        if run is not None:
+            run.end_ns = time.time_ns()
+            failure = getattr(event, "failure", None)
+            run.error = failure.summary() if failure is not None else None
         began = self._run_started.pop(item.id, None)
         if began is not None:  # it ran (not refused as poison or unknown)
             name = item.task.name
@@ -535,6 +565,7 @@ class Worker:
             self.metrics.activity_seconds[name].observe(time.perf_counter() - began)
         self._activity_gone(item)
         if self._closed:  # after the last flush: the lease expires, another worker reruns it
+            self._runs.pop(item.id, None)
             return
         self._results.append(ActivityResult(item.id, item.lock_token, Message(
             item.task.instance_id, event, item.task.execution_id)))
@@ -564,10 +595,23 @@ class Worker:
             try:
                 delivered = await self.store.complete_activities(results)
                 self.metrics.leases_lost["activity"] += delivered.count(False)
+                if self._runs:
+                    self._write_activity_spans(results, delivered)
             except Exception:
                 self._results[:0] = results  # retried by the next flush
                 self._results_ready.set()
                 raise
+
+    def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
+        """The spans of the traced activities whose results were just delivered (only those:
+        an attempt whose lease passed to another worker leaves its spans to that one)."""
+        now = time.time_ns()
+        spans = [span for result, ok in zip(results, delivered, strict=True)
+                 if (run := self._runs.pop(result.id, None)) is not None and ok
+                 for span in activity_spans(run, now)]
+        tracer = tracing.active()
+        if spans and tracer is not None:
+            _write(tracer, spans)
 
     async def _renewal_loop(self) -> None:
         interval = self.options.lease_seconds / 3
@@ -576,3 +620,12 @@ class Worker:
             if self._running:
                 await self.store.renew_activity_leases(list(self._running.items()),
                                                        self.options.lease_seconds)
+
+
+def _write(tracer: tracing.SpanWriter, spans: list[SpanRecord]) -> None:
+    """Write out committed spans; an exporter's failure never touches durable work."""
+    for span in spans:
+        try:
+            tracer.emit(span)
+        except Exception:  # noqa: BLE001 - tracing must not stop a worker
+            log.warning("could not emit span %s", span.name, exc_info=True)
