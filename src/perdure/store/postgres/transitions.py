@@ -272,7 +272,7 @@ async def purge_batch(conn: Conn, q: Queries, created_from: int | None, created_
 
 def _listing(q: Queries) -> listing.Dialect:
     # The id column is COLLATE "C", so the prefix range compares code points.
-    return listing.Dialect("%s", "%s::bigint", f"{q.schema}.instances", "",
+    return listing.Dialect("%s", "%s::bigint", f"{q.schema}.instances", "", "OFFSET 0",
                            "instance_id = ANY(%s::text[])")
 
 

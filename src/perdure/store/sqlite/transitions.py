@@ -169,7 +169,7 @@ def purge_batch(conn: sqlite3.Connection, created_from: int | None, created_to: 
     return ids
 
 
-_LISTING = listing.Dialect("?", "?", "instances", "INDEXED BY instances_id_created",
+_LISTING = listing.Dialect("?", "?", "instances", "INDEXED BY instances_id_created", "",
                            "instance_id IN (SELECT value FROM json_each(?))")
 
 
