@@ -127,6 +127,17 @@ def test_list_and_filters(server: str, page: Any) -> None:
     page.get_by_label("Instance id prefix").fill("")
     page.get_by_role("button", name="Apply").click()
     sync_api.expect(rows).to_have_count(1)
+    sync_api.expect(rows.first).to_contain_text("sleepy")
+    # Created-time: a quick range, then a window that ends before any of them.
+    page.goto(f"{server}/dashboard/")
+    page.get_by_role("link", name="Last 15 min").click()
+    assert "range=15m" in page.url
+    sync_api.expect(rows).to_have_count(4)
+    page.get_by_label("to", exact=True).fill("2000-01-01T00:00")
+    page.get_by_role("button", name="Apply").click()
+    assert "to=2000-01-01" in page.url
+    sync_api.expect(rows).to_have_count(1)
+    sync_api.expect(rows.first).to_contain_text("No instance matches")
 
 
 def test_live_refresh_and_pause(server: str, page: Any) -> None:

@@ -65,10 +65,18 @@ async def test_name_filter_either_way_and_with_the_other_filters(store: Store) -
 
 
 @pytest.mark.parametrize("scan", [listing.PREFIX_SCAN, 4])
-async def test_prefix_pages_by_either_plan(store: Store, scan: int,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a scan bound of 4 the ordered scan gives up and the prefix's key range answers."""
+async def test_prefix_pages_by_every_plan(store: Store, scan: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a scan bound of 4 the ordered scan gives up: the scan from the newest
+    (oldest) match answers, or else the prefix's key range."""
     monkeypatch.setattr(listing, "PREFIX_SCAN", scan)
+    used: dict[str, int] = {"prefix_edge": 0, "prefix_range_keys": 0}
+    for plan in used:
+        def counted(*args: object, _plan: str = plan, _real: object = getattr(
+                listing, plan)) -> object:
+            used[_plan] += 1
+            return _real(*args)  # type: ignore[operator]
+        monkeypatch.setattr(listing, plan, counted)
     everything = await populate(store)
     for newest in (False, True):
         for prefix in ("b-", "a-", "a-01", "zz"):
@@ -81,6 +89,10 @@ async def test_prefix_pages_by_either_plan(store: Store, scan: int,
             and r.runtime_status in (Status.Running, Status.Completed)
             and r.created_at <= at(17), newest)
         assert await ids(store, instance_id_prefix="b-", statuses=[]) == []
+    if scan == 4:
+        assert used["prefix_edge"] > 0 and used["prefix_range_keys"] > 0, used
+    else:
+        assert used == {"prefix_edge": 0, "prefix_range_keys": 0}
 
 
 async def test_counts_per_status_exact_and_bounded(store: Store) -> None:

@@ -6,14 +6,18 @@ A listing is keyset-paged in ``(created_at, instance_id)`` order, oldest or
 newest first. Every filter but the id prefix has an index in that order
 (creation time, status, orchestrator name), so a page reads about one page
 of index entries. The prefix has none (its index orders by id), so a page
-with a prefix takes one of two bounded plans (see :func:`prefix_plan_keys`):
-the ordered scan, cut after :data:`PREFIX_SCAN` entries, when matches are
-dense enough to fill the page in it; else the prefix's key range, read from
-the ``(instance_id, created_at)`` index alone and sorted.
+with a prefix tries, in turn: the ordered scan, cut after :data:`PREFIX_SCAN`
+entries (enough where matches are dense); the same scan from the newest (or
+oldest) match on, found by one aggregate over the prefix's key range (enough
+where they are dense around it, as when ids grow with time); and last the
+prefix's key range itself, read from the ``(instance_id, created_at,
+runtime_status)`` index alone and sorted. Each plan's answer is exact when it
+fills the page or reads its range to the end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +167,32 @@ def prefix_range_keys(query: InstanceQuery, d: Dialect, limit: int) -> Sql | Non
                [*params, limit])
 
 
+def prefix_edge(query: InstanceQuery, d: Dialect) -> Sql | None:
+    """The creation time of the first match in the listing's order (the newest,
+    newest first), or NULL: an aggregate over the prefix's key range."""
+    statuses = _statuses(query)
+    if statuses is not None and not statuses:
+        return None
+    where, params = conditions(query, d)
+    if statuses is not None:
+        where.append("runtime_status IN (" + ", ".join([d.mark] * len(statuses)) + ")")
+        params += statuses
+    edge = "max" if query.newest_first else "min"
+    inner = (f"SELECT created_at FROM {d.table} {d.by_id} WHERE " + " AND ".join(where)
+             + f" {d.fence}")
+    return Sql(f"SELECT {edge}(created_at) FROM ({inner}) r", params)
+
+
+def from_edge(query: InstanceQuery, edge_us: int) -> InstanceQuery:
+    """``query`` with its creation window cut at ``edge_us`` (no match lies beyond)."""
+    edge = from_us(edge_us)
+    if query.newest_first:
+        return dataclasses.replace(query, created_to=edge if query.created_to is None
+                                   else min(edge, query.created_to))
+    return dataclasses.replace(query, created_from=edge if query.created_from is None
+                               else max(edge, query.created_from))
+
+
 def rows_of_ids(query: InstanceQuery, d: Dialect, ids: Any) -> Sql:
     """The page rows of ``ids`` (a list parameter), in the listing's order."""
     return Sql(f"SELECT {INSTANCE_COLUMNS}, {PAYLOAD_SIZE} AS size FROM {d.table} "
@@ -228,5 +258,6 @@ def generation_of(generation: int, execution_id: str, started_at: int, ended_at:
 __all__ = [
     "PREFIX_SCAN", "Dialect", "Sql", "conditions", "count_sql", "counts_of", "counted_statuses",
     "generation_of", "order_by", "ordered",
-    "page_rows", "prefix_range", "prefix_range_keys", "prefix_scan_keys", "rows_of_ids",
+    "from_edge", "page_rows", "prefix_edge", "prefix_range", "prefix_range_keys",
+    "prefix_scan_keys", "rows_of_ids",
 ]

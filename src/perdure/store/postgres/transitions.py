@@ -295,15 +295,29 @@ async def query_instances(conn: Conn, q: Queries, query: base.InstanceQuery) -> 
 
 async def _prefix_page_ids(conn: Conn, d: listing.Dialect, query: base.InstanceQuery,
                            limit: int) -> list[str]:
-    """The ids of a prefix page, by the plan that fits (see :mod:`..listing`)."""
+    """The ids of a prefix page, by the first plan that answers (see :mod:`..listing`)."""
     prefix = query.instance_id_prefix or ""
-    scan = listing.prefix_scan_keys(query, d)
-    if scan is None:
+
+    async def scan(q: base.InstanceQuery) -> list[str] | None:
+        sql = listing.prefix_scan_keys(q, d)
+        if sql is None:
+            return []
+        cur = await conn.execute(sql.text, sql.params)
+        scanned = [instance_id for (_, instance_id) in await cur.fetchall()]
+        ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)]
+        done = len(ids) >= limit or len(scanned) < listing.PREFIX_SCAN
+        return ids[:limit] if done else None
+
+    ids = await scan(query)
+    if ids is not None:
+        return ids
+    edge = listing.prefix_edge(query, d)
+    assert edge is not None
+    row = await (await conn.execute(edge.text, edge.params)).fetchone()
+    if row is None or row[0] is None:
         return []
-    cur = await conn.execute(scan.text, scan.params)
-    scanned = [instance_id for (_, instance_id) in await cur.fetchall()]
-    ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)][:limit]
-    if len(ids) == limit or len(scanned) < listing.PREFIX_SCAN:
+    ids = await scan(listing.from_edge(query, row[0]))
+    if ids is not None:
         return ids
     ranged = listing.prefix_range_keys(query, d, limit)
     assert ranged is not None

@@ -196,14 +196,28 @@ def query_instances(conn: sqlite3.Connection, query: base.InstanceQuery) -> tupl
 
 def _prefix_page_ids(conn: sqlite3.Connection, query: base.InstanceQuery,
                      limit: int) -> list[str]:
-    """The ids of a prefix page, by the plan that fits (see :mod:`..listing`)."""
+    """The ids of a prefix page, by the first plan that answers (see :mod:`..listing`)."""
     prefix = query.instance_id_prefix or ""
-    scan = listing.prefix_scan_keys(query, _LISTING)
-    if scan is None:
+
+    def scan(q: base.InstanceQuery) -> list[str] | None:
+        sql = listing.prefix_scan_keys(q, _LISTING)
+        if sql is None:
+            return []
+        scanned = [instance_id for (_, instance_id) in conn.execute(sql.text, sql.params)]
+        ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)]
+        done = len(ids) >= limit or len(scanned) < listing.PREFIX_SCAN
+        return ids[:limit] if done else None
+
+    ids = scan(query)
+    if ids is not None:
+        return ids
+    edge = listing.prefix_edge(query, _LISTING)
+    assert edge is not None
+    (edge_us,) = conn.execute(edge.text, edge.params).fetchone()
+    if edge_us is None:
         return []
-    scanned = [instance_id for (_, instance_id) in conn.execute(scan.text, scan.params)]
-    ids = [instance_id for instance_id in scanned if instance_id.startswith(prefix)][:limit]
-    if len(ids) == limit or len(scanned) < listing.PREFIX_SCAN:
+    ids = scan(listing.from_edge(query, edge_us))
+    if ids is not None:
         return ids
     ranged = listing.prefix_range_keys(query, _LISTING, limit)
     assert ranged is not None
