@@ -410,3 +410,33 @@ def test_sync_client_mirrors_the_async_client(db_url):
     with perdure.SyncClient(db_url, app=app) as client:
         iid = client.start_new("hello_sequence")
         assert client.get_status(iid).runtime_status is S.Pending
+
+
+async def test_listing_by_name_newest_first_counts_and_generations(hub):
+    from perdure.core.errors import InvalidArgumentError
+
+    for i in range(3):
+        await hub.client.start_new("hello_sequence", f"ls-h{i}")
+    await hub.client.start_new("counter", "ls-c", 0)
+    await hub.client.wait_for_completion("ls-c", timeout=30)
+    for i in range(3):
+        await hub.client.wait_for_completion(f"ls-h{i}", timeout=30)
+    page = await hub.client.get_status_by(orchestrator_name="hello_sequence", newest_first=True,
+                                          page_size=2)
+    assert [s.instance_id for s in page.instances] == ["ls-h2", "ls-h1"]
+    rest = await hub.client.get_status_by(orchestrator_name="hello_sequence", newest_first=True,
+                                          continuation_token=page.continuation_token)
+    assert [s.instance_id for s in rest.instances] == ["ls-h0"]
+    counts = {c.status: (c.count, c.exact) for c in await hub.client.count_by_status(
+        instance_id_prefix="ls-")}
+    assert counts[S.Completed] == (4, True) and counts[S.Running] == (0, True)
+    bounded = await hub.client.count_by_status(orchestrator_name="hello_sequence", bound=2)
+    assert [(c.count, c.exact) for c in bounded if c.status is S.Completed] == [(2, False)]
+    generations = await hub.client.get_generations("ls-c")
+    assert [g.generation for g in generations] == [1, 2, 3]  # 0 -> 1 -> 2 -> 3
+    assert [g.input_preview for g in generations] == ["0", "1", "2"]
+    for bad in ({"orchestrator_name": ""}, {"orchestrator_name": 3}):
+        with pytest.raises(InvalidArgumentError):
+            await hub.client.get_status_by(**bad)
+    with pytest.raises(InvalidArgumentError):
+        await hub.client.count_by_status(bound=0)
