@@ -12,7 +12,9 @@ stretch of creation time), then serves the dashboard in-process
 (``create_asgi_app(..., dashboard="on")`` over httpx's ASGI transport, so the
 time is the server's, without a socket) and requests each page ``--repeat``
 times. Every list page carries its counts per status. Stdout: one JSON line
-per page with its median and p95 in milliseconds, then a summary line.
+per page with its median and p95 in milliseconds and its median over the
+default list page's (side by side in one run, so comparable on a loaded
+machine), then a summary line.
 ``--hub`` / ``--schema`` keep (or reuse) the filled hub.
 """
 
@@ -187,6 +189,10 @@ def main() -> None:
     print(f"filled {args.instances} instances in {time.perf_counter() - began:.1f}s",
           file=sys.stderr)
     results = asyncio.run(measure(url, args.repeat))
+    # Each page against the default list page of the same run: comparable across loads.
+    default = results[0]["median_ms"]
+    for line in results:
+        line["vs_default_list"] = round(line["median_ms"] / default, 2)
     for line in results:
         print(json.dumps({"store": "postgres" if args.pg else "sqlite",
                           "instances": args.instances, **line}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.status import OrchestrationRuntimeStatus
 from .base import Generation, InstanceQuery, StatusCount
@@ -52,14 +52,11 @@ class Dialect:
     id_in_list: str
 
 
-class Sql:
+class Sql(NamedTuple):
     """One statement with its parameters."""
 
-    __slots__ = ("params", "text")
-
-    def __init__(self, text: str, params: list[Any]) -> None:
-        self.text = text
-        self.params = params
+    text: str
+    params: list[Any]
 
 
 def order_by(query: InstanceQuery) -> str:
