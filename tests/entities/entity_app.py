@@ -26,6 +26,9 @@ def counter(ctx: perdure.EntityContext) -> None:
         ctx.set_state(value + 1000)
         ctx.signal_entity(ctx.entity_id, "add", 1_000_000)  # rolled back with the state
         raise ValueError(f"fail at {value}")
+    elif op == "spin":  # never returns: the worker's step budget stops it
+        while True:
+            pass
     elif op == "forward":  # add to another entity, and start an orchestration
         target, amount = ctx.get_input()
         ctx.signal_entity(perdure.EntityId("counter", target), "add", amount)
@@ -124,6 +127,14 @@ def lock_then_add(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped
     with (yield ctx.lock([perdure.EntityId("counter", key)])):
         yield ctx.call_entity(perdure.EntityId("counter", key), "add", 10)
     return "done"
+
+
+@app.orchestrator
+def call_spin(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped-def]
+    try:
+        yield ctx.call_entity(perdure.EntityId("counter", "spin"), "spin")
+    except perdure.EntityOperationFailedError as exc:
+        return exc.details.error_type
 
 
 @app.orchestrator

@@ -96,6 +96,18 @@ async def test_a_failed_signal_does_not_stop_the_next_operation(hub_factory):
     await eventually(done)
 
 
+async def test_an_operation_that_never_returns_fails_alone(hub_factory):
+    hub = await hub_factory(app, step_timeout=0.5)
+    await hub.client.signal_entity(EntityId("counter", "spin"), "add", 1)
+    iid = await hub.client.start_new("call_spin")
+    await hub.client.signal_entity(EntityId("counter", "spin"), "add", 2)
+    assert (await hub.client.wait_for_completion(iid, 20)).output == "StepTimeout"
+
+    async def applied():
+        return await _state(hub, EntityId("counter", "spin")) == (True, 3)
+    await eventually(applied)
+
+
 async def test_orchestration_signals_arrive_in_order_before_its_call(hub_factory):
     hub = await hub_factory(app)
     iid = await hub.client.start_new("signal_many", input=30)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .entities import EntityId, EntityRequest, EntityResponse, EntityState
 from .errors import InvalidArgumentError, UnknownFunctionError
@@ -28,6 +28,17 @@ from .names import check_name, validate_instance_id
 from .serialization import dumps, loads
 
 EntityFunction = Callable[["EntityContext"], Any]
+
+
+class OperationWatch(Protocol):
+    """Bounds each operation's time (the worker's step watchdog): ``begin`` before the
+    user code, ``settle`` after it; an overrun raises inside the operation, failing it."""
+
+    def begin(self) -> None:
+        """An operation starts."""
+
+    def settle(self) -> None:
+        """The operation is over; no interruption lands after this returns."""
 
 _MISSING: Any = object()
 
@@ -213,8 +224,10 @@ def _public_method(cls: type[Any], operation: str) -> Any:
 
 class _Batch:
     def __init__(self, entity: EntityFunction | None, entity_id: EntityId,
-                 state: EntityState, new_id: Callable[[], str]) -> None:
+                 state: EntityState, new_id: Callable[[], str],
+                 watch: OperationWatch | None) -> None:
         self.entity, self.entity_id, self.new_id = entity, entity_id, new_id
+        self.watch = watch
         self.result = BatchResult(state)
 
     @property
@@ -259,14 +272,21 @@ class _Batch:
         operation = request.operation or ""
         ctx = EntityContext(self.entity_id, operation, request.input, state.exists,
                             state.state, self.new_id)
+        watch = self.watch
         try:
             if self.entity is None:
                 raise UnknownFunctionError("entity", self.entity_id.name)
+            if watch is not None:
+                watch.begin()
             returned = self.entity(ctx)
             if returned is not None and not ctx._result_set:
                 ctx.set_result(returned)
             exists, new_state, result = ctx.outcome()
+            if watch is not None:
+                watch.settle()
         except BaseException as exc:  # noqa: BLE001 - user code: fails its operation only
+            if watch is not None:
+                watch.settle()
             out.failed += 1
             if request.answers:
                 self.answer(request, EntityResponse(failure=FailureDetails.from_exception(exc)))
@@ -284,14 +304,16 @@ class _Batch:
 
 
 def run_batch(entity: EntityFunction | None, entity_id: EntityId, state: EntityState,
-              requests: Sequence[EntityRequest], new_id: Callable[[], str]) -> BatchResult:
+              requests: Sequence[EntityRequest], new_id: Callable[[], str],
+              watch: OperationWatch | None = None) -> BatchResult:
     """Apply ``requests`` in order to an entity in ``state``; ``state`` is not modified.
 
     ``entity`` ``None`` (no such entity registered) fails every operation.
-    ``new_id`` makes the ids of signals and started orchestrations.
+    ``new_id`` makes the ids of signals and started orchestrations; ``watch``
+    bounds each operation's time.
     """
     copy = EntityState(state.exists, state.state, state.lock, state.lock_id, list(state.queue))
-    batch = _Batch(entity, entity_id, copy, new_id)
+    batch = _Batch(entity, entity_id, copy, new_id, watch)
     for request in requests:
         batch.deliver(request)
     return batch.result
@@ -299,5 +321,5 @@ def run_batch(entity: EntityFunction | None, entity_id: EntityId, state: EntityS
 
 __all__ = [
     "BatchResult", "EntityAnswer", "EntityContext", "EntityFunction", "EntitySignal",
-    "OrchestrationStart", "class_entity", "run_batch",
+    "OperationWatch", "OrchestrationStart", "class_entity", "run_batch",
 ]

@@ -16,7 +16,7 @@ import logging
 import uuid
 
 from ..core.entities import REQUEST_EVENT, EntityId, EntityRequest, EntityState
-from ..core.entity_batch import EntityFunction, run_batch
+from ..core.entity_batch import EntityFunction, OperationWatch, run_batch
 from ..core.history import EventRaised, ExecutionStarted
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store.base import Message, NewInstance, OrchestrationWorkItem, StepCommit
@@ -47,15 +47,17 @@ def requests_of(item: OrchestrationWorkItem) -> list[EntityRequest]:
     return requests
 
 
-def entity_step(item: OrchestrationWorkItem, entity: EntityFunction | None) -> StepCommit:
-    """The commit of one batch on the claimed entity ``item``."""
+def entity_step(item: OrchestrationWorkItem, entity: EntityFunction | None,
+                watch: OperationWatch | None = None) -> StepCommit:
+    """The commit of one batch on the claimed entity ``item``; ``watch`` (the worker's step
+    watchdog) bounds each operation: one that overruns fails, and the batch goes on."""
     inst = item.instance
     entity_id = EntityId.parse(inst.instance_id)
     if entity is None:
         log.warning("no entity %r is registered: its operations fail", entity_id.name,
                     extra={"instance_id": inst.instance_id})
     result = run_batch(entity, entity_id, EntityState.decode(inst.custom_status),
-                       requests_of(item), lambda: uuid.uuid4().hex)
+                       requests_of(item), lambda: uuid.uuid4().hex, watch)
     commit = StepCommit(inst.instance_id, item.lock_token, Status.Running,
                         [m.id for m in item.messages], custom_status=result.state.encode())
     for answer in result.answers:

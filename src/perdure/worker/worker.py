@@ -375,7 +375,8 @@ class Worker:
         inst = item.instance
         if is_entity_id(inst.instance_id):
             entity = self.app.get_entity(EntityId.parse(inst.instance_id).name)
-            return StepOutcome(entity_step(item, entity), 0, keep_executor=False)
+            return StepOutcome(entity_step(item, entity, self._watchdog), 0,
+                               keep_executor=False)
         consumed = [m.id for m in item.messages]
         if inst.runtime_status.is_terminal:
             rewind = next((m.event for m in item.messages
