@@ -16,7 +16,8 @@ import logging
 import uuid
 
 from ..core.entities import REQUEST_EVENT, EntityId, EntityRequest, EntityState
-from ..core.entity_batch import EntityFunction, OperationWatch, run_batch
+from ..core.entity_batch import EntityContext, EntityFunction, OperationWatch, run_batch
+from ..core.errors import PerdureError
 from ..core.history import EventRaised, ExecutionStarted
 from ..core.status import OrchestrationRuntimeStatus as Status
 from ..store.base import Message, NewInstance, OrchestrationWorkItem, StepCommit
@@ -73,4 +74,25 @@ def entity_step(item: OrchestrationWorkItem, entity: EntityFunction | None,
     return commit
 
 
-__all__ = ["START_REFUSED_EVENT", "entity_step", "requests_of"]
+class PoisonMessageError(PerdureError):
+    """An entity's batch was claimed too often without committing; its operations fail."""
+
+
+def poison_step(item: OrchestrationWorkItem) -> StepCommit:
+    """Give up on a batch claimed too often without committing (the worker crashed on it,
+    or its commit kept failing): every operation of it fails with
+    :class:`PoisonMessageError` (callers get the error) and changes nothing; lock
+    requests and releases still apply."""
+    inst = item.instance
+    log.error("entity %s: a batch was claimed %d times without committing; its operations "
+              "fail", inst.instance_id, item.attempts)
+
+    def refuse(ctx: EntityContext) -> None:
+        raise PoisonMessageError(
+            f"entity {inst.instance_id!r} could not apply operation {ctx.operation_name!r}: "
+            f"its batch was claimed {item.attempts} times without committing")
+    return entity_step(item, refuse)
+
+
+__all__ = ["START_REFUSED_EVENT", "PoisonMessageError", "entity_step", "poison_step",
+           "requests_of"]

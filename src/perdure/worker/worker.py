@@ -56,7 +56,7 @@ from .activity import (
     run_async_activity,
 )
 from .cache import ExecutorCache
-from .entity_step import entity_step
+from .entity_step import entity_step, poison_step
 from .observing import activity_outcome, count_activity_start, count_steps, task_fields
 from .spans import ActivityRun, activity_run, activity_spans, plan_step
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
@@ -375,8 +375,9 @@ class Worker:
         inst = item.instance
         if is_entity_id(inst.instance_id):
             entity = self.app.get_entity(EntityId.parse(inst.instance_id).name)
-            return StepOutcome(entity_step(item, entity, self._watchdog), 0,
-                               keep_executor=False)
+            commit = poison_step(item) if item.attempts > self.options.max_attempts \
+                else entity_step(item, entity, self._watchdog)
+            return StepOutcome(commit, 0, keep_executor=False)
         consumed = [m.id for m in item.messages]
         if inst.runtime_status.is_terminal:
             rewind = next((m.event for m in item.messages
