@@ -115,7 +115,15 @@ def plan_commit(steps: Sequence[StepCommit],
         plan.starts.extend(step.start_instances)
         if wakes_waiters(status, lease.runtime_status):
             plan.changed.append(step.instance_id)
+    # Starts lock the rows of the ids they target: in id order, so that two commits
+    # (steps signalling the same entities) cannot deadlock. The sort is stable: the
+    # requests a batch sends one entity keep their order.
+    plan.starts.sort(key=_target)
     return plan
+
+
+def _target(new: NewInstance) -> str:
+    return new.instance_id
 
 
 __all__ = ["CommitPlan", "HistoryRow", "StepUpdate", "TaskLease", "plan_commit", "task_lease"]
