@@ -31,6 +31,7 @@ from ..core.actions import (
     SendEvent,
     describe,
 )
+from ..core.entities import EntityId, is_entity_id
 from ..core.errors import InvalidArgumentError, PerdureError
 from ..core.executor import OrchestrationExecutor, ReplayResult, replay
 from ..core.history import (
@@ -51,6 +52,7 @@ from ..store.base import (
     InboxMessage,
     InstanceRecord,
     Message,
+    NewInstance,
     OrchestrationWorkItem,
 )
 from ..worker.activity import (
@@ -62,6 +64,7 @@ from ..worker.activity import (
     run_async_activity,
 )
 from ..worker.step import current_events, new_execution_id, step_commit
+from .entities import HarnessEntities
 from .replay import ReplayMismatch, ReplayMismatchError, find_mismatch
 
 Orchestrator = Callable[..., Any]
@@ -267,6 +270,7 @@ class OrchestrationHarness:
         self.max_steps = max_steps
         self._now = start
         self._instances: dict[str, _Instance] = {}
+        self._entities = HarnessEntities(app)
         self._activities: list[ActivityTask] = []
         self._timers: list[tuple[datetime, int, Message]] = []
         self._idle_events: list[tuple[str, Event]] = []
@@ -423,6 +427,12 @@ class OrchestrationHarness:
                 for inst in ready:
                     self._step(inst)
                 continue
+            if self._entities.ready:
+                for commit in self._entities.run(self._now):
+                    self._apply_starts(None, commit.start_instances)
+                    for message in commit.messages:
+                        self._route(message)
+                continue
             if not self._activities:
                 if not self._idle_events:
                     return
@@ -474,11 +484,23 @@ class OrchestrationHarness:
         else:
             inst.history.extend(commit.history)
         self._activities.extend(commit.activities)
-        for new in commit.start_instances:
+        self._apply_starts(inst, commit.start_instances)
+        for message in commit.messages:
+            self._route(message)
+
+    def _apply_starts(self, inst: _Instance | None, starts: list[NewInstance]) -> None:
+        for new in starts:
+            if is_entity_id(new.instance_id):
+                self._entities.deliver(new)
+                continue
             existing = self._instances.get(new.instance_id)
             if existing is not None and not existing.status.is_terminal:
                 if new.on_conflict is not None:
                     self._route(new.on_conflict)
+                continue
+            if inst is None:  # started by an entity: a top-level instance
+                self._create(new.instance_id, new.name, self.app.get_orchestrator(new.name),
+                             new.input, {}, {}, None, new.execution_id)
                 continue
             assert new.parent_instance_id and new.parent_execution_id
             assert new.parent_task_id is not None
@@ -489,8 +511,18 @@ class OrchestrationHarness:
                          new.execution_id)
             if new.instance_id not in inst.children:
                 inst.children.append(new.instance_id)
-        for message in commit.messages:
-            self._route(message)
+
+    def signal_entity(self, entity_id: EntityId | str | tuple[str, str], operation: str,
+                      input: Any = None) -> None:
+        """Send an operation to an entity, as ``Client.signal_entity`` does, and run until
+        nothing is left but waiting."""
+        self._entities.signal(entity_id, operation, input)
+        self._drain()
+
+    def read_entity_state(self, entity_id: EntityId | str | tuple[str, str]
+                          ) -> tuple[bool, Any]:
+        """``(exists, state)`` of an entity of this harness."""
+        return self._entities.read(entity_id)
 
     def _check(self, inst: _Instance, past: list[HistoryEvent],
                step_events: list[HistoryEvent], live: ReplayResult) -> None:
