@@ -77,7 +77,7 @@ async def test_client_signal_and_read(http: httpx.AsyncClient) -> None:
 
 
 async def test_replayed_from_history_at_every_step(hub_factory: Any) -> None:
-    hub = await hub_factory(APP, cache_size=0)
+    hub = await hub_factory(APP, cache_mb=0)
     iid = await hub.client.start_new("CounterOrchestration", input="k3")
     done = await hub.client.wait_for_completion(iid, 20)
     assert done.output == [3, "counter refused", 3], done.output

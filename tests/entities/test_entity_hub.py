@@ -238,7 +238,7 @@ async def test_a_worker_crash_while_holding_a_lock_keeps_it_until_the_end(hub_fa
         page = await hub.client.list_entities("counter", include_deleted=True)
         return any(m.locked_by == holder for m in page.entities)
     await eventually(locked)
-    await hub.restart_worker(cache_size=0)  # the orchestration is replayed from history
+    await hub.restart_worker(cache_mb=0)  # the orchestration is replayed from history
     waiter = await hub.client.start_new("lock_then_add", input="w")
     await hub.client.raise_event(holder, "go", "fine")
     assert (await hub.client.wait_for_completion(holder, 20)).output == "released"
