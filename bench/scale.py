@@ -4,13 +4,16 @@
                           [--modes backlog,live] [--runs 1] [--variants new=src,base=/tmp/base/src]
                           [--cache-mb N] [--pg-server postgresql://postgres@127.0.0.1:5432]
 
-Two modes, each at every size N:
+Modes, each at every size N (the default: backlog and live):
 
 - ``backlog``: N hello sequences (3 activities each) are started while no worker runs
   (``starts_per_s``), then one worker starts and drains them (``instances_per_s``, from the
   moment the worker is ready to the last completion).
 - ``live``: the worker runs first; N are started back to back while it works
   (``starts_per_s``), and ``instances_per_s`` counts from the first start to the last completion.
+- ``waiting``: the worker runs; N instances are started that each wait for an external event;
+  once all wait, each is sent its event (32 raises in flight): ``released_per_s`` counts from
+  the first raise to the last completion, and the worker's peak RSS covers both phases.
 
 Every (variant, store, mode, size) runs in a fresh pair of processes: a driver (the client:
 starts and counts completions with one indexed ``count(*)`` every 0.2 s) and a worker process,
@@ -86,6 +89,10 @@ def worker_main(args: argparse.Namespace) -> None:
         return f"Hello {city}!"
 
     @app.orchestrator
+    def wait_go(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped-def]
+        return (yield ctx.wait_for_external_event("go"))
+
+    @app.orchestrator
     def hello_sequence(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped-def]
         out = []
         for city in ("Tokyo", "Seattle", "London"):
@@ -116,7 +123,7 @@ def worker_main(args: argparse.Namespace) -> None:
 class Counter:
     """Counts completed instances with one indexed query on the task hub."""
 
-    QUERY = "SELECT count(*) FROM instances WHERE runtime_status = 'Completed'"
+    QUERY = "SELECT count(*) FROM instances WHERE runtime_status = '{}'"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -131,11 +138,13 @@ class Counter:
             self._pg = psycopg.connect(url, autocommit=True,
                                        options="-c search_path=perdure")
 
-    def completed(self) -> int:
+    def completed(self, status: str = "Completed") -> int:
+        """How many instances are in ``status`` (a constant of ours, not user input)."""
+        query = self.QUERY.format(status)
         if self._sqlite is not None:
-            row = self._sqlite.execute(self.QUERY).fetchone()
+            row = self._sqlite.execute(query).fetchone()
         else:
-            row = self._pg.execute(self.QUERY).fetchone()
+            row = self._pg.execute(query).fetchone()
         return int(row[0])
 
     def close(self) -> None:
@@ -185,10 +194,11 @@ async def start_all(client: Any, count: int) -> tuple[float, float]:
     return count / (end - t0), tenth / max(end - mark, 1e-9)
 
 
-def wait_drained(counter: Counter, target: int, deadline: float) -> float:
-    """Poll until ``target`` instances completed; return the time it happened."""
+def wait_drained(counter: Counter, target: int, deadline: float,
+                 status: str = "Completed") -> float:
+    """Poll until ``target`` instances are in ``status``; return the time it happened."""
     while True:
-        if counter.completed() >= target:
+        if counter.completed(status) >= target:
             return time.perf_counter()
         if time.perf_counter() > deadline:
             raise RuntimeError(f"only {counter.completed()} of {target} completed in time")
@@ -198,12 +208,14 @@ def wait_drained(counter: Counter, target: int, deadline: float) -> float:
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
     import perdure
 
-    client = perdure.Client(args.url, orchestrators=("hello_sequence",))
+    client = perdure.Client(args.url, orchestrators=("hello_sequence", "wait_go"))
     await client.get_status("none")  # opens the store: creates the schema
     counter = Counter(args.url)
     deadline = time.perf_counter() + args.timeout
     n = args.size
     try:
+        if args.mode == "waiting":
+            return await waiting(args, client, counter, deadline)
         if args.mode == "backlog":
             starts, starts_last = await start_all(client, n)
             proc = start_worker(args)
@@ -221,6 +233,32 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     return {"instances": n, "seconds": round(done - t0, 2),
             "instances_per_s": round(n / (done - t0), 1), "starts_per_s": round(starts, 1),
             "starts_per_s_last_tenth": round(starts_last, 1), "worker_peak_rss_mb": rss}
+
+
+async def waiting(args: argparse.Namespace, client: Any, counter: Counter,
+                  deadline: float) -> dict[str, Any]:
+    """N instances wait on an external event (worker running), then all are released."""
+    n = args.size
+    proc = start_worker(args)
+    t0 = time.perf_counter()
+    ids = [await client.start_new("wait_go") for _ in range(n)]
+    starts = n / (time.perf_counter() - t0)
+    wait_drained(counter, n, deadline, "Running")  # every one stepped once and waits
+    gate = asyncio.Semaphore(32)  # raises in flight, as a frontend serving many requests
+
+    async def release(iid: str) -> None:
+        async with gate:
+            await client.raise_event(iid, "go", 1)
+
+    t1 = time.perf_counter()
+    await asyncio.gather(*(release(iid) for iid in ids))
+    raised = time.perf_counter() - t1
+    done = wait_drained(counter, n, deadline)
+    rss = stop_worker(proc)
+    return {"instances": n, "starts_per_s": round(starts, 1),
+            "raises_per_s": round(n / raised, 1),
+            "released_per_s": round(n / (done - t1), 1), "worker_peak_rss_mb": rss,
+            "instances_per_s": round(n / (done - t0), 1)}
 
 
 def driver_main(args: argparse.Namespace) -> None:
@@ -267,7 +305,8 @@ def one_run(args: argparse.Namespace, variant: str, src: str, store: str, mode: 
 
 
 def summarize(results: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
-    fields = ("instances_per_s", "starts_per_s", "starts_per_s_last_tenth", "worker_peak_rss_mb")
+    fields = ("instances_per_s", "starts_per_s", "starts_per_s_last_tenth", "worker_peak_rss_mb",
+              "released_per_s")
     out: dict[str, Any] = {}
     keys = sorted({(r["variant"], r["store"], r["mode"]) for r in results if "error" not in r})
     for variant, store, mode in keys:
@@ -276,12 +315,13 @@ def summarize(results: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]
             rows = [r for r in results if "error" not in r and (r["variant"], r["store"],
                     r["mode"], r["size"]) == (variant, store, mode, size)]
             if rows:
-                table[str(size)] = {f: statistics.median(r[f] for r in rows) for f in fields}
+                table[str(size)] = {f: statistics.median(r[f] for r in rows)
+                                    for f in fields if f in rows[0]}
         first = table.get(str(sizes[0]))
         for figures in table.values():
             if first:
                 figures["vs_smallest"] = {
-                    f: round(figures[f] / first[f], 3) for f in fields[:2]}
+                    f: round(figures[f] / first[f], 3) for f in fields[:2] if f in first}
         out[f"{variant}/{store}/{mode}"] = table
     return out
 
