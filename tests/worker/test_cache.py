@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import scenarios
 from scenarios import app, eventually
 
+import perdure
 from perdure import OrchestrationRuntimeStatus as S
 from perdure.core.executor import OrchestrationExecutor
 from perdure.core.history import ExecutionStarted, OrchestratorStarted, TaskCompleted
+from perdure.store.base import OrchestrationWorkItem
 from perdure.worker.cache import (
     EVENT_BYTES,
     EXECUTOR_BYTES,
@@ -116,3 +118,39 @@ async def test_a_small_budget_replays_and_gives_the_same_results(hub_factory) ->
         done = await hub.client.wait_for_completion(iid, 20)
         assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     assert hub.worker._cache.size <= hub.worker._cache.budget_bytes
+
+
+class CountingClaims:
+    """A store whose orchestration claims record (backlog bound, new instances taken)."""
+
+    def __init__(self, store: perdure.Store) -> None:
+        self._store = store
+        self.claims: list[tuple[int | None, int]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_orchestrations(self, worker_id: str, limit: int, lease_seconds: float,
+                                   backlog: int | None = None) -> list[OrchestrationWorkItem]:
+        items = await self._store.claim_orchestrations(worker_id, limit, lease_seconds, backlog)
+        opened = sum(1 for i in items if i.instance.history_len == 0)
+        if items:
+            self.claims.append((backlog, opened))
+        return items
+
+
+async def test_the_backlog_opens_only_as_fast_as_activity_slots_free(hub_factory) -> None:
+    # 12 instances queued before the worker runs, 2 activity slots: no claim opens
+    # more new instances than the slots free at that moment, and all complete.
+    hub = await hub_factory(app)
+    await hub.worker.stop()
+    ids = [await hub.client.start_new("hello_sequence") for _ in range(12)]
+    counting = CountingClaims(hub.store)
+    hub.worker = perdure.Worker(app, counting, client=hub.client,  # type: ignore[arg-type]
+                                options=perdure.WorkerOptions(max_concurrent_activities=2))
+    await hub.worker.start()
+    for iid in ids:
+        done = await hub.client.wait_for_completion(iid, 30)
+        assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    assert sum(opened for _, opened in counting.claims) == len(ids)
+    assert all(bound is not None and opened <= bound <= 2 for bound, opened in counting.claims)
