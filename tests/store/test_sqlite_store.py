@@ -196,3 +196,23 @@ async def test_lease_writes_skip_the_fsync_but_keep_full_durability(tmp_path: Pa
         assert not store._inline.in_transaction
     finally:
         await store.close()
+
+
+async def test_writes_that_never_yield_still_checkpoint_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Back-to-back starts on the loop's own connection never let the checkpointer
+    # task run; once it is starved, writes checkpoint inline, so the log does not
+    # grow without bound (and the instances reach the database file).
+    from perdure.store.sqlite import store as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", -1.0)  # starved at once
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    await store.open()
+    try:
+        before = (tmp_path / "hub.db").stat().st_size
+        for i in range(50):
+            await store.create_instance(new(f"i{i}"))
+        # Checkpointed: the database file itself grew, not only the log.
+        assert (tmp_path / "hub.db").stat().st_size > before
+    finally:
+        await store.close()

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -50,6 +51,10 @@ T = TypeVar("T")
 _SYNCHRONOUS = ("NORMAL", "FULL")
 #: Seconds between write-ahead log checkpoints while the hub is written to.
 CHECKPOINT_INTERVAL = 1.0
+#: Seconds without a background checkpoint after which a write checkpoints inline:
+#: a caller writing in a loop that never yields (back-to-back starts) starves the
+#: checkpointer task, and the log would grow without bound, slowing every read.
+STARVED_CHECKPOINT = 3 * CHECKPOINT_INTERVAL
 #: Bytes the write-ahead log file is cut back to once checkpointed.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: The numbered schema scripts (see :mod:`perdure.store.migrate`).
@@ -107,6 +112,7 @@ class SqliteStore(WaitsOnSignals):
         self._signals = Signals()
         self._watcher: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpointed = time.monotonic()  # the last checkpoint, or open
         self._writes = 0  # write transactions so far (for the checkpointer)
         self._forget_clock: Callable[[], None] | None = None
 
@@ -152,7 +158,10 @@ class SqliteStore(WaitsOnSignals):
         try:
             if self._inline is not None:
                 try:
-                    return _transaction(self._inline, relaxed, fn, *args)
+                    result = _transaction(self._inline, relaxed, fn, *args)
+                    if time.monotonic() - self._checkpointed > STARVED_CHECKPOINT:
+                        self._checkpoint_inline()
+                    return result
                 except sqlite3.OperationalError as exc:
                     if not _is_busy(exc):
                         raise
@@ -294,12 +303,27 @@ class SqliteStore(WaitsOnSignals):
             await asyncio.sleep(CHECKPOINT_INTERVAL)
             self._check_file()
             if self._writes == seen:
+                self._checkpointed = time.monotonic()
                 continue
             seen = self._writes
             try:
                 await self._run(self._call, checkpoint)
+                self._checkpointed = time.monotonic()
             except sqlite3.Error:  # e.g. a busy file; the next round retries
                 logger.warning("checkpointing %s failed", self.url, exc_info=True)
+
+    def _checkpoint_inline(self) -> None:
+        """Checkpoint on the loop's own connection: the checkpointer task is starved.
+
+        Between two writes of this connection nothing else writes here, so the
+        checkpoint reaches the end of the log and the next write starts it afresh.
+        """
+        assert self._inline is not None
+        self._checkpointed = time.monotonic()
+        try:
+            self._inline.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:  # e.g. a busy file; the next starved write retries
+            logger.warning("checkpointing %s failed", self.url, exc_info=True)
 
     async def _watch(self) -> None:
         """Wake this process's waiters when another process commits.
