@@ -19,6 +19,8 @@ EXPECTED = {
     # Durable entities: ids, the operation context, critical sections, client results.
     "EntityId", "EntityContext", "CriticalSection", "EntityOperationFailedError",
     "LockingRulesError", "EntityMetadata", "EntityPage", "CleanEntityStorageResult",
+    # Version-aware orchestrator code: DurableTask's comparison of ctx.version.
+    "compare_versions",
     # Removed: LeaseLostError. Nothing raised it: a worker whose lease was lost
     # finds its commit refused (Store.commit_steps says which) and drops the step
     # itself; no caller ever has a lost lease to handle.

@@ -36,6 +36,7 @@ from .core.retry import RetryOptions
 from .core.serialization import ValueLimits, set_value_limits, value_limits
 from .core.status import OrchestrationRuntimeStatus
 from .core.task import Task
+from .core.versions import compare_versions
 from .store import Clock, Store, create_store
 from .worker import ActivityContext, Worker, WorkerOptions, set_client_factory
 
@@ -86,6 +87,7 @@ __all__ = [
     "ValueTooLargeError",
     "Worker",
     "WorkerOptions",
+    "compare_versions",
     "create_store",
     "load_app",
     "set_value_limits",

@@ -17,6 +17,17 @@ from typing import Any, TypeVar
 from .core.entity_batch import EntityFunction, class_entity
 from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
 from .core.strict import StrictReplay
+from .core.versions import check_version
+
+#: The values of ``App.on_nondeterminism`` (and ``WorkerOptions.on_nondeterminism``).
+ON_NONDETERMINISM = ("fail", "park")
+
+
+def check_on_nondeterminism(value: str) -> str:
+    """``value`` if it is ``"fail"`` or ``"park"``, else :class:`InvalidArgumentError`."""
+    if value not in ON_NONDETERMINISM:
+        raise InvalidArgumentError(f"on_nondeterminism must be 'fail' or 'park', got {value!r}")
+    return value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +56,17 @@ class App:
     an activity or sub-orchestration called with another input than the
     recorded one fails it too. The replay tools of :mod:`perdure.testing`
     (and ``perdure replay-check``) are strict for a strict app.
+
+    ``version`` (e.g. ``"2.1"``) is stamped on every instance this app's
+    clients start without a version of their own, and is the version of
+    its workers: by default they run only instances of that version or
+    older (see :class:`perdure.WorkerOptions`).
+
+    ``on_nondeterminism`` says what a worker does when replay finds that the
+    code no longer matches an instance's history: ``"fail"`` (the default)
+    fails the instance; ``"park"`` leaves it Running, untouched, with the
+    error in its status, until a worker starts again (fixed code deployed,
+    or a rollback), which retries it.
     """
 
     route_prefix: str = "api"
@@ -57,6 +79,15 @@ class App:
     """Whether replay also compares the inputs of activities and sub-orchestrations."""
     entities: dict[str, EntityFunction] = field(default_factory=dict)
     """Entity functions by name, lower-cased (entity names are case-insensitive)."""
+    version: str | None = None
+    """The app's orchestration version (``None``: unversioned)."""
+    on_nondeterminism: str = "fail"
+    """``"fail"`` or ``"park"``: what a worker does with an instance its code no longer replays."""
+
+    def __post_init__(self) -> None:
+        if self.version is not None:
+            check_version(self.version)
+        check_on_nondeterminism(self.on_nondeterminism)
 
     def _register(self, table: dict[str, Callable[..., Any]], kind: str,
                   fn: Callable[..., Any], name: str | None) -> None:

@@ -115,6 +115,19 @@ async def test_sub_orchestrations(http: httpx.AsyncClient) -> None:
     assert (await http.get(f"{WEBHOOK}/instances/par:0")).json()["output"] == "ONE!"
 
 
+async def test_context_version_from_the_unmodified_client(http: httpx.AsyncClient) -> None:
+    """The SDK client sends ``?version=``; ``context.version`` reads it, and a
+    sub-orchestration inherits it unless the call names another."""
+    started = await http.post("/api/versioned/versions", params={"version": "2.1"})
+    assert started.status_code == 202, started.text
+    status = await until_done(http, started.json()["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"] == ["2.1", "2.1", "0.9"] and status["version"] == "2.1"
+    plain = await http.post("/api/versioned/which_version")
+    status = await until_done(http, plain.json()["statusQueryGetUri"])
+    assert status["output"] == "" and "version" not in status
+
+
 async def test_an_event_raced_against_a_timer(http: httpx.AsyncClient) -> None:
     payload = await start(http, "approval", 60, instance_id="approve-me")
     for _ in range(200):  # until the orchestrator waits

@@ -101,6 +101,10 @@ async def _history(url: str, instance_id: str) -> list[object]:
     (("purge", "ghost"), "no orchestration instance"),
     (("list", "--status", "Sleeping"), "unknown runtime status 'Sleeping'"),
     (("start", "hello_sequence", "--id", "a/b"), "not allowed"),
+    (("start", "hello_sequence", "--version", "1\t0"), "control character"),
+    (("start", "--payload", '{"FunctionName": "x"}', "--version", "1"), "goes with NAME"),
+    (("list", "--version", "x" * 101), "at most 100"),
+    (("worker", HELLO, "--version-match", "strict"), "needs a worker version"),
 ])
 def test_errors_are_one_line_and_exit_nonzero(cli, args, message):
     code, out, err = cli(*args, ok=False)
@@ -302,3 +306,47 @@ def test_a_hub_newer_than_this_perdure_is_one_line(tmp_path: Path) -> None:
     known = len(load_migrations(resources.files("perdure.store.sqlite").joinpath("migrations")))
     assert lines == ["error: the task hub's schema version 999 is newer than this perdure's "
                      f"({known}); upgrade perdure"], lines
+
+
+VERSIONED = str(EXAMPLES / "versioned_orders.py")
+
+
+def test_versions_on_the_command_line(cli):
+    order = json.dumps({"id": 1, "amount": 5})
+    cli("start", "place_order", "--app", VERSIONED, "--id", "o1", "--input", order)
+    cli("start", "place_order", "--app", VERSIONED, "--id", "o2", "--input", order,
+        "--version", "1.0")
+    cli("start", "place_order", "--app", VERSIONED, "--id", "o3", "--input", order,
+        "--version", "")  # explicitly unversioned
+    _, out, _ = cli("status", "o2")
+    assert "  version 1.0" in out
+    _, out, _ = cli("status", "o1", "--json")
+    assert json.loads(out)["version"] == "2.0"
+    _, out, _ = cli("list", "--version", "1.0")
+    assert [line.split()[0] for line in out.splitlines()] == ["o2"]
+    assert "version 1.0" in out
+    _, out, _ = cli("list", "--version", "", "--json")
+    assert [s["instanceId"] for s in json.loads(out)] == ["o3"]
+    _, out, _ = cli("list", "--version", "9.9")
+    assert out == ""  # drained (or never started)
+
+
+def test_status_shows_a_parked_instance(cli):
+    cli("start", "hello_sequence", "--app", HELLO, "--id", "p1")
+
+    async def park() -> None:
+        store = perdure.create_store(cli.url)
+        await store.open()
+        try:
+            [item] = await store.claim_orchestrations("w", 1, 30)
+            await store.park_instance("p1", item.lock_token, perdure.FailureDetails(
+                "NonDeterminismError", "at position 0 history expected 'a'"))
+        finally:
+            await store.close()
+    asyncio.run(park())
+    _, out, _ = cli("status", "p1")
+    assert "Running" in out and "  parked: NonDeterminismError: at position 0" in out
+    _, out, _ = cli("status", "p1", "--json")
+    assert json.loads(out)["parked"]["errorType"] == "NonDeterminismError"
+    _, out, _ = cli("list")
+    assert "p1  hello_sequence  Running" in out and out.rstrip().endswith("parked")

@@ -81,3 +81,16 @@ async def test_entities_counter_and_transfers(tmp_path):
     assert sorted(o["ok"] for o in outputs) == [False, True, True, True]
     assert states == [(True, {"balance": 10}), (True, {"balance": 90})]
     assert transfers == (True, 3)
+
+
+async def test_versioned_orders_old_and_new_instances(tmp_path):
+    async def scenario(client):
+        order = {"id": 7, "amount": 12}
+        old = await client.start_new("place_order", "old", order, version="1.0")
+        new = await client.start_new("place_order", "new", order)  # the app's 2.0
+        return [await client.wait_for_completion(iid, 10) for iid in (old, new)]
+    old, new = await run(tmp_path, "versioned_orders.py", scenario)
+    assert old.output == {"version": "1.0",
+                          "steps": ["charged 12 for order 7", "shipped order 7"]}
+    assert new.output["version"] == "2.0" and new.version == "2.0"
+    assert new.output["steps"][1] == "receipt for order 7 sent"

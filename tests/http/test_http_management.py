@@ -478,3 +478,34 @@ async def test_a_body_over_the_limit_is_413_and_starts_nothing(api):
     response = await api.http.post(f"{BASE}/orchestrators/echo/big", content=chunks())
     assert_error(response, 413)
     assert await instance_ids(api) == []
+
+
+# --- versions ------------------------------------------------------------------
+
+
+async def test_start_takes_the_version_the_durable_client_sends(api):
+    response = await api.start("hello_sequence", "v1", version="2.1")
+    assert response.status_code == 202
+    status = await api.until("v1", "Completed")
+    assert status["version"] == "2.1"
+    assert (await api.client.get_status("v1")).version == "2.1"
+    # Unversioned instances keep Durable Functions' payload, field for field.
+    await api.start("hello_sequence", "plain")
+    plain = await api.until("plain", "Completed")
+    assert list(plain) == STATUS_KEYS
+    bad = await api.start("hello_sequence", "bad", version="a\tb")
+    assert_error(bad, 400, "control character")
+    assert_error(await api.start("hello_sequence", "long", version="9" * 101), 400, "at most")
+
+
+async def test_list_filters_by_version(api):
+    for iid, version in (("a", "1.0"), ("b", "2.0"), ("c", "1.0")):
+        assert (await api.start("hello_sequence", iid, version=version)).status_code == 202
+    for iid in "abc":
+        await api.until(iid, "Completed")
+    response = await api.http.get(f"{BASE}/instances", params={"version": "1.0"})
+    assert response.status_code == 200
+    assert [s["instanceId"] for s in response.json()] == ["a", "c"]
+    drained = await api.http.get(f"{BASE}/instances",
+                                 params={"version": "1.0", "runtimeStatus": "Running,Pending"})
+    assert drained.json() == []

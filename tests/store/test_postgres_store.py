@@ -17,7 +17,9 @@ from psycopg import sql
 
 from perdure.core.errors import InvalidArgumentError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
+from perdure.core.versions import VersionMatch
 from perdure.store import create_store
+from perdure.store.base import VersionFilter
 from perdure.store.clock import SYSTEM_CLOCK
 from perdure.store.migrate import load_migrations
 from perdure.store.postgres import MIGRATIONS, PostgresStore, parse_postgres_url, quote_ident
@@ -176,6 +178,12 @@ def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
 
 
+#: The version parameters of a claim by a worker of version 2.0 (current or older).
+_VERSIONED = dict(zip(("v_fold", "v_num", "v_low", "v_high"),
+                      VersionFilter.of("2.0", VersionMatch.CURRENT_OR_OLDER).params(),
+                      strict=True))
+
+
 async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
         opened: list[PostgresStore], schema: str) -> None:
     """A pooled connection plans each statement once, usually while the hub is nearly
@@ -186,7 +194,7 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
     statements = {
         "claim_orchestrations": (q.claim_orchestrations, {
             "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,
-            "share": 200, "backlog": 200}),
+            "share": 200, "backlog": 200, **_VERSIONED}),
         "claim_activities": (q.claim_activities, {"worker": "w", "limit": 200, "lease": 1}),
         "complete_activities": (q.complete_activities, {
             "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),
@@ -413,3 +421,26 @@ async def test_retry_policy_after_a_connection_dies_mid_statement(
     with pytest.raises(psycopg.OperationalError):  # not idempotent: the caller decides
         await store._run(dies_once, idempotent=False)
     assert len(attempts) == 1
+
+
+async def test_an_old_worker_does_not_poll_newer_work(schema: str, opened: list[PostgresStore],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newer instances waiting (their own worker's affinity long run out) are no work
+    for an old worker: its claim gate stays closed, it does not query them again."""
+    old = await open_store(opened, hub_url(schema, affinity=0))
+    new_worker = await open_store(opened, hub_url(schema, affinity=0))
+    await new_worker.create_instance(new("n", version="2.0"))
+    item = await claim_one(new_worker, "n")
+    assert await new_worker.commit_steps([step(item)]) == [True]  # affinity: the new worker
+    await new_worker.send_message(event_message("n"), operation="x", allowed=set(Status))
+    await asyncio.sleep(0.2)  # the notifications are old news
+    v1 = VersionFilter.of("1.0", VersionMatch.CURRENT_OR_OLDER)
+    assert await old.claim_orchestrations("old", 10, LONG, versions=v1) == []
+    counter = CountingRun(old, monkeypatch)
+    for _ in range(50):  # what an old worker's loop does, many times over
+        assert await old.claim_orchestrations("old", 10, LONG, versions=v1) == []
+        await old.wait_for_work("orchestration", 0.001)
+    assert counter.calls == []
+    v2 = VersionFilter.of("2.0", VersionMatch.CURRENT_OR_OLDER)
+    assert [i.instance.instance_id for i in await old.claim_orchestrations(
+        "other", 10, LONG, versions=v2)] == ["n"]

@@ -363,3 +363,26 @@ def test_bad_events_are_refused_before_anything_runs():
     with pytest.raises(perdure.InvalidArgumentError, match="Event items"):
         h.run("hello", instance_id="a", events=[("approve", 1)])  # type: ignore[list-item]
     assert h.run("hello", instance_id="a").is_completed  # nothing was created before
+
+
+def test_ctx_version_in_the_harness() -> None:
+    versioned = perdure.App(version="2.0")
+
+    @versioned.orchestrator
+    def child(ctx: perdure.OrchestrationContext):
+        return ctx.version
+        yield  # a generator
+
+    @versioned.orchestrator
+    def parent(ctx: perdure.OrchestrationContext):
+        own = yield ctx.call_sub_orchestrator("child")
+        pinned = yield ctx.call_sub_orchestrator("child", version="1.0")
+        if perdure.compare_versions(ctx.version, "2.0") >= 0:
+            return [ctx.version, own, pinned, "new path"]
+        return [ctx.version, own, pinned]
+
+    harness = OrchestrationHarness(versioned)
+    assert harness.run("parent").output == ["2.0", "2.0", "1.0", "new path"]
+    assert harness.run("parent", version="1.5").output == ["1.5", "1.5", "1.0"]
+    with pytest.raises(perdure.InvalidArgumentError):
+        harness.run("parent", version="bad\x00")

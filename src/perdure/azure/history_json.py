@@ -88,7 +88,7 @@ def _orchestrator_started(e: OrchestratorStarted, name_of: NameOf) -> SdkEvent:
 
 def _execution_started(e: ExecutionStarted, name_of: NameOf) -> SdkEvent:
     out = _base(EXECUTION_STARTED, e)
-    out.update(Name=e.name, Version="", Input=e.input)
+    out.update(Name=e.name, Version=e.version or "", Input=e.input)  # context.version
     return out
 
 
@@ -114,7 +114,7 @@ def _task_failed(e: TaskFailed, name_of: NameOf) -> SdkEvent:
 
 def _sub_created(e: SubOrchestrationInstanceCreated, name_of: NameOf) -> SdkEvent:
     out = _base(SUB_ORCHESTRATION_CREATED, e, e.task_id)
-    out.update(Name=e.name, InstanceId=e.instance_id, Input=e.input, Version="")
+    out.update(Name=e.name, InstanceId=e.instance_id, Input=e.input, Version=e.version or "")
     return out
 
 

@@ -136,8 +136,10 @@ def _from_json(task_id: int, data: dict[str, Any], instance_id: str,
         child = data.get("instanceId") or sub_orchestration_id(instance_id, task_id)
         raw = data.get("input")
         # The host stores a child's input as a string holding JSON text (as on Azure).
+        version = data.get("version")
         return ScheduleSubOrchestration(task_id, data["functionName"], child,
-                                        None if raw is None else json.dumps(raw))
+                                        None if raw is None else json.dumps(raw),
+                                        version if isinstance(version, str) else None)
     if kind == CREATE_TIMER:
         return None  # handled from the action object: its datetime, not its text
     if kind == CONTINUE_AS_NEW:

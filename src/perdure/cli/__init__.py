@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 
 import click
 
-from ..app import App
+from ..app import ON_NONDETERMINISM, App
 from ..client import Client, OrchestrationStatus
 from ..core.errors import InvalidArgumentError, PerdureError
 from ..core.serialization import ValueLimits, set_value_limits, value_limits
+from ..core.versions import VersionFailure, VersionMatch
 from ..observe.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from ..observe.tracing import configure_from_env
 from ..store import create_store, store_url_from_env
@@ -84,6 +85,21 @@ WORKER_OPTIONS = (
                       "steps; the others are rebuilt by replay when they step again."),
     click.option("--max-value-size", type=ByteSize(), default="4MiB", show_default=True,
                  help="Largest JSON value stored: input, output, event, result, custom status."),
+    click.option("--version", "worker_version", default=None,
+                 help="The worker's orchestration version (default: the app's, "
+                      "App(version=...))."),
+    click.option("--version-match", type=click.Choice([m.value for m in VersionMatch]),
+                 default=None,
+                 help="Instances it runs by version (default: current-or-older with a "
+                      "version, none without)."),
+    click.option("--version-failure", type=click.Choice([f.value for f in VersionFailure]),
+                 default="leave", show_default=True,
+                 help="An instance of a version it may not run: leave it for another "
+                      "worker, or fail it."),
+    click.option("--on-nondeterminism", type=click.Choice(list(ON_NONDETERMINISM)),
+                 default=None,
+                 help="Code that no longer replays an instance's history: fail the instance, "
+                      "or park it until a worker starts again (default: the app's, fail)."),
 )
 
 
@@ -92,14 +108,17 @@ def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
     @wraps(fn)
     def command(*args: Any, lease_seconds: float, step_timeout: float,
                 activity_timeout: float | None, max_activities: int, cache_mb: float,
-                max_value_size: int, **kwargs: Any) -> T:
+                max_value_size: int, worker_version: str | None, version_match: str | None,
+                version_failure: str, on_nondeterminism: str | None, **kwargs: Any) -> T:
         set_value_limits(ValueLimits(max_bytes=max_value_size,
                                      max_depth=value_limits().max_depth))
         options = WorkerOptions(lease_seconds=lease_seconds,
                                 step_timeout=step_timeout or None,
                                 activity_timeout=activity_timeout,
                                 max_concurrent_activities=max_activities,
-                                cache_mb=cache_mb)
+                                cache_mb=cache_mb, version=worker_version,
+                                version_match=version_match, version_failure=version_failure,
+                                on_nondeterminism=on_nondeterminism)
         return fn(*args, worker_options=options, **kwargs)
     for option in reversed(WORKER_OPTIONS):
         command = option(command)
@@ -263,6 +282,10 @@ def _echo_status(status: OrchestrationStatus, as_json: bool) -> None:
     click.echo(f"{status.instance_id}  {status.name}  {status.runtime_status.value}")
     click.echo(f"  created {format_time(status.created_time)}  "
                f"updated {format_time(status.last_updated_time)}")
+    if status.version:
+        click.echo(f"  version {status.version}")
+    if status.parked and status.failure_details is not None:
+        click.echo(f"  parked: {status.failure_details.summary()}")
     for label, value in (("input", status.input), ("output", status.output),
                          ("custom status", status.custom_status)):
         if value is not None:
@@ -379,16 +402,21 @@ def worker(app_spec: str, store_url: str | None, metrics_port: int | None, metri
 @click.option("--id", "instance_id", default=None, help="Instance id (default: random).")
 @click.option("--payload", default=None,
               help='Output-binding form: {"FunctionName": ..., "Input": ..., "InstanceId": ...}.')
+@click.option("--version", default=None,
+              help="The instance's orchestration version (default: --app's version, else "
+                   "none).")
 @STORE_OPTION
 @APP_OPTION
 @JSON_OPTION
 @_command
 async def start(name: str | None, input_json: str | None, instance_id: str | None,
-                payload: str | None, store_url: str | None, app_spec: str | None,
-                as_json: bool) -> None:
+                payload: str | None, version: str | None, store_url: str | None,
+                app_spec: str | None, as_json: bool) -> None:
     """Start orchestrator NAME (or --payload) and print the instance id."""
     if (name is None) == (payload is None):
         raise InvalidArgumentError("give either NAME or --payload")
+    if payload is not None and version is not None:
+        raise InvalidArgumentError("--version goes with NAME, not --payload")
     data = _parse_json(input_json, "--input")
     body = _parse_json(payload, "--payload")
 
@@ -396,7 +424,7 @@ async def start(name: str | None, input_json: str | None, instance_id: str | Non
         if body is not None:
             return await client.start_new_from(body)
         assert name is not None
-        return await client.start_new(name, instance_id, data)
+        return await client.start_new(name, instance_id, data, version)
     # Without --app and before any worker registered, the client accepts the
     # name unchecked and says so on its logger: show that line to the user.
     with _echo_warnings(logging.getLogger(Client.__module__)):
@@ -436,25 +464,29 @@ def _datetime(value: str | None) -> datetime | None:
 @click.option("--prefix", default=None, help="Instance id prefix.")
 @click.option("--from", "created_from", default=None, help="Created at or after (ISO 8601).")
 @click.option("--to", "created_to", default=None, help="Created at or before (ISO 8601).")
+@click.option("--version", default=None,
+              help="Only this orchestration version ('' for unversioned instances).")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, None))
 @STORE_OPTION
 @JSON_OPTION
 @_command
 async def list_(statuses: tuple[str, ...], prefix: str | None, created_from: str | None,
-                created_to: str | None, limit: int, store_url: str | None,
+                created_to: str | None, version: str | None, limit: int, store_url: str | None,
                 as_json: bool) -> None:
     """List instances, oldest first."""
     from ..http.wire import format_time
 
     page = await _with_client(store_url, None, lambda c: c.get_status_by(
         _datetime(created_from), _datetime(created_to), list(statuses) or None, prefix,
-        page_size=limit))
+        page_size=limit, version=version))
     if as_json:
         click.echo(json.dumps([_status_json(s) for s in page.instances]))
         return
     for s in page.instances:
         click.echo(f"{s.instance_id}  {s.name}  {s.runtime_status.value}  "
-                   f"{format_time(s.created_time)}")
+                   f"{format_time(s.created_time)}"
+                   + (f"  version {s.version}" if s.version else "")
+                   + ("  parked" if s.parked else ""))
     if page.continuation_token:
         click.echo(f"(more: {limit} shown)", err=True)
 

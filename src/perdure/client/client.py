@@ -34,6 +34,7 @@ from ..core.names import check_instance_id, check_name, control_character, valid
 from ..core.serialization import dumps
 from ..core.status import ACTIVE_STATUSES
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..core.versions import check_version
 from ..observe import tracing
 from ..store import create_store
 from ..store.base import (
@@ -91,12 +92,14 @@ class Client:
     either, the names registered in the hub by its workers are used.
     ``base_url`` is where the HTTP API is served, for management URLs;
     ``url_query`` (:data:`UrlQuery`) adds their keys (the HTTP server sets it).
+    ``version`` is stamped on instances started without a version of their
+    own; by default the app's (``App(version=...)``), else none.
     """
 
     def __init__(self, store: Store | str | None = None, *, app: Orchestrators | None = None,
                  orchestrators: Collection[str] | None = None,
                  base_url: str = DEFAULT_BASE_URL,
-                 url_query: UrlQuery | None = None) -> None:
+                 url_query: UrlQuery | None = None, version: str | None = None) -> None:
         self.store: Store = store if store is not None and not isinstance(store, str) \
             else create_store(store)
         self._app = app
@@ -110,6 +113,11 @@ class Client:
         self._generations_lock = threading.Lock()
         self._opened = False
         self._waits_interrupted = False  # set for good by interrupt_waits
+        # An app is only known by its orchestrator names (Orchestrators); a
+        # perdure.App also carries the version its instances are stamped with.
+        default = version if version is not None else getattr(app, "version", None)
+        self.version: str = "" if default is None else check_version(default)
+        """The version instances started without one are stamped with (``""``: none)."""
 
     async def _open(self) -> Store:
         if not self._opened:
@@ -157,23 +165,28 @@ class Client:
     # --- starting --------------------------------------------------------
 
     async def start_new(self, orchestrator_name: str, instance_id: str | None = None,
-                        input: Any = None) -> str:
+                        input: Any = None, version: str | None = None) -> str:
         """Start an instance; returns its id (a random 32-hex id when none is given).
 
         Durable when it returns. Refuses an unknown orchestrator, an invalid id,
         and an id whose instance is Pending, Running or Suspended
         (:class:`InstanceAlreadyExistsError`); a finished instance is replaced.
+        The instance runs at ``version`` (default: the client's :attr:`version`),
+        which decides which workers may run it.
         """
-        return await self._create(orchestrator_name, instance_id, dumps(input, "input"))
+        return await self._create(orchestrator_name, instance_id, dumps(input, "input"),
+                                  version)
 
-    async def _create(self, name: str, instance_id: str | None, encoded_input: str | None) -> str:
+    async def _create(self, name: str, instance_id: str | None, encoded_input: str | None,
+                      version: str | None = None) -> str:
         instance_id = validate_instance_id(instance_id) if instance_id is not None \
             else uuid.uuid4().hex
+        version = self.version if version is None else check_version(version)
         await self._check_orchestrator(name)
         store = await self._open()
         created_at = self.store.clock.now()
         new = NewInstance(instance_id, name, uuid.uuid4().hex, encoded_input,
-                          created_at=created_at)
+                          created_at=created_at, version=version)
         tracer = tracing.active()
         if tracer is None:
             await store.create_instance(new)
@@ -202,7 +215,7 @@ class Client:
         if record is None:
             raise InstanceNotFoundError(instance_id)
         return await self._create(record.name, None if restart_with_new_instance_id
-                                  else instance_id, record.input)
+                                  else instance_id, record.input, record.version)
 
     # --- querying --------------------------------------------------------
 
@@ -237,7 +250,8 @@ class Client:
         if record is None:
             raise InstanceNotFoundError(instance_id)
         events = await store.get_history(instance_id)
-        return HistoryExport(record.instance_id, record.name, events, app_version=None,
+        return HistoryExport(record.instance_id, record.name, events,
+                             app_version=record.version or None,
                              execution_id=record.execution_id,
                              runtime_status=record.runtime_status.value)
 
@@ -263,13 +277,21 @@ class Client:
         instance_id_prefix: str | None = None, page_size: int = 100,
         continuation_token: str | None = None, show_input: bool = True, *,
         orchestrator_name: str | None = None, newest_first: bool = False,
+        version: str | None = None,
     ) -> StatusPage:
         """One page of instances matching every given filter, oldest first (or
-        ``newest_first``; a continuation token carries on in its page's order)."""
+        ``newest_first``; a continuation token carries on in its page's order).
+
+        ``version`` keeps the instances of exactly that version (``""``: the
+        unversioned ones): when it finds none Pending, Running or Suspended, an
+        old version has drained.
+        """
         if not isinstance(page_size, int) or page_size < 1:
             raise InvalidArgumentError(f"page_size must be a positive integer, got {page_size!r}")
         query = self._query(created_time_from, created_time_to, runtime_status,
                             instance_id_prefix, orchestrator_name)
+        if version is not None:
+            query.version = check_version(version)
         if continuation_token is not None and not isinstance(continuation_token, str):
             raise InvalidArgumentError("continuation_token must be a string")
         query.page_size = page_size
@@ -580,9 +602,9 @@ class SyncClient:
     # type checkers see them (tests/client/test_sync_client.py keeps the lists equal).
 
     def start_new(self, orchestrator_name: str, instance_id: str | None = None,
-                  input: Any = None) -> str:
+                  input: Any = None, version: str | None = None) -> str:
         """See :meth:`Client.start_new`."""
-        return self.run(self.client.start_new(orchestrator_name, instance_id, input))
+        return self.run(self.client.start_new(orchestrator_name, instance_id, input, version))
 
     def start_new_from(self, payload: Mapping[str, Any]) -> str:
         """See :meth:`Client.start_new_from`."""
@@ -617,12 +639,13 @@ class SyncClient:
         instance_id_prefix: str | None = None, page_size: int = 100,
         continuation_token: str | None = None, show_input: bool = True, *,
         orchestrator_name: str | None = None, newest_first: bool = False,
+        version: str | None = None,
     ) -> StatusPage:
         """See :meth:`Client.get_status_by`."""
         return self.run(self.client.get_status_by(
             created_time_from, created_time_to, runtime_status, instance_id_prefix, page_size,
             continuation_token, show_input, orchestrator_name=orchestrator_name,
-            newest_first=newest_first))
+            newest_first=newest_first, version=version))
 
     def count_by_status(
         self, created_time_from: datetime | None = None, created_time_to: datetime | None = None,

@@ -40,7 +40,10 @@ class OrchestrationStatus:
     ``output`` holds the result of a Completed instance, the failure message of
     a Failed one (``failure_details`` has the structured error) and the reason
     of a Terminated one. ``history`` is set only when asked for, in the Durable
-    Functions ``historyEvents`` format.
+    Functions ``historyEvents`` format. ``version`` is the orchestration version
+    the instance was started with (``""``: unversioned). A Running instance with
+    ``failure_details`` is *parked* (:attr:`parked`): its code no longer replays
+    its history, and it waits for a worker with fixed code.
     """
 
     name: str
@@ -54,6 +57,13 @@ class OrchestrationStatus:
     failure_details: FailureDetails | None = None
     parent_instance_id: str | None = None
     history: list[dict[str, Any]] | None = field(default=None)
+    version: str = ""
+
+    @property
+    def parked(self) -> bool:
+        """Whether a worker parked the instance (``App(on_nondeterminism="park")``)."""
+        return self.runtime_status is OrchestrationRuntimeStatus.Running \
+            and self.failure_details is not None
 
     @classmethod
     def from_record(cls, record: InstanceRecord, *, show_input: bool = True) -> OrchestrationStatus:
@@ -65,6 +75,7 @@ class OrchestrationStatus:
             input=loads(record.input) if show_input else None,
             output=loads(record.output), custom_status=loads(record.custom_status),
             failure_details=record.failure, parent_instance_id=record.parent_instance_id,
+            version=record.version,
         )
 
 
@@ -120,7 +131,8 @@ def _df_event(event: HistoryEvent, scheduled: dict[int, Any], show_output: bool,
                             "Timestamp": _history_time(event.timestamp)}
     del raw["timestamp"]
     task_id = raw.pop("task_id", None)
-    for key in ("parent_instance_id", "parent_execution_id", "parent_task_id"):
+    # Durable Functions' display format drops these (Version included).
+    for key in ("parent_instance_id", "parent_execution_id", "parent_task_id", "version"):
         raw.pop(key, None)
     if isinstance(event, ExecutionStarted):
         item["FunctionName"] = raw.pop("name")

@@ -45,17 +45,19 @@ class ScheduleSubOrchestration:
     name: str
     instance_id: str
     input: str | None = None
+    version: str | None = None
+    """The child's version; ``None``: the parent's."""
 
     @classmethod
     def from_event(cls, e: SubOrchestrationInstanceCreated) -> ScheduleSubOrchestration:
         """The action a recorded event stands for."""
-        return cls(e.task_id, e.name, e.instance_id, e.input)
+        return cls(e.task_id, e.name, e.instance_id, e.input, e.version)
 
     def to_event(self, timestamp: datetime) -> HistoryEvent:
         """The history event recording this action."""
         return SubOrchestrationInstanceCreated(
             timestamp=timestamp, task_id=self.task_id, name=self.name,
-            instance_id=self.instance_id, input=self.input)
+            instance_id=self.instance_id, input=self.input, version=self.version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from .names import check_instance_id, check_name, validate_instance_id
 from .retry import RetryOptions
 from .serialization import dumps, loads
 from .task import CompletableTask, Task, WhenAllTask, WhenAnyTask
+from .versions import check_version
 
 
 class Runtime(Protocol):
@@ -107,6 +108,8 @@ class OrchestrationContext:
         """The id of the orchestration that started this one as a sub-orchestration."""
         self.name = ""
         """The orchestrator's registered name."""
+        self.version = ""
+        """The version this instance was started with (``""``: unversioned)."""
         self.is_replaying = False
         """True while the code re-executes steps already in history."""
         self.current_utc_datetime = datetime.fromtimestamp(0, UTC)
@@ -172,27 +175,35 @@ class OrchestrationContext:
             ScheduleActivity(self._next_id(), name, encoded)))
 
     def call_sub_orchestrator(self, name: str, input: Any = None,
-                              instance_id: str | None = None) -> Task[Any]:
-        """Start orchestrator ``name`` as a child; the task completes with its output."""
+                              instance_id: str | None = None,
+                              version: str | None = None) -> Task[Any]:
+        """Start orchestrator ``name`` as a child; the task completes with its output.
+
+        The child runs at ``version``, by default this instance's own version.
+        """
         check_name(name, "orchestrator")
         if instance_id is not None:
             validate_instance_id(instance_id)
+        if version is not None:
+            check_version(version)
         encoded = dumps(input, "input")
         task_id = self._next_id()
         child_id = instance_id or f"{self.instance_id}:{task_id}"
-        task = self._schedule(ScheduleSubOrchestration(task_id, name, child_id, encoded))
+        task = self._schedule(ScheduleSubOrchestration(task_id, name, child_id, encoded,
+                                                       version))
         self._open_children[task_id] = child_id
         return task
 
     def call_sub_orchestrator_with_retry(self, name: str, retry_options: RetryOptions,
                                          input: Any = None,
-                                         instance_id: str | None = None) -> Task[Any]:
+                                         instance_id: str | None = None,
+                                         version: str | None = None) -> Task[Any]:
         """Like :meth:`call_sub_orchestrator`, retrying failures as ``retry_options`` says.
 
         Each attempt after the first gets its own child id unless ``instance_id`` is given.
         """
         return RetryableTask(self, retry_options, lambda: self.call_sub_orchestrator(
-            name, input, instance_id))
+            name, input, instance_id, version))
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
         """A durable timer due at ``fire_at`` (an aware datetime, or a delay from now)."""
@@ -329,9 +340,10 @@ class OrchestrationContext:
         return self._locks.to_release(actions_sent)
 
     def begin(self, started: ExecutionStarted) -> None:
-        """Runtime: take the name, input and parent of the execution ``started``."""
+        """Runtime: take the name, input, parent and version of the execution ``started``."""
         self.name, self._input = started.name, started.input
         self.parent_instance_id = started.parent_instance_id
+        self.version = started.version or ""
 
     def take_actions(self) -> list[Action]:
         """Runtime: the actions scheduled since the last call, in order, forgotten now."""

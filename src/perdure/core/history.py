@@ -104,6 +104,8 @@ class ExecutionStarted(HistoryEvent):
     """The W3C ``traceparent`` of whoever started it: its spans descend from it."""
     trace_state: str | None = None
     """The W3C ``tracestate`` that came with ``trace_parent``."""
+    version: str | None = None
+    """The orchestration version the instance was started with (``None``: unversioned)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +184,8 @@ class SubOrchestrationInstanceCreated(HistoryEvent):
     name: str
     instance_id: str
     input: str | None = None
+    version: str | None = None
+    """The version asked for the child (``None``: the parent's)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -68,7 +68,8 @@ class HttpClient(Client):
         """An HTTP client on ``client``'s store, base URL and URL keys, for ``app``."""
         if isinstance(client, HttpClient):
             return client
-        return cls(client.store, app=app, base_url=client.base_url, url_query=client.url_query)
+        return cls(client.store, app=app, base_url=client.base_url, url_query=client.url_query,
+                   version=client.version or None)
 
     def create_check_status_response(self, request: Request, instance_id: str) -> Response:
         """202 with the management URLs of an instance, built from ``request``'s scheme and host.

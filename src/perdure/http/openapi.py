@@ -125,6 +125,12 @@ def _schemas() -> dict[str, Any]:
                                           "instance; the reason of a Terminated one."},
                 "createdTime": time,
                 "lastUpdatedTime": time,
+                "version": {"type": "string", "description": "The orchestration version the "
+                            "instance was started with (absent: unversioned)."},
+                "parked": {"type": "object", "description": "Present while the instance is "
+                           "parked: its code no longer replays its history.",
+                           "properties": {"errorType": {"type": "string"},
+                                          "errorMessage": {"type": "string"}}},
                 "historyEvents": {"type": "array", "items": _ref("schemas", "HistoryEvent")},
             },
         },
@@ -172,11 +178,14 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
         _query("pollingInterval", _SECONDS, "Accepted for compatibility; the wait is woken by "
                "the completion itself."),
     ]
+    version_param = _query("version", {"type": "string", "maxLength": 100,
+                                       "pattern": _NO_CONTROL},
+                           "The instance's orchestration version (default: the app's).")
     status_list = {"type": "array", "items": _ref("schemas", "Status")}
     paths: dict[str, Any] = {
         "/orchestrators/{functionName}": {"post": {
             "operationId": "startNew", "summary": "Start an instance with a random id.",
-            "parameters": [function_name, *wait_params],
+            "parameters": [function_name, *wait_params, version_param],
             "requestBody": {"required": False, "description": "The input (any JSON).",
                             "content": {"application/json": {"schema": {}}}},
             "responses": {**_CREATED, **_CONFLICT, **_ERRORS},
@@ -184,7 +193,7 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
         "/orchestrators/{functionName}/{instanceId}": {"post": {
             "operationId": "startNewWithId", "summary": "Start an instance with this id.",
             "parameters": [function_name, _INSTANCE,
-                           *wait_params],
+                           *wait_params, version_param],
             "requestBody": {"required": False, "description": "The input (any JSON).",
                             "content": {"application/json": {"schema": {}}}},
             "responses": {**_CREATED, **_CONFLICT, **_ERRORS},
@@ -199,6 +208,9 @@ def openapi_document(orchestrators: Sequence[str] | None = None,
                     _STATUS_FILTER,
                     _query("instanceIdPrefix", {"type": "string", "pattern": _NO_CONTROL},
                            "Instance ids starting so (no control characters)."),
+                    _query("version", {"type": "string", "maxLength": 100,
+                                       "pattern": _NO_CONTROL},
+                           "Only instances of this orchestration version (empty: unversioned)."),
                     _query("top", {"type": "integer", "minimum": 1},
                            f"Page size (default 100, at most {MAX_PAGE_SIZE})."),
                     _query("showInput", _BOOL, "Include inputs (default true)."),

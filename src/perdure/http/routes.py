@@ -140,7 +140,9 @@ class ManagementApi:
     # --- starting --------------------------------------------------------
 
     async def start(self, request: Request, query: Query) -> Response:
-        """``POST orchestrators/{functionName}[/{instanceId}]``: 202 + check-status payload."""
+        """``POST orchestrators/{functionName}[/{instanceId}][?version=V]``: 202 +
+        check-status payload (``version``, as the ``azure-functions-durable`` client
+        sends it; default: the app's)."""
         name = request.path_params["function_name"]
         instance_id = request.path_params.get("instance_id") or None
         wait = _wait_options(query)
@@ -148,7 +150,7 @@ class ManagementApi:
         # The caller's trace context (W3C headers) parents the instance's spans.
         with tracing.remote_parent(request.headers.get("traceparent"),
                                    request.headers.get("tracestate")):
-            new_id = await self.client.start_new(name, instance_id, data)
+            new_id = await self.client.start_new(name, instance_id, data, query.get("version"))
         return await self._created(request, new_id, wait)
 
     async def _created(self, request: Request, instance_id: str,
@@ -189,6 +191,7 @@ class ManagementApi:
         created_to = query.date("createdTimeTo")
         statuses = query.statuses()
         prefix = query.get("instanceIdPrefix") or None
+        version = query.get("version")
         top = min(query.integer("top", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
         show_input = query.boolean("showInput", True)
         token = request.headers.get(CONTINUATION_HEADER, "").strip() or None
@@ -198,7 +201,7 @@ class ManagementApi:
             return json_response([], 200, {CONTINUATION_HEADER: ""})
         page = await self.client.get_status_by(created_from, created_to, statuses, prefix,
                                                page_size=top, continuation_token=token,
-                                               show_input=show_input)
+                                               show_input=show_input, version=version)
         return json_response([status_json(s) for s in page.instances], 200,
                              {CONTINUATION_HEADER: page.continuation_token or ""})
 

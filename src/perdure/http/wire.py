@@ -27,6 +27,13 @@ def status_json(status: OrchestrationStatus) -> dict[str, Any]:
         "createdTime": format_time(status.created_time),
         "lastUpdatedTime": format_time(status.last_updated_time),
     }
+    # perdure's additions, present only when they say something: a DF app's
+    # unversioned instances get Durable Functions' payload, field for field.
+    if status.version:
+        out["version"] = status.version
+    if status.parked and status.failure_details is not None:
+        out["parked"] = {"errorType": status.failure_details.error_type,
+                         "errorMessage": status.failure_details.message}
     if status.history is not None:
         out["historyEvents"] = status.history
     return out

@@ -30,6 +30,7 @@ from typing import Literal, Protocol
 
 from ..core.history import FailureDetails, HistoryEvent
 from ..core.status import OrchestrationRuntimeStatus
+from ..core.versions import VersionKey, VersionMatch, allowed_range, version_key
 from .clock import Clock
 
 WorkKind = Literal["orchestration", "activity"]
@@ -51,6 +52,15 @@ class InstanceRecord:
     failure: FailureDetails | None = None
     parent_instance_id: str | None = None
     history_len: int = 0
+    version: str = ""
+    """The orchestration version it was started with (``""``: unversioned)."""
+
+    @property
+    def parked(self) -> bool:
+        """Whether a worker parked it: Running with a failure recorded (its code
+        no longer replays its history; see ``App.on_nondeterminism``)."""
+        return self.runtime_status is OrchestrationRuntimeStatus.Running \
+            and self.failure is not None
 
 
 @dataclass(slots=True)
@@ -73,6 +83,7 @@ class NewInstance:
     trace_parent: str | None = None
     """The caller's W3C ``traceparent`` (and ``trace_state``), kept in ``ExecutionStarted``."""
     trace_state: str | None = None
+    version: str = ""
 
 
 @dataclass(slots=True)
@@ -162,6 +173,9 @@ class StepCommit:
     activities: list[ActivityTask] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     start_instances: list[NewInstance] = field(default_factory=list)
+    parked: bool = False
+    """Park the instance: no claim takes it until :meth:`Store.unpark_instances`
+    (a Running step with ``failure`` set, nothing consumed, no history)."""
 
 
 @dataclass(slots=True)
@@ -179,6 +193,31 @@ class InstanceQuery:
     #: Newest first (descending ``(created_at, instance_id)``); a token then
     #: carries on below its position.
     newest_first: bool = False
+    version: str | None = None
+    """Only instances of exactly this version (``""``: unversioned ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFilter:
+    """Which versions a claim may take: those whose comparison with ``worker``
+    (:func:`~perdure.core.versions.compare_keys`) lies in ``low..high``."""
+
+    worker: VersionKey
+    low: int
+    high: int
+
+    @classmethod
+    def of(cls, version: str, match: VersionMatch) -> VersionFilter:
+        """The filter of a worker of ``version`` under ``match``."""
+        return cls(version_key(version), *allowed_range(match))
+
+    def params(self) -> tuple[str, str | None, int, int]:
+        """The claim SQL's version parameters: fold, num, low, high."""
+        return (self.worker.fold, self.worker.num, self.low, self.high)
+
+
+#: The parameters of a claim that takes every version.
+ANY_VERSION = ("", None, -1, 1)
 
 
 #: Where the counts of :meth:`Store.hub_stats` stop: a scrape reads at most
@@ -341,6 +380,7 @@ class Store(Protocol):
 
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
+        versions: VersionFilter | None = None,
     ) -> list[OrchestrationWorkItem]:
         """Lease up to ``limit`` instances that have visible inbox messages.
 
@@ -350,7 +390,9 @@ class Store(Protocol):
         (``None``: no bound), so a started instance runs to its end before
         the backlog is opened further.
 
-        Skips instances leased by others until their lease expires. Each claim
+        Skips instances leased by others until their lease expires, parked
+        instances, and (given ``versions``) instances of versions it does not
+        allow, which are never leased, so they cost a claim nothing. Each claim
         takes a fresh ``lock_token`` and increments the instance's attempts.
         Each item carries the instance's visible messages in arrival order (at
         most ``MAX_MESSAGES_PER_CLAIM`` of :mod:`perdure.store.rules`).
@@ -373,6 +415,16 @@ class Store(Protocol):
         tasks these steps create, or any claimable ones): spares the committing
         worker a claim and a wake-up for work it is about to run. A store may
         lease fewer, or none."""
+
+    async def park_instance(self, instance_id: str, lock_token: str,
+                            failure: FailureDetails) -> bool:
+        """Park an instance this lease holds: Running, ``failure`` recorded, every
+        message kept, the lease released, and no claim takes it until
+        :meth:`unpark_instances`. ``False`` (nothing changed) when the lease was lost."""
+
+    async def unpark_instances(self) -> int:
+        """Make every parked instance claimable again (a worker starting: new code
+        may replay them); returns how many were parked."""
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         """Give up a lease without committing; the messages stay for a later claim."""

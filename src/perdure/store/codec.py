@@ -126,6 +126,7 @@ def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
         parent_instance_id=new.parent_instance_id,
         parent_execution_id=new.parent_execution_id, parent_task_id=new.parent_task_id,
         trace_parent=new.trace_parent, trace_state=new.trace_state,
+        version=new.version or None,
     )
 
 
@@ -142,7 +143,7 @@ def started_event(new: NewInstance, created_at: datetime) -> ExecutionStarted:
 #: The instance columns every SQL task hub selects, in the order of :class:`InstanceRow`.
 INSTANCE_COLUMNS = (
     "instance_id, name, execution_id, runtime_status, created_at, updated_at, input, "
-    "output, custom_status, failure, parent_instance_id, history_len")
+    "output, custom_status, failure, parent_instance_id, history_len, version")
 
 
 @dataclass(slots=True)
@@ -161,6 +162,7 @@ class InstanceRow:
     failure: str | None
     parent_instance_id: str | None
     history_len: int
+    version: str
 
 
 @dataclass(slots=True)
@@ -189,7 +191,7 @@ def instance_record(row: InstanceRow) -> InstanceRecord:
         created_at=from_us(row.created_at), updated_at=from_us(row.updated_at),
         input=row.input, output=row.output, custom_status=row.custom_status,
         failure=decode_failure(row.failure), parent_instance_id=row.parent_instance_id,
-        history_len=row.history_len,
+        history_len=row.history_len, version=row.version,
     )
 
 

@@ -4,7 +4,7 @@
 
 A listing is keyset-paged in ``(created_at, instance_id)`` order, oldest or
 newest first. Every filter but the id prefix has an index in that order
-(creation time, status, orchestrator name), so a page reads about one page
+(creation time, status, orchestrator name, version), so a page reads about one page
 of index entries. The prefix has none (its index orders by id), so a page
 with a prefix tries, in turn: the ordered scan, cut after :data:`PREFIX_SCAN`
 entries (enough where matches are dense); the same scan from the newest (or
@@ -69,7 +69,7 @@ def order_by(query: InstanceQuery) -> str:
 def conditions(query: InstanceQuery, d: Dialect, *,
                prefix: bool = True) -> tuple[list[str], list[Any]]:
     """The WHERE terms of ``query`` but its statuses: keyset position (in the
-    query's direction), creation window (inclusive), name and, if ``prefix``,
+    query's direction), creation window (inclusive), name, version and, if ``prefix``,
     the id prefix as a code-point range."""
     where: list[str] = []
     params: list[Any] = []
@@ -86,6 +86,9 @@ def conditions(query: InstanceQuery, d: Dialect, *,
     if query.name is not None:
         where.append(f"name = {d.mark}")
         params.append(query.name)
+    if query.version is not None:
+        where.append(f"version = {d.mark}")
+        params.append(query.version)
     if prefix and query.instance_id_prefix:
         terms, values = prefix_range(query.instance_id_prefix, d)
         where += terms
@@ -207,7 +210,7 @@ def count_sql(query: InstanceQuery, d: Dialect, bound: int,
     missing from the answer has none among the rows read.
     """
     unpaged = InstanceQuery(query.created_from, query.created_to, None,
-                            query.instance_id_prefix, name=query.name)
+                            query.instance_id_prefix, name=query.name, version=query.version)
     where, params = conditions(unpaged, d)
     if query.instance_id_prefix:
         cases = " ".join(f"WHEN {d.mark} THEN {i}" for i in range(len(statuses)))

@@ -47,6 +47,7 @@ from ..core.history import (
 from ..core.names import check_name, validate_instance_id
 from ..core.serialization import dumps, loads
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..core.versions import check_version
 from ..store.base import (
     ActivityTask,
     InboxMessage,
@@ -181,6 +182,7 @@ class _Instance:
     orchestrators: Mapping[str, Orchestrator]
     input: str | None = None
     parent_instance_id: str | None = None
+    version: str = ""
     status: Status = Status.Pending
     output: str | None = None
     custom_status: str | None = None
@@ -302,8 +304,10 @@ class OrchestrationHarness:
     def start(self, name: str, input: Any = None, *, instance_id: str | None = None,
               activities: Mapping[str, Activity] | None = None,
               orchestrators: Mapping[str, Orchestrator] | None = None,
-              events: Iterable[Event] = ()) -> OrchestrationRun:
+              events: Iterable[Event] = (), version: str | None = None) -> OrchestrationRun:
         """Start orchestrator ``name`` and run it until idle, without moving the clock.
+
+        The instance runs at ``version`` (``ctx.version``; default: the app's).
 
         ``events`` are raised as :class:`Event` describes: those without ``at`` each
         time the harness finds nothing left to run, those with ``at`` when the
@@ -322,7 +326,9 @@ class OrchestrationHarness:
                 raise InvalidArgumentError(f"events holds perdure.testing.Event items, not "
                                            f"{type(event).__name__}")
         self._steps = 0
-        self._create(iid, name, fn, dumps(input, "input"), fakes, subs, None)
+        version = self.app.version if version is None else check_version(version)
+        self._create(iid, name, fn, dumps(input, "input"), fakes, subs, None,
+                     version=version or "")
         for event in planned:
             self._plan(iid, event)
         self._drain()
@@ -331,7 +337,7 @@ class OrchestrationHarness:
     def run(self, name: str, input: Any = None, *, instance_id: str | None = None,
             activities: Mapping[str, Activity] | None = None,
             orchestrators: Mapping[str, Orchestrator] | None = None,
-            events: Iterable[Event] = ()) -> OrchestrationResult:
+            events: Iterable[Event] = (), version: str | None = None) -> OrchestrationResult:
         """Run orchestrator ``name`` with ``input`` as far as it goes; its result.
 
         Raises the idle events in order, and skips the clock to the next timer
@@ -342,7 +348,7 @@ class OrchestrationHarness:
         monitor: drive it with :meth:`start` and :meth:`advance` instead).
         """
         handle = self.start(name, input, instance_id=instance_id, activities=activities,
-                            orchestrators=orchestrators, events=events)
+                            orchestrators=orchestrators, events=events, version=version)
         inst = self._instance(handle.instance_id)
         while not inst.status.is_terminal and self._timers:
             self._fire_next()
@@ -372,17 +378,19 @@ class OrchestrationHarness:
 
     def _create(self, iid: str, name: str, fn: Orchestrator, input: str | None,
                 fakes: Mapping[str, Activity], subs: Mapping[str, Orchestrator],
-                parent: tuple[str, str, int] | None, execution_id: str | None = None) -> None:
+                parent: tuple[str, str, int] | None, execution_id: str | None = None,
+                version: str = "") -> None:
         execution_id = execution_id or new_execution_id()
         inst = _Instance(iid, name, fn, execution_id, OrchestrationExecutor(fn, iid),
                          self._now, fakes, subs, input,
-                         parent_instance_id=parent[0] if parent else None)
+                         parent_instance_id=parent[0] if parent else None, version=version)
         self._instances[iid] = inst
         inst.inbox.append(Message(iid, ExecutionStarted(
             timestamp=self._now, name=name, input=input,
             parent_instance_id=parent[0] if parent else None,
             parent_execution_id=parent[1] if parent else None,
-            parent_task_id=parent[2] if parent else None), execution_id))
+            parent_task_id=parent[2] if parent else None, version=version or None),
+            execution_id))
 
     def _plan(self, iid: str, event: Event) -> None:
         if event.at is None:
@@ -453,7 +461,7 @@ class OrchestrationHarness:
         record = InstanceRecord(inst.instance_id, inst.name, inst.execution_id, inst.status,
                                 inst.created_at, self._now, inst.input, inst.output,
                                 inst.custom_status, inst.failure, inst.parent_instance_id,
-                                len(inst.history))
+                                len(inst.history), inst.version)
         item = OrchestrationWorkItem(record, "harness", 1, [
             InboxMessage(n, m.event, m.execution_id) for n, m in enumerate(messages)])
         if inst.status.is_terminal:
@@ -508,7 +516,7 @@ class OrchestrationHarness:
                          inst.orchestrators.get(new.name) or self.app.get_orchestrator(new.name),
                          new.input, inst.activities, inst.orchestrators,
                          (new.parent_instance_id, new.parent_execution_id, new.parent_task_id),
-                         new.execution_id)
+                         new.execution_id, new.version)
             if new.instance_id not in inst.children:
                 inst.children.append(new.instance_id)
 

@@ -144,6 +144,7 @@ def _route_action(commit: StepCommit, inst: InstanceRecord, action: Any,
             action.instance_id, action.name, new_execution_id(), action.input,
             parent_instance_id=inst.instance_id, parent_execution_id=execution_id,
             parent_task_id=action.task_id,
+            version=inst.version if action.version is None else action.version,
             on_conflict=Message(inst.instance_id, SubOrchestrationInstanceFailed(
                 task_id=action.task_id, failure=conflict), execution_id)))
 
@@ -200,7 +201,7 @@ def _continue_as_new(commit: StepCommit, executor: OrchestrationExecutor,
         parent_instance_id=started.parent_instance_id,
         parent_execution_id=started.parent_execution_id,
         parent_task_id=started.parent_task_id, trace_parent=started.trace_parent,
-        trace_state=started.trace_state), commit.new_execution_id))
+        trace_state=started.trace_state, version=started.version), commit.new_execution_id))
     commit.messages.extend(Message(commit.instance_id, e) for e in result.carryover)
     return StepOutcome(commit, 0, keep_executor=False)
 

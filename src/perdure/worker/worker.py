@@ -30,12 +30,19 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from ..app import App
+from ..app import App, check_on_nondeterminism
 from ..core.entities import EntityId, is_entity_id
 from ..core.errors import PerdureError, UnknownFunctionError
 from ..core.executor import OrchestrationExecutor
-from ..core.history import ExecutionRewound, FailureDetails, HistoryEvent, TaskFailed
+from ..core.history import (
+    ExecutionRewound,
+    ExecutionStarted,
+    FailureDetails,
+    HistoryEvent,
+    TaskFailed,
+)
 from ..core.status import OrchestrationRuntimeStatus as Status
+from ..core.versions import VersionFailure, VersionMatch
 from ..observe import WorkerMetrics, fields, tracing
 from ..observe.tracing import SpanRecord
 from ..store.base import (
@@ -61,6 +68,7 @@ from .observing import activity_outcome, count_activity_start, count_steps, task
 from .spans import ActivityRun, activity_run, activity_spans, plan_step
 from .step import StepOutcome, build_step, current_events, fail_step, keep_state, rewind_step
 from .threads import ThreadRunner
+from .versioning import Versioning
 from .watchdog import StepTimeout, StepWatchdog
 
 log = logging.getLogger(__name__)
@@ -107,6 +115,15 @@ class WorkerOptions:
     shutdown_grace: float = 5.0
     step_timeout: float | None = 10.0
     activity_timeout: float | None = None
+    version: str | None = None
+    """The worker's orchestration version; ``None``: the app's (``App(version=...)``)."""
+    version_match: VersionMatch | str | None = None
+    """Which instances it runs, by version: ``"current-or-older"`` (the default when
+    it has a version), ``"strict"`` or ``"none"`` (all; the default without one)."""
+    version_failure: VersionFailure | str = VersionFailure.LEAVE
+    """An instance it may not run: ``"leave"`` it unclaimed, or ``"fail"`` it."""
+    on_nondeterminism: str | None = None
+    """``"fail"`` or ``"park"``; ``None``: the app's ``on_nondeterminism``."""
 
 
 #: The longest stop() lets a claim, step or commit in flight finish (or the grace).
@@ -158,6 +175,10 @@ class Worker:
         self.metrics = WorkerMetrics(slots_in_use=self._slots_in_use,
                                      slots=self.options.max_concurrent_activities)
         """What this worker has done, read by ``/metrics`` (:mod:`perdure.observe`)."""
+        self.versioning = Versioning.of(app, self.options)
+        self._claim_filter = self.versioning.claim_filter()
+        self._parks = check_on_nondeterminism(
+            self.options.on_nondeterminism or app.on_nondeterminism) == "park"
 
     @property
     def client(self) -> ActivityClient:
@@ -178,6 +199,10 @@ class Worker:
         await self.store.open()
         await self.store.register_functions(list(self.app.orchestrators),
                                             list(self.app.activities))
+        # New code may replay what older code parked: every start retries them once.
+        parked = await self.store.unpark_instances()
+        if parked:
+            log.warning("worker %s retries %d parked instance(s)", self.worker_id, parked)
         self._stopping = self._closed = False
         self._runner = ThreadRunner(self.options.max_concurrent_activities, self._loop)
         if self.options.step_timeout is not None:
@@ -286,7 +311,8 @@ class Worker:
             # start: what is open stays bounded by the work in flight, not the backlog.
             items = await self.store.claim_orchestrations(
                 self.worker_id, opts.orchestration_batch, opts.lease_seconds,
-                backlog=0 if self._stopping else max(0, self._free_slots()))
+                backlog=0 if self._stopping else max(0, self._free_slots()),
+                versions=self._claim_filter)
             if not items:
                 await self._idle("orchestration")
                 continue
@@ -299,9 +325,11 @@ class Worker:
             for item in items:
                 began = time.perf_counter()
                 try:
-                    steps.append((item, await self._step(item, now, histories)))
-                    if tracer is not None:
-                        spans.append(self._plan_spans(*steps[-1], now))
+                    outcome = await self._step(item, now, histories)
+                    if outcome is not None:  # None: parked, nothing to commit
+                        steps.append((item, outcome))
+                        if tracer is not None:
+                            spans.append(self._plan_spans(*steps[-1], now))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
                     inst = item.instance
                     log.exception("step of instance %s failed", inst.instance_id,
@@ -371,7 +399,20 @@ class Worker:
                                      inst.instance_id), True
 
     async def _step(self, item: OrchestrationWorkItem, now: datetime,
-                    histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
+                    histories: dict[str, list[HistoryEvent]]) -> StepOutcome | None:
+        """The step's outcome to commit; ``None`` when the instance was parked instead."""
+        outcome = await self._step_outcome(item, now, histories)
+        failure = outcome.commit.failure
+        if self._parks and failure is not None and failure.error_type == "NonDeterminismError":
+            self._cache.pop(item.instance.instance_id)
+            self.metrics.nondeterminism += 1
+            await self.store.park_instance(item.instance.instance_id, item.lock_token, failure)
+            log.warning("instance %s parked: %s", item.instance.instance_id, failure.message)
+            return None
+        return outcome
+
+    async def _step_outcome(self, item: OrchestrationWorkItem, now: datetime,
+                            histories: dict[str, list[HistoryEvent]]) -> StepOutcome:
         inst = item.instance
         if is_entity_id(inst.instance_id):
             entity = self.app.get_entity(EntityId.parse(inst.instance_id).name)
@@ -389,6 +430,9 @@ class Worker:
         events = current_events(item)
         if not events:  # only stale messages for an earlier execution: drop them
             return StepOutcome(keep_state(item, consumed), inst.history_len, True)
+        mismatch = self.versioning.mismatch(inst.version)
+        if mismatch is not None:  # version_failure "fail": claimed only to be failed
+            return await self._fail_mismatched(item, events, now, mismatch)
         try:
             executor, fresh = self._executor_for(item)
         except UnknownFunctionError as exc:
@@ -414,6 +458,18 @@ class Worker:
             watchdog.settle()
             outcome = fail_step(item, executor, now, FailureDetails.from_exception(exc))
         return outcome
+
+    async def _fail_mismatched(self, item: OrchestrationWorkItem, events: list[HistoryEvent],
+                               now: datetime, failure: FailureDetails) -> StepOutcome:
+        """Fail an instance of a version this worker may not run, without running its code
+        (its parent, if any, learns of the failure)."""
+        inst = item.instance
+        executor = OrchestrationExecutor(lambda ctx: None, inst.instance_id)
+        history = await self.store.get_history(inst.instance_id) if inst.history_len else []
+        executor.started = next((e for e in (*history, *events)
+                                 if isinstance(e, ExecutionStarted)), None)
+        self._cache.pop(inst.instance_id)
+        return fail_step(item, executor, now, failure)
 
     def _run_step(self, item: OrchestrationWorkItem, executor: OrchestrationExecutor,
                   history: list[HistoryEvent], events: list[HistoryEvent],

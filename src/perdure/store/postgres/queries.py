@@ -17,6 +17,21 @@ from ..queries import bind_queries, check_queries, parse_queries
 
 #: The server's clock in microseconds since the epoch (one value per statement).
 NOW = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
+#: Whether instance ``i``'s version may be claimed: its comparison with the
+#: worker's version (``v_fold``, ``v_num``), as
+#: :func:`perdure.core.versions.compare_keys` computes it, lies in
+#: ``v_low..v_high`` (-1..1: any version, and nothing is compared). Entities
+#: (ids starting with "@") have no version: every worker runs them.
+VERSION_OK = (
+    "((%(v_low)s::int = -1 AND %(v_high)s::int = 1)"
+    " OR (i.instance_id >= '@' AND i.instance_id < 'A') OR (CASE"
+    " WHEN i.version_fold = '' OR %(v_fold)s::text = ''"
+    " THEN (i.version_fold <> '')::int - (%(v_fold)s::text <> '')::int"
+    " WHEN i.version_num IS NOT NULL AND %(v_num)s::text IS NOT NULL"
+    " THEN (i.version_num > %(v_num)s::text)::int - (i.version_num < %(v_num)s::text)::int"
+    " ELSE (i.version_fold > %(v_fold)s::text)::int - (i.version_fold < %(v_fold)s::text)::int"
+    " END) BETWEEN %(v_low)s::int AND %(v_high)s::int)")
+
 #: See ``{relaxed}`` in ``queries.sql``.
 RELAXED = "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
 
@@ -57,6 +72,8 @@ class Queries:
     insert_tasks: str
     commit_steps: str
     notify: str
+    park_instance: str
+    unpark_instances: str
     release: str
     claim_activities: str
     complete_activities: str
@@ -78,7 +95,8 @@ class Queries:
         the server's clock moved by ``clock``'s offset (bind again when it advances)."""
         now = NOW if clock.offset_us == 0 else f"({NOW} + {int(clock.offset_us)})"
         return bind_queries(cls, TEMPLATES, {"s": quoted_schema, "now": now,
-                                             "columns": INSTANCE_COLUMNS, "relaxed": RELAXED},
+                                             "columns": INSTANCE_COLUMNS, "relaxed": RELAXED,
+                                             "version_ok": VERSION_OK},
                             schema=quoted_schema, clock=clock)
 
 

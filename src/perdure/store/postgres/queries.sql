@@ -42,12 +42,16 @@ SELECT instance_id, events FROM {s}.history WHERE instance_id = ANY(%b::text[])
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::text[], %(names)b::text[], %(execs)b::text[],
                          %(created)b::bigint[], %(inputs)b::text[], %(parents)b::text[],
-                         %(events)b::text[]) WITH ORDINALITY
-           AS r(instance_id, name, execution_id, created_at, input, parent, event, ord)
+                         %(events)b::text[], %(versions)b::text[], %(folds)b::text[],
+                         %(nums)b::text[]) WITH ORDINALITY
+           AS r(instance_id, name, execution_id, created_at, input, parent, event, version,
+                fold, num, ord)
 ), ins AS (
     INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
-                               updated_at, input, parent_instance_id)
-    SELECT instance_id, name, execution_id, 'Pending', created_at, {now}, input, parent
+                               updated_at, input, parent_instance_id, version, version_fold,
+                               version_num)
+    SELECT instance_id, name, execution_id, 'Pending', created_at, {now}, input, parent,
+           version, fold, num
       FROM r ORDER BY ord
     ON CONFLICT (instance_id) DO NOTHING
     RETURNING instance_id
@@ -68,8 +72,9 @@ SELECT runtime_status, execution_id FROM {s}.instances WHERE instance_id = %s
 
 -- name: insert_instance
 INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status, created_at,
-                           updated_at, input, parent_instance_id)
-VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s)
+                           updated_at, input, parent_instance_id, version, version_fold,
+                           version_num)
+VALUES (%s, %s, %s, 'Pending', %s::bigint, {now}, %s, %s, %s, %s, %s)
 ON CONFLICT (instance_id) DO NOTHING
 RETURNING instance_id;
 
@@ -147,7 +152,8 @@ SELECT name FROM {s}.functions WHERE kind = 'orchestrator';
 -- fills the room left, so a started instance runs to its end before the
 -- backlog is opened further (at most `backlog` new ones): the Append stops
 -- pulling (and locking) once the limit is reached, and the backlog scan
--- runs only when it is not.
+-- runs only when it is not. Parked instances, and instances of versions the
+-- worker may not run ({version_ok}), are never leased, by either scan.
 WITH picked AS MATERIALIZED (
     SELECT * FROM (
         SELECT i.instance_id, m.visible_at,
@@ -158,6 +164,7 @@ WITH picked AS MATERIALIZED (
            AND (i.lock_token IS NULL OR i.lock_expires < {now})
            AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
                 OR m.visible_at <= {now} - %(affinity)s::bigint)
+           AND NOT i.parked AND {version_ok}
          ORDER BY m.visible_at
          LIMIT %(limit)s
            FOR NO KEY UPDATE OF i SKIP LOCKED) AS started
@@ -171,6 +178,7 @@ WITH picked AS MATERIALIZED (
            AND (i.lock_token IS NULL OR i.lock_expires < {now})
            AND (i.locked_by IS NULL OR i.locked_by = %(worker)s
                 OR m.visible_at <= {now} - %(affinity)s::bigint)
+           AND NOT i.parked AND {version_ok}
          ORDER BY m.visible_at
          LIMIT %(backlog)s
            FOR NO KEY UPDATE OF i SKIP LOCKED) AS backlog
@@ -318,6 +326,19 @@ SELECT instance_id, NULL, id, lock_token, attempts, execution_id, task_id, name,
 -- notification costs a poll, never data), so the notify lock is brief.
 SELECT pg_notify(n.c, n.p) FROM {relaxed}, unnest(%b::text[], %b::text[]) AS n(c, p);
 
+-- name: park_instance
+-- Leave an instance whose code no longer replays it: Running, its messages
+-- kept, the error in failure, unclaimable until unpark_instances. The lease
+-- ends, and the affinity too: whichever worker starts next may take it at once.
+UPDATE {s}.instances
+   SET runtime_status = 'Running', failure = %s, updated_at = {now}, parked = true,
+       attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = %s AND lock_token = %s
+RETURNING 1;
+
+-- name: unpark_instances
+UPDATE {s}.instances SET parked = false WHERE parked;
+
 -- name: release
 WITH released AS (
     UPDATE {s}.instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL
@@ -404,14 +425,18 @@ SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint;
 -- name: orchestration_horizon
 -- Measured with each claim: how long until a claim could find something
 -- no wake-up announces (a lease expiring, a timer falling due, another
--- worker's affinity running out), by the server's clock.
+-- worker's affinity running out), by the server's clock. Instances the
+-- claim would skip anyway (parked, or of a version it may not run) never
+-- come due: counting them would have an old worker poll newer work.
 WITH c AS (
     SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
                 ELSE i.lock_expires END AS at
       FROM {s}.inbox AS m
-     CROSS JOIN LATERAL (SELECT lock_token, lock_expires, locked_by FROM {s}.instances
+     CROSS JOIN LATERAL (SELECT instance_id, lock_token, lock_expires, locked_by, parked,
+                                version_fold, version_num FROM {s}.instances
                           WHERE instance_id = m.instance_id OFFSET 0) AS i
      WHERE m.visible_at <= {now} AND (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)
+       AND NOT i.parked AND {version_ok}
      ORDER BY m.visible_at
      LIMIT %(scan)s
 )

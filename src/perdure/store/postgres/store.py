@@ -56,7 +56,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ...core.errors import InvalidArgumentError, StoreOpenError
-from ...core.history import HistoryEvent
+from ...core.history import FailureDetails, HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
 from .. import base
 from ..batcher import Batcher
@@ -351,6 +351,7 @@ class PostgresStore(WaitsOnSignals):
 
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
+        versions: base.VersionFilter | None = None,
     ) -> list[base.OrchestrationWorkItem]:
         """``SKIP LOCKED``; an instance waits ``affinity`` seconds for its last step's worker."""
         wakeups = self._wakeups
@@ -358,7 +359,7 @@ class PostgresStore(WaitsOnSignals):
         bound = limit if backlog is None else max(0, backlog)
         return await wakeups.claim("orchestration", worker_id, limit, lambda measure: self._run(
             ops.claim_orchestrations, worker_id, limit, seconds_to_us(lease_seconds),
-            self._affinity_us, measure, wakeups.share(limit), bound),
+            self._affinity_us, measure, wakeups.share(limit), bound, versions),
             None if bound >= limit else lambda items: ops.opened_from_backlog(items) >= bound)
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
@@ -380,6 +381,16 @@ class PostgresStore(WaitsOnSignals):
         self._wakeups.committed(plan.changed, len(plan.tasks) - len(taken),
                                 plan.messages_added, any(plan.applied))
         return plan.applied, taken
+
+    async def park_instance(self, instance_id: str, lock_token: str,
+                            failure: FailureDetails) -> bool:
+        return await self._run(ops.park_instance, instance_id, lock_token, failure)
+
+    async def unpark_instances(self) -> int:
+        count = await self._run(ops.unpark_instances)
+        if count:
+            self._wakeups.released()  # they are claimable again: open the claim gates
+        return count
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         if await self._run(ops.release_orchestration, instance_id, lock_token):

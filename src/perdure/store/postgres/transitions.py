@@ -34,8 +34,9 @@ from ...core.errors import (
     InstanceNotFoundError,
     StoreUnavailableError,
 )
-from ...core.history import HistoryEvent
+from ...core.history import FailureDetails, HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
+from ...core.versions import version_key
 from .. import base, listing
 from ..base import ActivityTask, ActivityWorkItem, InboxMessage, OrchestrationWorkItem
 from ..codec import (
@@ -126,9 +127,11 @@ async def create_instances(conn: Conn, q: Queries,
         firsts.setdefault(new.instance_id, index)
     batch = [starts[i] for i in firsts.values()]
     cur = await conn.execute(q.create_many, dict(zip(
-        ("ids", "names", "execs", "created", "inputs", "parents", "events"),
+        ("ids", "names", "execs", "created", "inputs", "parents", "events", "versions",
+         "folds", "nums"),
         _columns([(new.instance_id, new.name, new.execution_id, created, new.input,
-                   new.parent_instance_id, encode_event(started_event(new, from_us(created))))
+                   new.parent_instance_id, encode_event(started_event(new, from_us(created))),
+                   new.version, *version_key(new.version).columns())
                   for new, created in batch]), strict=True)))
     inserted = {instance_id for (instance_id,) in await cur.fetchall()}
     return [True if new.instance_id in inserted and firsts[new.instance_id] == index else None
@@ -168,7 +171,8 @@ async def create_locked(conn: Conn, q: Queries, new: base.NewInstance, created: 
             await conn.execute(q.delete_leftovers, (new.instance_id,))
         inserted = await (await conn.execute(q.insert_instance, (
             new.instance_id, new.name, new.execution_id, created, new.input,
-            new.parent_instance_id))).fetchone()
+            new.parent_instance_id, new.version, *version_key(new.version).columns()),
+        )).fetchone()
         if inserted is not None:
             await conn.execute(q.insert_start, (new.instance_id, new.execution_id, event,
                                                 new.parent_instance_id))
@@ -379,6 +383,7 @@ async def horizon(conn: Conn, sql: str, params: dict[str, Any] | None = None) ->
 async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: int,
                                lease_us: int, affinity_us: int, with_horizon: bool = False,
                                share: int | None = None, backlog: int | None = None,
+                               versions: base.VersionFilter | None = None,
                                ) -> tuple[list[OrchestrationWorkItem], float | None]:
     """Lease up to ``limit`` instances with visible messages, with those messages.
 
@@ -390,10 +395,12 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
     :func:`horizon`, measured when nothing was found; a short while after a
     claim that found less than ``limit``; else ``None``.
     """
+    allowed = dict(zip(("v_fold", "v_num", "v_low", "v_high"),
+                       base.ANY_VERSION if versions is None else versions.params(), strict=True))
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
               "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
               "share": limit if share is None else share,
-              "backlog": limit if backlog is None else backlog}
+              "backlog": limit if backlog is None else backlog, **allowed}
     items: list[OrchestrationWorkItem] = []
     for row in await fetch(conn, ClaimedWithMessages, q.claim_orchestrations, params):
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
@@ -410,7 +417,7 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
     if items:
         return items, HORIZON_CAP
     return items, await horizon(conn, q.orchestration_horizon, {
-        "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN})
+        "worker": worker_id, "affinity": affinity_us, "scan": HORIZON_SCAN, **allowed})
 
 
 def opened_from_backlog(items: Sequence[OrchestrationWorkItem]) -> int:
@@ -538,6 +545,17 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepC
 def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     """Rows as one list per column, for ``unnest`` over array parameters."""
     return [list(col) for col in zip(*rows, strict=True)]
+
+
+async def park_instance(conn: Conn, q: Queries, instance_id: str, lock_token: str,
+                        failure: FailureDetails) -> bool:
+    """Park an instance still leased by ``lock_token``; whether it was."""
+    cur = await conn.execute(q.park_instance, (encode_failure(failure), instance_id, lock_token))
+    return await cur.fetchone() is not None
+
+
+async def unpark_instances(conn: Conn, q: Queries) -> int:
+    return (await conn.execute(q.unpark_instances)).rowcount
 
 
 async def release_orchestration(conn: Conn, q: Queries, instance_id: str,

@@ -16,6 +16,17 @@ from ..queries import bind_queries, parse_queries
 #: A set of values bound as one JSON array parameter.
 IDS = "(SELECT value FROM json_each(?))"
 
+#: Whether instance ``i``'s version may be claimed: its comparison with the
+#: worker's version (fold ?5, num ?6), as :func:`perdure.core.versions.compare_keys`
+#: computes it, lies in ?7..?8 (-1..1: any version, and nothing is compared).
+#: Entities (ids starting with "@") have no version: every worker runs them.
+VERSION_OK = (
+    "((?7 = -1 AND ?8 = 1) OR (i.instance_id >= '@' AND i.instance_id < 'A') OR (CASE"
+    " WHEN i.version_fold = '' OR ?5 = '' THEN (i.version_fold <> '') - (?5 <> '')"
+    " WHEN i.version_num IS NOT NULL AND ?6 IS NOT NULL"
+    " THEN (i.version_num > ?6) - (i.version_num < ?6)"
+    " ELSE (i.version_fold > ?5) - (i.version_fold < ?5) END) BETWEEN ?7 AND ?8)")
+
 
 @dataclass(frozen=True, slots=True)
 class Queries:
@@ -49,6 +60,8 @@ class Queries:
     update_after_step: str
     delete_consumed: str
     insert_task: str
+    park_instance: str
+    unpark_instances: str
     release_instance: str
     claim_tasks: str
     select_task_tokens: str
@@ -63,6 +76,6 @@ class Queries:
 SQL = bind_queries(
     Queries,
     parse_queries(resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")),
-    {"columns": INSTANCE_COLUMNS, "ids": IDS})
+    {"columns": INSTANCE_COLUMNS, "ids": IDS, "version_ok": VERSION_OK})
 
-__all__ = ["IDS", "SQL", "Queries"]
+__all__ = ["IDS", "SQL", "VERSION_OK", "Queries"]

@@ -39,8 +39,9 @@ SELECT instance_id, event FROM history WHERE instance_id IN {ids}
 
 -- name: insert_instance
 INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at,
-                       updated_at, input, parent_instance_id)
-VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?);
+                       updated_at, input, parent_instance_id, version, version_fold,
+                       version_num)
+VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_start
 -- The message that starts a new instance: one no parent started is backlog.
@@ -89,7 +90,8 @@ SELECT name FROM functions WHERE kind = 'orchestrator';
 -- first, and stops after `limit` distinct instances; the token is random per
 -- row. The index is forced: without statistics the planner prefers
 -- inbox_instance, a full scan that visits every future timer and favours low
--- instance ids.
+-- instance ids. Parked instances, and instances of versions the worker may
+-- not run ({version_ok}, on ?5..?8), are never leased, by either scan.
 UPDATE instances
    SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
        attempts = attempts + 1
@@ -99,6 +101,7 @@ UPDATE instances
          JOIN instances AS i ON i.instance_id = m.instance_id
         WHERE m.backlog = 0 AND m.visible_at <= ?3
           AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+          AND i.parked = 0 AND {version_ok}
         LIMIT ?4)
 RETURNING {columns}, lock_token, attempts;
 
@@ -115,6 +118,7 @@ UPDATE instances
          JOIN instances AS i ON i.instance_id = m.instance_id
         WHERE m.backlog = 1 AND m.visible_at <= ?3
           AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+          AND i.parked = 0 AND {version_ok}
         LIMIT ?4)
 RETURNING {columns}, lock_token, attempts;
 
@@ -153,6 +157,17 @@ DELETE FROM inbox WHERE id = ? AND instance_id = ?;
 INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at,
                    trace_parent)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: park_instance
+-- Leave an instance whose code no longer replays it: Running, its messages
+-- kept, the error in failure, unclaimable until unpark_instances.
+UPDATE instances
+   SET runtime_status = 'Running', failure = ?1, updated_at = ?2, parked = 1, attempts = 0,
+       locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = ?3 AND lock_token = ?4;
+
+-- name: unpark_instances
+UPDATE instances SET parked = 0 WHERE parked = 1;
 
 -- name: release_instance
 UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = NULL

@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from ...core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
-from ...core.history import HistoryEvent
+from ...core.history import FailureDetails, HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
 from .. import base
 from ..clock import SYSTEM_CLOCK, Clock
@@ -421,12 +421,13 @@ class SqliteStore(WaitsOnSignals):
 
     async def claim_orchestrations(
         self, worker_id: str, limit: int, lease_seconds: float, backlog: int | None = None,
+        versions: base.VersionFilter | None = None,
     ) -> list[base.OrchestrationWorkItem]:
         if limit < 1:
             return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                        seconds_to_us(lease_seconds), self.clock.now_us(),
-                                       limit if backlog is None else backlog)
+                                       limit if backlog is None else backlog, versions)
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:
         applied, _ = await self._commit(steps, None)
@@ -451,6 +452,17 @@ class SqliteStore(WaitsOnSignals):
         if outcome.changed:
             self._signals.notify_instances(outcome.changed)
         return outcome.applied, taken
+
+    async def park_instance(self, instance_id: str, lock_token: str,
+                            failure: FailureDetails) -> bool:
+        return await self._write(ops.park_instance, instance_id, lock_token, failure,
+                                 self.clock.now_us())
+
+    async def unpark_instances(self) -> int:
+        count = await self._write(ops.unpark_instances)
+        if count:
+            self._signals.notify("orchestration")
+        return count
 
     async def release_orchestration(self, instance_id: str, lock_token: str) -> None:
         if await self._lease_write(ops.release_orchestration, instance_id, lock_token):

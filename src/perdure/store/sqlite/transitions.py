@@ -20,8 +20,9 @@ from itertools import starmap
 from typing import Any, TypeVar, cast
 
 from ...core.errors import InstanceNotFoundError
-from ...core.history import HistoryEvent
+from ...core.history import FailureDetails, HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
+from ...core.versions import version_key
 from .. import base, listing
 from ..base import InboxMessage, OrchestrationWorkItem
 from ..codec import (
@@ -34,6 +35,7 @@ from ..codec import (
     activity_item,
     decode_event,
     encode_event,
+    encode_failure,
     encode_ids,
     from_us,
     instance_record,
@@ -113,8 +115,10 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -
             return False
         delete_instances(conn, (new.instance_id,))
     created = now if new.created_at is None else to_us(new.created_at)
+    key = version_key(new.version)
     conn.execute(SQL.insert_instance, (new.instance_id, new.name, new.execution_id, created, now,
-                                   new.input, new.parent_instance_id))
+                                   new.input, new.parent_instance_id, new.version, key.fold,
+                                   key.num))
     event = encode_event(started_event(new, from_us(created)))
     conn.execute(SQL.insert_start, (new.instance_id, new.execution_id, now, event,
                                     new.parent_instance_id))
@@ -254,15 +258,18 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 
 
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
-                         now: int, backlog: int) -> list[OrchestrationWorkItem]:
+                         now: int, backlog: int, versions: base.VersionFilter | None = None,
+                         ) -> list[OrchestrationWorkItem]:
     """Lease up to ``limit`` instances with visible messages and read those messages:
-    started instances first, then with the room left at most ``backlog`` new ones."""
+    started instances first, then with the room left at most ``backlog`` new ones
+    (of the versions ``versions`` allows)."""
+    allowed = base.ANY_VERSION if versions is None else versions.params()
     claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_instances,
-                          (worker_id, now + lease_us, now, limit))
+                          (worker_id, now + lease_us, now, limit, *allowed))
     room = min(limit - len(claimed), backlog)
     if room > 0:
         claimed += _fetch_rows(conn, ClaimedInstance, SQL.claim_backlog,
-                               (worker_id, now + lease_us, now, room))
+                               (worker_id, now + lease_us, now, room, *allowed))
     if not claimed:
         return []
     items = {row.instance_id: OrchestrationWorkItem(instance_record(row), row.lock_token,
@@ -309,6 +316,17 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
         worker_id, limit, lease_us = lease
         taken = claim_activities(conn, worker_id, limit, lease_us, now)
     return plan, taken
+
+
+def park_instance(conn: sqlite3.Connection, instance_id: str, lock_token: str,
+                  failure: FailureDetails, now: int) -> bool:
+    """Park an instance still leased by ``lock_token``; whether it was."""
+    return conn.execute(SQL.park_instance, (encode_failure(failure), now, instance_id,
+                                            lock_token)).rowcount > 0
+
+
+def unpark_instances(conn: sqlite3.Connection) -> int:
+    return conn.execute(SQL.unpark_instances).rowcount
 
 
 def release_orchestration(conn: sqlite3.Connection, instance_id: str, lock_token: str) -> bool:

@@ -25,6 +25,14 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient):
     return client.create_check_status_response(req, instance_id)
 
 
+@app.route(route="versioned/{functionName}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start_versioned(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    instance_id = await client.start_new(req.route_params["functionName"],
+                                         version=req.params.get("version"))
+    return client.create_check_status_response(req, instance_id)
+
+
 @app.route(route="wait/{functionName}", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def start_and_wait(req: func.HttpRequest, client: df.DurableOrchestrationClient):
@@ -111,6 +119,18 @@ def parent(context: df.DurableOrchestrationContext):
     a = yield context.call_sub_orchestrator("child", "one")
     b = yield context.call_sub_orchestrator("child", "two", instance_id=f"{context.instance_id}-b")
     return [a, b]
+
+
+@app.orchestration_trigger(context_name="context")
+def versions(context: df.DurableOrchestrationContext):
+    own = yield context.call_sub_orchestrator("which_version")
+    pinned = yield context.call_sub_orchestrator("which_version", version="0.9")
+    return [context.version, own, pinned]
+
+
+@app.orchestration_trigger(context_name="context")
+def which_version(context: df.DurableOrchestrationContext):
+    return context.version
 
 
 @app.orchestration_trigger(context_name="context")
