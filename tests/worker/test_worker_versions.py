@@ -148,7 +148,7 @@ def evolving(step: str, **options: object) -> perdure.App:
 
 async def test_parked_nondeterminism_resumes_after_a_rollback(hub_factory):
     good = evolving("step_a", on_nondeterminism="park")
-    hub = await hub_factory(good, cache_size=0)
+    hub = await hub_factory(good, cache_mb=0)
     await hub.client.start_new("evolving", "nd")
 
     async def waiting() -> bool:
@@ -182,7 +182,7 @@ async def test_parked_nondeterminism_resumes_after_a_rollback(hub_factory):
 
 
 async def test_without_park_nondeterminism_fails(hub_factory):
-    hub = await hub_factory(evolving("step_a"), cache_size=0)
+    hub = await hub_factory(evolving("step_a"), cache_mb=0)
     await hub.client.start_new("evolving", "nd")
 
     async def waiting() -> bool:
