@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from .core.entity_batch import EntityFunction, class_entity
 from .core.errors import AppLoadError, InvalidArgumentError, UnknownFunctionError
 from .core.strict import StrictReplay
-from .core.versions import check_version
+from .core.versions import VersionFailure, VersionMatch, check_version
 
 #: The values of ``App.on_nondeterminism`` (and ``WorkerOptions.on_nondeterminism``).
 ON_NONDETERMINISM = ("fail", "park")
@@ -81,6 +81,10 @@ class App:
     """Entity functions by name, lower-cased (entity names are case-insensitive)."""
     version: str | None = None
     """The app's orchestration version (``None``: unversioned)."""
+    version_match: str | None = None
+    """The default ``WorkerOptions.version_match`` of its workers (``None``: by version)."""
+    version_failure: str | None = None
+    """The default ``WorkerOptions.version_failure`` of its workers (``None``: leave)."""
     on_nondeterminism: str = "fail"
     """``"fail"`` or ``"park"``: what a worker does with an instance its code no longer replays."""
 
@@ -88,6 +92,12 @@ class App:
         if self.version is not None:
             check_version(self.version)
         check_on_nondeterminism(self.on_nondeterminism)
+        for kind, value in ((VersionMatch, self.version_match),
+                            (VersionFailure, self.version_failure)):
+            if value is not None and value not in {m.value for m in kind}:
+                raise InvalidArgumentError(
+                    f"{kind.__name__} must be one of "
+                    f"{', '.join(repr(m.value) for m in kind)}, got {value!r}")
 
     def _register(self, table: dict[str, Callable[..., Any]], kind: str,
                   fn: Callable[..., Any], name: str | None) -> None:

@@ -34,6 +34,12 @@ class HostSettings:
 
     route_prefix: str = "api"
     hub_name: str = "TestHubName"
+    default_version: str | None = None
+    """``extensions.durableTask.defaultVersion``: the app's version."""
+    version_match: str | None = None
+    """``versionMatchStrategy``, as perdure names it (``current-or-older``, ...)."""
+    version_failure: str | None = None
+    """``versionFailureStrategy``: ``leave`` (the host's ``Reject``) or ``fail``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +72,26 @@ def _section(data: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: host.json's ``versionMatchStrategy`` and ``versionFailureStrategy`` values, by
+#: their lower-cased names, as perdure's worker options name them.
+_MATCH = {"none": "none", "strict": "strict", "currentorolder": "current-or-older"}
+_FAILURE = {"reject": "leave", "fail": "fail"}
+
+
+def _strategy(durable: dict[str, Any], key: str, names: dict[str, str], path: Path) -> str | None:
+    value = durable.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in names:
+        raise InvalidArgumentError(f"{path}: extensions.durableTask.{key} {value!r} is not one "
+                                   f"of {', '.join(sorted(names))} (any casing)")
+    return names[value.lower()]
+
+
 def read_host_json(root: Path) -> HostSettings:
-    """``extensions.http.routePrefix`` (default ``api``) and ``extensions.durableTask.hubName``."""
+    """``extensions.http.routePrefix`` (default ``api``), ``extensions.durableTask.hubName``,
+    and the versioning of ``extensions.durableTask`` (``defaultVersion``,
+    ``versionMatchStrategy``, ``versionFailureStrategy``)."""
     path = root / "host.json"
     if not path.is_file():
         return HostSettings()
@@ -79,8 +103,16 @@ def read_host_json(root: Path) -> HostSettings:
     if not isinstance(prefix, str):
         raise InvalidArgumentError(f"{path}: extensions.http.routePrefix must be a string")
     hub = durable.get("hubName", "TestHubName")
+    version = durable.get("defaultVersion")
+    if version is not None and not isinstance(version, str):
+        raise InvalidArgumentError(f"{path}: extensions.durableTask.defaultVersion must be a "
+                                   "string")
     return HostSettings(route_prefix=prefix.strip("/"),
-                        hub_name=hub if isinstance(hub, str) and hub else "TestHubName")
+                        hub_name=hub if isinstance(hub, str) and hub else "TestHubName",
+                        default_version=version or None,
+                        version_match=_strategy(durable, "versionMatchStrategy", _MATCH, path),
+                        version_failure=_strategy(durable, "versionFailureStrategy", _FAILURE,
+                                                  path))
 
 
 def apply_local_settings(root: Path) -> list[str]:

@@ -44,7 +44,9 @@ class FunctionApp(App):
 def new_function_app(root: Path, settings: HostSettings) -> FunctionApp:
     """An empty app for the Functions app at ``root``, with the host's built-in activities."""
     app = FunctionApp(route_prefix=settings.route_prefix, hub_name=settings.hub_name,
-                      root=str(root))
+                      root=str(root), version=settings.default_version,
+                      version_match=settings.version_match,
+                      version_failure=settings.version_failure)
     app.activity(http_activity, name=HTTP_ACTIVITY)
     return app
 
@@ -57,7 +59,7 @@ def defines_function_app(module: ModuleType) -> bool:
 def app_from_module(module: ModuleType) -> FunctionApp:
     """The perdure app running ``module``'s orchestrators, activities and HTTP functions.
 
-    Reads ``host.json`` beside the module (route prefix, hub name). Functions
+    Reads ``host.json`` beside the module (route prefix, hub name, versioning). Functions
     with other triggers are left out, each with one warning (also kept in
     :attr:`FunctionApp.skipped`).
     """

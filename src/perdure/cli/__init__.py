@@ -93,9 +93,9 @@ WORKER_OPTIONS = (
                  help="Instances it runs by version (default: current-or-older with a "
                       "version, none without)."),
     click.option("--version-failure", type=click.Choice([f.value for f in VersionFailure]),
-                 default="leave", show_default=True,
+                 default=None,
                  help="An instance of a version it may not run: leave it for another "
-                      "worker, or fail it."),
+                      "worker (the default), or fail it."),
     click.option("--on-nondeterminism", type=click.Choice(list(ON_NONDETERMINISM)),
                  default=None,
                  help="Code that no longer replays an instance's history: fail the instance, "
@@ -109,7 +109,8 @@ def _worker_options(fn: Callable[..., T]) -> Callable[..., T]:
     def command(*args: Any, lease_seconds: float, step_timeout: float,
                 activity_timeout: float | None, max_activities: int, cache_mb: float,
                 max_value_size: int, worker_version: str | None, version_match: str | None,
-                version_failure: str, on_nondeterminism: str | None, **kwargs: Any) -> T:
+                version_failure: str | None, on_nondeterminism: str | None,
+                **kwargs: Any) -> T:
         set_value_limits(ValueLimits(max_bytes=max_value_size,
                                      max_depth=value_limits().max_depth))
         options = WorkerOptions(lease_seconds=lease_seconds,

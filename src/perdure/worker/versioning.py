@@ -56,9 +56,11 @@ class Versioning:
         version = options.version if options.version is not None else app.version
         version = "" if version is None else check_version(version)
         match = VersionMatch.NONE if is_empty_version(version) else VersionMatch.CURRENT_OR_OLDER
-        if options.version_match is not None:
-            match = _enum(VersionMatch, options.version_match, "version_match")  # type: ignore[assignment]
-        failure = _enum(VersionFailure, options.version_failure, "version_failure")
+        wanted_match = options.version_match or app.version_match
+        if wanted_match is not None:
+            match = _enum(VersionMatch, wanted_match, "version_match")  # type: ignore[assignment]
+        failure = _enum(VersionFailure, options.version_failure or app.version_failure
+                        or VersionFailure.LEAVE, "version_failure")
         if match is not VersionMatch.NONE and is_empty_version(version):
             raise InvalidArgumentError(
                 f"version match {match.value!r} needs a worker version: give the app one "

@@ -120,8 +120,9 @@ class WorkerOptions:
     version_match: VersionMatch | str | None = None
     """Which instances it runs, by version: ``"current-or-older"`` (the default when
     it has a version), ``"strict"`` or ``"none"`` (all; the default without one)."""
-    version_failure: VersionFailure | str = VersionFailure.LEAVE
-    """An instance it may not run: ``"leave"`` it unclaimed, or ``"fail"`` it."""
+    version_failure: VersionFailure | str | None = None
+    """An instance it may not run: ``"leave"`` it unclaimed, or ``"fail"`` it
+    (``None``: the app's ``version_failure``, else leave)."""
     on_nondeterminism: str | None = None
     """``"fail"`` or ``"park"``; ``None``: the app's ``on_nondeterminism``."""
 
