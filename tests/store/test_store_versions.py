@@ -94,7 +94,12 @@ async def test_a_parked_instance_is_not_claimed_until_unparked(store: Store) -> 
     await store.send_message(event_message("a", "more"), operation="raise event",
                              allowed=set(Status))
     assert await _claimable(store, None) == set()
-    assert await store.unpark_instances() == 1
+    assert await store.unpark_instance("a") is True  # one by one (an explicit resume) ...
+    assert await store.unpark_instance("a") is False
+    assert await store.unpark_instance("ghost") is False
+    item = await claim_one(store, "a")
+    assert await store.park_instance("a", item.lock_token, failure) is True
+    assert await store.unpark_instances() == 1  # ... or all at once (a worker starting)
     assert await store.unpark_instances() == 0
     again = await store.claim_orchestrations(worker(), 10, LONG)
     assert [i.instance.instance_id for i in again] == ["a"]

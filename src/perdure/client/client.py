@@ -414,7 +414,11 @@ class Client:
                          (Status.Pending, Status.Running, Status.ContinuedAsNew))
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
-        """Resume a suspended instance."""
+        """Resume a suspended instance, or retry a parked one (its code no longer
+        replayed it: the next worker to claim it tries again)."""
+        check_instance_id(instance_id)
+        if await (await self._open()).unpark_instance(instance_id):
+            return
         await self._send(instance_id, ExecutionResumed(reason=_reason(reason)), "resume",
                          (Status.Suspended,))
 

@@ -422,6 +422,9 @@ class Store(Protocol):
         message kept, the lease released, and no claim takes it until
         :meth:`unpark_instances`. ``False`` (nothing changed) when the lease was lost."""
 
+    async def unpark_instance(self, instance_id: str) -> bool:
+        """Make one parked instance claimable again; whether it was parked."""
+
     async def unpark_instances(self) -> int:
         """Make every parked instance claimable again (a worker starting: new code
         may replay them); returns how many were parked."""

@@ -73,6 +73,7 @@ class Queries:
     commit_steps: str
     notify: str
     park_instance: str
+    unpark_instance: str
     unpark_instances: str
     release: str
     claim_activities: str

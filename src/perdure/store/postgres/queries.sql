@@ -336,6 +336,9 @@ UPDATE {s}.instances
  WHERE instance_id = %s AND lock_token = %s
 RETURNING 1;
 
+-- name: unpark_instance
+UPDATE {s}.instances SET parked = false WHERE instance_id = %s AND parked;
+
 -- name: unpark_instances
 UPDATE {s}.instances SET parked = false WHERE parked;
 

@@ -386,6 +386,12 @@ class PostgresStore(WaitsOnSignals):
                             failure: FailureDetails) -> bool:
         return await self._run(ops.park_instance, instance_id, lock_token, failure)
 
+    async def unpark_instance(self, instance_id: str) -> bool:
+        unparked = await self._run(ops.unpark_instance, instance_id)
+        if unparked:
+            self._wakeups.released()  # claimable again: open the claim gates
+        return unparked
+
     async def unpark_instances(self) -> int:
         count = await self._run(ops.unpark_instances)
         if count:

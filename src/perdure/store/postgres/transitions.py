@@ -554,6 +554,10 @@ async def park_instance(conn: Conn, q: Queries, instance_id: str, lock_token: st
     return await cur.fetchone() is not None
 
 
+async def unpark_instance(conn: Conn, q: Queries, instance_id: str) -> bool:
+    return (await conn.execute(q.unpark_instance, (instance_id,))).rowcount > 0
+
+
 async def unpark_instances(conn: Conn, q: Queries) -> int:
     return (await conn.execute(q.unpark_instances)).rowcount
 

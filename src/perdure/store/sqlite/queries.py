@@ -61,6 +61,7 @@ class Queries:
     delete_consumed: str
     insert_task: str
     park_instance: str
+    unpark_instance: str
     unpark_instances: str
     release_instance: str
     claim_tasks: str

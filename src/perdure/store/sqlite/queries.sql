@@ -166,6 +166,9 @@ UPDATE instances
        locked_by = NULL, lock_token = NULL, lock_expires = NULL
  WHERE instance_id = ?3 AND lock_token = ?4;
 
+-- name: unpark_instance
+UPDATE instances SET parked = 0 WHERE instance_id = ? AND parked = 1;
+
 -- name: unpark_instances
 UPDATE instances SET parked = 0 WHERE parked = 1;
 

@@ -458,6 +458,12 @@ class SqliteStore(WaitsOnSignals):
         return await self._write(ops.park_instance, instance_id, lock_token, failure,
                                  self.clock.now_us())
 
+    async def unpark_instance(self, instance_id: str) -> bool:
+        unparked = await self._write(ops.unpark_instance, instance_id)
+        if unparked:
+            self._signals.notify("orchestration")
+        return unparked
+
     async def unpark_instances(self) -> int:
         count = await self._write(ops.unpark_instances)
         if count:

@@ -325,6 +325,10 @@ def park_instance(conn: sqlite3.Connection, instance_id: str, lock_token: str,
                                             lock_token)).rowcount > 0
 
 
+def unpark_instance(conn: sqlite3.Connection, instance_id: str) -> bool:
+    return conn.execute(SQL.unpark_instance, (instance_id,)).rowcount > 0
+
+
 def unpark_instances(conn: sqlite3.Connection) -> int:
     return conn.execute(SQL.unpark_instances).rowcount
 
