@@ -12,7 +12,7 @@ import perdure
 from perdure import OrchestrationRuntimeStatus as S
 from perdure.core.executor import OrchestrationExecutor
 from perdure.core.history import ExecutionStarted, OrchestratorStarted, TaskCompleted
-from perdure.store.base import OrchestrationWorkItem
+from perdure.store.base import OrchestrationWorkItem, VersionFilter
 from perdure.worker.cache import (
     EVENT_BYTES,
     EXECUTOR_BYTES,
@@ -131,8 +131,11 @@ class CountingClaims:
         return getattr(self._store, name)
 
     async def claim_orchestrations(self, worker_id: str, limit: int, lease_seconds: float,
-                                   backlog: int | None = None) -> list[OrchestrationWorkItem]:
-        items = await self._store.claim_orchestrations(worker_id, limit, lease_seconds, backlog)
+                                   backlog: int | None = None,
+                                   versions: VersionFilter | None = None,
+                                   ) -> list[OrchestrationWorkItem]:
+        items = await self._store.claim_orchestrations(worker_id, limit, lease_seconds, backlog,
+                                                       versions)
         opened = sum(1 for i in items if i.instance.history_len == 0)
         if items:
             self.claims.append((backlog, opened))
