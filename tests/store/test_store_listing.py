@@ -109,8 +109,15 @@ async def test_counts_per_status_exact_and_bounded(store: Store) -> None:
     assert await store.count_instances(InstanceQuery(), 5) == expect(lambda r: True, 5)
     assert [c for c in await store.count_instances(InstanceQuery(), 10)
             if c.status is Status.Running] == [StatusCount(Status.Running, 10, True)]
-    assert await store.count_instances(InstanceQuery(name="z", created_to=at(12)), 2) == expect(
-        lambda r: r.name == "z" and r.created_at <= at(12), 2)
+    def named(r: InstanceRecord) -> bool:
+        return r.name == "z" and r.created_at <= at(12)
+    assert await store.count_instances(InstanceQuery(name="z", created_to=at(12)),
+                                       100) == expect(named, 100)
+    # A name is one pass too, cut after the bound.
+    bounded = await store.count_instances(InstanceQuery(name="z", created_to=at(12)), 2)
+    truth = {c.status: c.count for c in expect(named, 100)}
+    assert not any(c.exact for c in bounded) and sum(c.count for c in bounded) >= 2
+    assert all(c.count <= min(truth[c.status], 2) for c in bounded)
 
     def prefixed(r: InstanceRecord) -> bool:
         return r.created_at >= at(4) and r.instance_id.startswith("a-") and r.name == "z"

@@ -321,8 +321,8 @@ class Store(Protocol):
         order), how many instances match the rest of ``query`` (its token and
         page size are ignored), reading about ``bound`` rows per status at
         most: a count that stopped there is not exact and says "at least"
-        (at most ``bound``). With an id prefix the count is one pass over
-        the prefix's rows, cut after ``bound`` of them: then no count of it
+        (at most ``bound``). With a name or an id prefix the count is one
+        pass over its rows, cut after ``bound`` of them: then no count of it
         is exact.
         Raises ``InvalidArgumentError`` for ``bound < 1``.
         """

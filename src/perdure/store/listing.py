@@ -5,13 +5,15 @@
 A listing is keyset-paged in ``(created_at, instance_id)`` order, oldest or
 newest first. Every filter but the id prefix has an index in that order
 (creation time, status, orchestrator name, version), so a page reads about one page
-of index entries. The prefix has none (its index orders by id), so a page
+of index entries (a status with a name reads the rows of one of the two
+ranges to check the other). The prefix has none (its index orders by id), so a page
 with a prefix tries, in turn: the ordered scan, cut after :data:`PREFIX_SCAN`
 entries (enough where matches are dense); the same scan from the newest (or
 oldest) match on, found by one aggregate over the prefix's key range (enough
 where they are dense around it, as when ids grow with time); and last the
-prefix's key range itself, read from the ``(instance_id, created_at,
-runtime_status)`` index alone and sorted. Each plan's answer is exact when it
+prefix's key range itself, read from the ``(instance_id, created_at)``
+index and sorted (a status or a name is checked on each row of it). Each
+plan's answer is exact when it
 fills the page or reads its range to the end.
 """
 
@@ -107,11 +109,7 @@ def prefix_range(prefix: str, d: Dialect) -> tuple[list[str], list[Any]]:
 
 
 def _statuses(query: InstanceQuery) -> list[str] | None:
-    """The statuses of ``query``'s index ranges: those it asks for; every one
-    under a name (the name index has a range per status); else ``None``."""
-    if query.statuses is None:
-        return None if query.name is None else sorted(s.value for s in OrchestrationRuntimeStatus)
-    return sorted(set(status_values(query.statuses)))
+    return None if query.statuses is None else sorted(set(status_values(query.statuses)))
 
 
 def ordered(query: InstanceQuery, d: Dialect, columns: str, limit: int, *,
@@ -205,16 +203,17 @@ def count_sql(query: InstanceQuery, d: Dialect, bound: int,
     ``statuses`` and ``n`` the rows matching ``query`` (token and page size
     ignored), counted up to ``bound + 1``: each status's own index range.
 
-    With an id prefix (no index range per status) it is one pass over the
-    prefix's key range instead, cut after ``bound + 1`` rows; then a status
-    missing from the answer has none among the rows read.
+    With a name or an id prefix (no index range per status) it is one pass
+    over the name's (the prefix's) index range instead, cut after ``bound + 1``
+    rows; then a status missing from the answer has none among the rows read.
     """
     unpaged = InstanceQuery(query.created_from, query.created_to, None,
                             query.instance_id_prefix, name=query.name, version=query.version)
     where, params = conditions(unpaged, d)
-    if query.instance_id_prefix:
+    if one_pass(query):
         cases = " ".join(f"WHEN {d.mark} THEN {i}" for i in range(len(statuses)))
-        inner = (f"SELECT runtime_status FROM {d.table} {d.by_id} WHERE "
+        by_id = d.by_id if query.instance_id_prefix else ""
+        inner = (f"SELECT runtime_status FROM {d.table} {by_id} WHERE "
                  + " AND ".join([*where, "runtime_status IN ("
                                  + ", ".join([d.mark] * len(statuses)) + ")"])
                  + f" LIMIT {d.mark}")
@@ -237,10 +236,15 @@ def counted_statuses(query: InstanceQuery) -> list[OrchestrationRuntimeStatus]:
     return [s for s in OrchestrationRuntimeStatus if wanted is None or s in wanted]
 
 
+def one_pass(query: InstanceQuery) -> bool:
+    """Whether :func:`count_sql` counts every status in one pass (a name or a prefix)."""
+    return bool(query.instance_id_prefix) or query.name is not None
+
+
 def counts_of(query: InstanceQuery, statuses: list[OrchestrationRuntimeStatus],
               found: dict[int, int], bound: int) -> list[StatusCount]:
     """The answer of :func:`count_sql`: ``found`` maps a status's index to its rows."""
-    if query.instance_id_prefix:  # one pass, cut after bound + 1 rows: all exact or none
+    if one_pass(query):  # cut after bound + 1 rows: all exact or none
         exact = sum(found.values()) <= bound
         return [StatusCount(s, min(found.get(i, 0), bound), exact)
                 for i, s in enumerate(statuses)]
@@ -257,7 +261,7 @@ def generation_of(generation: int, execution_id: str, started_at: int, ended_at:
 
 __all__ = [
     "PREFIX_SCAN", "Dialect", "Sql", "conditions", "count_sql", "counts_of", "counted_statuses",
-    "generation_of", "order_by", "ordered",
+    "generation_of", "one_pass", "order_by", "ordered",
     "from_edge", "page_rows", "prefix_edge", "prefix_range", "prefix_range_keys",
     "prefix_scan_keys", "rows_of_ids",
 ]
