@@ -110,12 +110,15 @@ async def test_counts_stop_at_their_bound(board, monkeypatch):
     for i in range(6):
         await board.until(f"c{i}", "Running")
     monkeypatch.setattr(instance_list, "COUNT_BOUND", 4)
+    monkeypatch.setattr(instance_list, "ONE_PASS_BOUND", 3)
     page = (await board.http.get("/dashboard/")).text
     assert _count(page, "Running") == "≥ 4" and _count(page, "Failed") == "0"
-    # With a prefix, one pass over its rows stops at the bound: every count says "at least".
-    page = (await board.http.get("/dashboard/?prefix=c")).text
-    assert _count(page, "Running") == "≥ 4" and _count(page, "Failed") == "≥ 0"
-    monkeypatch.setattr(instance_list, "COUNT_BOUND", 10)
+    # With a prefix or a name, one pass over their rows stops at its bound: every
+    # count says "at least".
+    for query in ("prefix=c", "name=sleeper"):
+        page = (await board.http.get(f"/dashboard/?{query}")).text
+        assert _count(page, "Running") == "≥ 3" and _count(page, "Failed") == "≥ 0", query
+    monkeypatch.setattr(instance_list, "ONE_PASS_BOUND", 10)
     assert _count((await board.http.get("/dashboard/?prefix=c")).text, "Running") == "6"
 
 

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from ...core.errors import InstanceNotFoundError, InvalidInstanceStateError, PerdureError
 from ...core.status import OrchestrationRuntimeStatus as Status
 from .filters import BASE, Filters
+from .instance_list import count_bound
 from .site import ACTION_LABELS, Site
 
 #: Instances per store page of a job.
@@ -174,7 +175,7 @@ class BulkPages:
             return "0", 0
         counts = await self.site.client.count_by_status(
             target.created_from, target.created_to, target.prefix or None,
-            orchestrator_name=target.name or None)
+            orchestrator_name=target.name or None, bound=count_bound(target))
         chosen = [c for c in counts if c.status in target.statuses]
         n = sum(c.count for c in chosen)
         if all(c.exact for c in chosen):
