@@ -165,16 +165,13 @@ def prefix_range_keys(query: InstanceQuery, d: Dialect, limit: int) -> Sql | Non
                [*params, limit])
 
 
-def prefix_edge(query: InstanceQuery, d: Dialect) -> Sql | None:
-    """The creation time of the first match in the listing's order (the newest,
-    newest first), or NULL: an aggregate over the prefix's key range."""
-    statuses = _statuses(query)
-    if statuses is not None and not statuses:
-        return None
-    where, params = conditions(query, d)
-    if statuses is not None:
-        where.append("runtime_status IN (" + ", ".join([d.mark] * len(statuses)) + ")")
-        params += statuses
+def prefix_edge(query: InstanceQuery, d: Dialect) -> Sql:
+    """The creation time of the first instance of the prefix in the listing's
+    order (the newest, newest first) within the window and past the cursor, or
+    NULL: an aggregate over the prefix's key range, read from the index alone.
+    Status and name are left out (they would read every row of the range): no
+    match of the whole query lies beyond it either."""
+    where, params = conditions(dataclasses.replace(query, name=None), d)
     edge = "max" if query.newest_first else "min"
     inner = (f"SELECT created_at FROM {d.table} {d.by_id} WHERE " + " AND ".join(where)
              + f" {d.fence}")

@@ -316,7 +316,6 @@ async def _prefix_page_ids(conn: Conn, d: listing.Dialect, query: base.InstanceQ
     if ids is not None:
         return ids
     edge = listing.prefix_edge(query, d)
-    assert edge is not None
     row = await (await conn.execute(edge.text, edge.params)).fetchone()
     if row is None or row[0] is None:
         return []

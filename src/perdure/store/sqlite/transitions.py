@@ -216,7 +216,6 @@ def _prefix_page_ids(conn: sqlite3.Connection, query: base.InstanceQuery,
     if ids is not None:
         return ids
     edge = listing.prefix_edge(query, _LISTING)
-    assert edge is not None
     (edge_us,) = conn.execute(edge.text, edge.params).fetchone()
     if edge_us is None:
         return []
