@@ -169,9 +169,9 @@ def prefix_edge(query: InstanceQuery, d: Dialect) -> Sql:
     """The creation time of the first instance of the prefix in the listing's
     order (the newest, newest first) within the window and past the cursor, or
     NULL: an aggregate over the prefix's key range, read from the index alone.
-    Status and name are left out (they would read every row of the range): no
-    match of the whole query lies beyond it either."""
-    where, params = conditions(dataclasses.replace(query, name=None), d)
+    Status, name and version are left out (they would read every row of the
+    range): no match of the whole query lies beyond it either."""
+    where, params = conditions(dataclasses.replace(query, name=None, version=None), d)
     edge = "max" if query.newest_first else "min"
     inner = (f"SELECT created_at FROM {d.table} {d.by_id} WHERE " + " AND ".join(where)
              + f" {d.fence}")
