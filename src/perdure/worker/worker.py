@@ -327,10 +327,6 @@ class Worker:
                 began = time.perf_counter()
                 try:
                     outcome = await self._step(item, now, histories)
-                    if outcome is not None:  # None: parked, nothing to commit
-                        steps.append((item, outcome))
-                        if tracer is not None:
-                            spans.append(self._plan_spans(*steps[-1], now))
                 except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
                     inst = item.instance
                     log.exception("step of instance %s failed", inst.instance_id,
@@ -339,6 +335,11 @@ class Worker:
                     self._cache.pop(item.instance.instance_id)
                     await self.store.release_orchestration(item.instance.instance_id,
                                                            item.lock_token)
+                else:
+                    if outcome is not None:  # None: parked, nothing to commit
+                        steps.append((item, outcome))
+                        if tracer is not None:
+                            spans.append(self._plan_spans(item, outcome, now))
                 timing.observe(time.perf_counter() - began)
             # The activities these steps schedule are leased to this worker in the
             # same transaction, up to its free slots, and start at once.
@@ -360,7 +361,12 @@ class Worker:
     def _plan_spans(self, item: OrchestrationWorkItem, outcome: StepOutcome,
                     now: datetime) -> list[SpanRecord]:
         cached = self._cache.get(item.instance.instance_id)
-        return plan_step(item, outcome, cached.executor.started if cached else None, now)
+        try:
+            return plan_step(item, outcome, cached.executor.started if cached else None, now)
+        except Exception:  # noqa: BLE001 - tracing must not stop a step
+            log.warning("could not plan the spans of a step of instance %s",
+                        item.instance.instance_id, exc_info=True)
+            return []
 
     def _remember(self, outcome: StepOutcome, applied: bool) -> None:
         instance_id = outcome.commit.instance_id
@@ -653,13 +659,13 @@ class Worker:
         if results:
             try:
                 delivered = await self.store.complete_activities(results)
-                self.metrics.leases_lost["activity"] += delivered.count(False)
-                if self._runs:
-                    self._write_activity_spans(results, delivered)
             except Exception:
                 self._results[:0] = results  # retried by the next flush
                 self._results_ready.set()
                 raise
+            self.metrics.leases_lost["activity"] += delivered.count(False)
+            if self._runs:
+                self._write_activity_spans(results, delivered)
 
     def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
         """The spans of the traced activities whose results were just delivered (only those:
