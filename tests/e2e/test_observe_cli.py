@@ -38,7 +38,7 @@ def test_serve_metrics_count_what_it_ran(tmp_path: Path) -> None:
               (("name", "hello_sequence"), ("status", "Completed")))] == 1
     assert m[("perdure_activity_runs_total",
               (("name", "say_hello"), ("outcome", "completed")))] == 3
-    assert m[("perdure_instances", (("status", "Completed"),))] == 1
+    assert m[("perdure_instances", (("status", "Completed"), ("version", "")))] == 1
 
 
 def test_serve_metrics_off(tmp_path: Path) -> None:

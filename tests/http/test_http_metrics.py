@@ -118,9 +118,9 @@ async def test_counts_after_known_work(hub: Any) -> None:
     assert m[("perdure_activity_slots", ())] == 100
     # The task hub's gauges, read by SQL at scrape time.
     assert m[("perdure_hub_up", ())] == 1
-    assert m[("perdure_instances", (("status", "Completed"),))] == 2
-    assert m[("perdure_instances", (("status", "Failed"),))] == 2
-    assert m[("perdure_instances", (("status", "Running"),))] == 0
+    assert m[("perdure_instances", (("status", "Completed"), ("version", "")))] == 2
+    assert m[("perdure_instances", (("status", "Failed"), ("version", "")))] == 2
+    assert m[("perdure_instances", (("status", "Running"), ("version", "")))] == 0
     assert m[("perdure_ready_instances", ())] == 0
     assert m[("perdure_ready_tasks", ())] == 0
     assert m[("perdure_oldest_ready_message_age_seconds", ())] == 0
@@ -135,8 +135,8 @@ async def test_a_replay_and_the_backlog(hub: Any) -> None:
     await hub.client.start_new("sequence")
     m = await scrape(hub)
     assert m[("perdure_ready_instances", ())] == 2
-    assert m[("perdure_instances", (("status", "Pending"),))] == 1
-    assert m[("perdure_instances", (("status", "Running"),))] == 1
+    assert m[("perdure_instances", (("status", "Pending"), ("version", "")))] == 1
+    assert m[("perdure_instances", (("status", "Running"), ("version", "")))] == 1
     assert m[("perdure_oldest_ready_message_age_seconds", ())] >= 0
     await hub.restart_worker()
     await hub.client.wait_for_completion(instance_id, timeout=30)

@@ -24,9 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..client import Client, HubStats
+from ..core.status import OrchestrationRuntimeStatus
 from ..observe import Histogram, WorkerMetrics
 
 log = logging.getLogger(__name__)
+
+STATUSES = tuple(OrchestrationRuntimeStatus)
 
 
 def _counter(name: str, doc: str, labels: list[str],
@@ -99,10 +102,15 @@ def hub_families(stats: HubStats | None) -> Iterator[Metric]:
     if stats is None:
         return
     instances = GaugeMetricFamily(
-        "perdure_instances", f"Instances by runtime status (counts stop at {stats.cap}).",
-        labels=["status"])
-    for status, count in stats.instances.items():
-        instances.add_metric([status.value], count)
+        "perdure_instances",
+        f"Instances by runtime status and version (counts stop at {stats.cap} a status).",
+        labels=["status", "version"])
+    seen = {status for status, _ in stats.instances}
+    for (status, version), count in sorted(stats.instances.items()):
+        instances.add_metric([status.value, version], count)
+    for status in STATUSES:  # every status has a series, 0 when it has no instances
+        if status not in seen:
+            instances.add_metric([status.value, ""], 0)
     yield instances
     yield GaugeMetricFamily("perdure_ready_instances",
                             "Instances with messages ready to process.",

@@ -229,12 +229,14 @@ HUB_STATS_CAP = 100_000
 class HubStats:
     """The task hub's gauges, read at scrape time (``/metrics``).
 
-    Counts stop at ``cap``: a figure equal to it means "at least that many".
+    ``instances`` counts by (status, version; ``""`` for none), only the pairs
+    that have instances. Counts stop at ``cap`` per status: a status whose
+    versions add up to it has at least that many.
     The ages are in seconds, of the oldest visible inbox message and of the
     oldest claimable activity task (``None`` when there is none).
     """
 
-    instances: dict[OrchestrationRuntimeStatus, int]
+    instances: dict[tuple[OrchestrationRuntimeStatus, str], int]
     ready_instances: int
     ready_tasks: int
     oldest_message_age: float | None

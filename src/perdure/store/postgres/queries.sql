@@ -459,12 +459,15 @@ SELECT least((SELECT min(lock_expires) FROM c),
        (SELECT count(*) FROM c) = %(scan)s;
 
 -- name: count_statuses
--- /metrics: instances per status, each count stopping at `cap` rows of the
--- status index, so a scrape stays cheap on a huge hub.
-SELECT s.status,
-       (SELECT count(*) FROM (SELECT 1 FROM {s}.instances
-                               WHERE runtime_status = s.status LIMIT %(cap)s) AS c)
-  FROM unnest(%(statuses)s::text[]) AS s(status);
+-- /metrics: instances per status and version, each status's count stopping at
+-- `cap` rows of the status index, so a scrape stays cheap on a huge hub.
+SELECT s.status, c.version, c.instances
+  FROM unnest(%(statuses)s::text[]) AS s(status)
+ CROSS JOIN LATERAL (
+       SELECT l.version, count(*) AS instances
+         FROM (SELECT version FROM {s}.instances
+                WHERE runtime_status = s.status LIMIT %(cap)s) AS l
+        GROUP BY l.version) AS c;
 
 -- name: backlog
 -- /metrics: instances with visible messages and claimable tasks (each count

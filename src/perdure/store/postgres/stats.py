@@ -16,6 +16,7 @@ Conn = AsyncConnection[Any]
 
 class _StatusCount(NamedTuple):
     status: str
+    version: str
     instances: int
 
 
@@ -32,7 +33,8 @@ async def hub_stats(conn: Conn, q: Queries, cap: int) -> HubStats:
     (ages by the server's clock, as leases and visibility are)."""
     rows = await fetch(conn, _StatusCount, q.count_statuses, {
         "statuses": [status.value for status in OrchestrationRuntimeStatus], "cap": cap})
-    counts = {OrchestrationRuntimeStatus(row.status): row.instances for row in rows}
+    counts = {(OrchestrationRuntimeStatus(row.status), row.version): row.instances
+              for row in rows}
     (backlog,) = await fetch(conn, _Backlog, q.backlog, {"cap": cap})
     return HubStats(counts, backlog.instances, backlog.tasks,
                     _age(backlog.now, backlog.oldest_message),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 from ...core.status import OrchestrationRuntimeStatus
@@ -12,9 +11,10 @@ from .queries import SQL
 
 def hub_stats(conn: sqlite3.Connection, now: int, cap: int) -> HubStats:
     """Instances per status and the backlog, each figure one bounded index scan."""
-    names = json.dumps([status.value for status in OrchestrationRuntimeStatus])
-    counts = {OrchestrationRuntimeStatus(name): count
-              for name, count in conn.execute(SQL.count_statuses, (names, cap))}
+    counts: dict[tuple[OrchestrationRuntimeStatus, str], int] = {}
+    for status in OrchestrationRuntimeStatus:
+        for version, count in conn.execute(SQL.count_statuses, (status.value, cap)):
+            counts[(status, version)] = count
     instances, tasks, oldest_message, oldest_task = conn.execute(
         SQL.backlog, (now, cap)).fetchone()
     return HubStats(counts, instances, tasks, _age(now, oldest_message),
