@@ -55,6 +55,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from ...core.entities import is_entity_id
 from ...core.errors import InvalidArgumentError, StoreOpenError
 from ...core.history import FailureDetails, HistoryEvent
 from ...core.status import OrchestrationRuntimeStatus
@@ -281,7 +282,10 @@ class PostgresStore(WaitsOnSignals):
     async def create_instance(self, new: base.NewInstance) -> None:
         """Concurrent starts share one commit; a retry recognises ``new.execution_id``."""
         created_at = self.clock.now_us() if new.created_at is None else to_us(new.created_at)
-        created = await self._starts.submit((new, created_at))
+        # A request to an entity mostly finds it existing: enqueue at once (one
+        # transaction) rather than fail a shared insert first.
+        created = None if is_entity_id(new.instance_id) else \
+            await self._starts.submit((new, created_at))
         if created is None:  # the id is taken: replace a finished instance, or refuse
             created = await self._run(ops.create_instance, new, created_at)
         self._wakeups.started(new.instance_id if created else None)
