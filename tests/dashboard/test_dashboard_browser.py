@@ -93,7 +93,7 @@ def start(url: str, name: str, instance_id: str, data: Any = None,
 
 def until(url: str, instance_id: str, status: str, key: str | None = None) -> None:
     headers = {"x-functions-key": key} if key else {}
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a step creating a thousand children, under load
     while time.monotonic() < deadline:
         got = httpx.get(f"{url}{BASE}/instances/{instance_id}", headers=headers)
         if got.status_code in (200, 202) and got.json()["runtimeStatus"] == status:
