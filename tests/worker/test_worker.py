@@ -250,7 +250,7 @@ async def test_stop_delivers_an_activity_that_finishes_within_the_grace(hub_fact
     threading.Timer(0.3, _release.set).start()
     await hub.worker.stop()  # waits for the activity, delivers its result
     await hub.restart_worker()
-    assert (await hub.client.wait_for_completion(iid, 10)).output == "kept"
+    assert (await hub.client.wait_for_completion(iid, 60)).output == "kept"
 
 
 async def test_an_activity_outlasting_the_grace_runs_again_elsewhere(hub_factory):
