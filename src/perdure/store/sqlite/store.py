@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -296,7 +297,7 @@ class SqliteStore(WaitsOnSignals):
         runs on the database thread once a second while there are writes.
         """
         def checkpoint(conn: sqlite3.Connection) -> None:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
 
         seen = self._writes
         while True:
@@ -312,6 +313,20 @@ class SqliteStore(WaitsOnSignals):
             except sqlite3.Error:  # e.g. a busy file; the next round retries
                 logger.warning("checkpointing %s failed", self.url, exc_info=True)
 
+    def _checkpoint_mode(self) -> str:
+        """PASSIVE (never blocks a writer), or RESTART once the log outgrew its limit.
+
+        While other processes write too, a passive checkpoint never reaches the
+        end of the log, so the log is never started afresh and grows without
+        bound (and every read searches a longer log index). RESTART waits for
+        the writers in flight and makes the next writer start the log anew.
+        """
+        try:
+            size = os.path.getsize(self._path + "-wal")
+        except OSError:  # no log (yet), or an in-memory hub
+            return "PASSIVE"
+        return "RESTART" if size > WAL_SIZE_LIMIT else "PASSIVE"
+
     def _checkpoint_inline(self) -> None:
         """Checkpoint on the loop's own connection: the checkpointer task is starved.
 
@@ -321,7 +336,7 @@ class SqliteStore(WaitsOnSignals):
         assert self._inline is not None
         self._checkpointed = time.monotonic()
         try:
-            self._inline.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._inline.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
         except sqlite3.Error:  # e.g. a busy file; the next starved write retries
             logger.warning("checkpointing %s failed", self.url, exc_info=True)
 
