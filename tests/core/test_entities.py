@@ -170,6 +170,32 @@ def test_a_release_removes_a_lock_request_still_waiting():
     assert result.state.lock is None and result.state.queue == [] and result.answers == []
 
 
+def test_a_release_that_overtakes_its_lock_request_keeps_it_from_being_granted():
+    """The orchestration ended while its lock request travelled: the release reached
+    this entity first, so the request, when it comes, is dropped, not granted."""
+    lock = EntityRequest("lock", "L", parent="A", lock_set=(str(COUNTER),))
+    early = run_batch(counter, COUNTER, EntityState(),
+                      [EntityRequest("release", "L", parent="A")], ids())
+    assert early.state.lock is None and early.state.released == ["A L"]
+    stored = EntityState.decode(early.state.encode())  # survives the row
+    late = run_batch(counter, COUNTER, stored, [lock, op("add", 1, parent="B", call=True)],
+                     ids())
+    assert late.state.lock is None and late.state.released == []
+    assert [a.request_id for a in late.answers] != ["L"] and loads(late.state.state) == 1
+    # A lock request that was not released is granted as ever.
+    again = run_batch(counter, COUNTER, late.state,
+                      [EntityRequest("lock", "L2", parent="A", lock_set=(str(COUNTER),))], ids())
+    assert again.state.lock == "A"
+
+
+def test_remembered_releases_are_bounded():
+    state = EntityState()
+    for n in range(40):
+        state = run_batch(counter, COUNTER, state,
+                          [EntityRequest("release", f"L{n}", parent="A")], ids()).state
+    assert state.released == [f"A L{n}" for n in range(24, 40)]
+
+
 def test_class_entities():
     class Cart:
         def __init__(self) -> None:

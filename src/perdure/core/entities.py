@@ -207,7 +207,10 @@ class EntityState:
 
     ``state`` is the user's state as JSON text (meaningful when ``exists``);
     ``lock`` is the orchestration holding the entity, ``lock_id`` its lock
-    request; ``queue`` holds the requests waiting for the lock, in arrival order.
+    request; ``queue`` holds the requests waiting for the lock, in arrival order;
+    ``released`` the lock requests (``"parent lock-id"``) whose release came here
+    before they did (their orchestration ended while they travelled along their
+    lock set): such a request, arriving later, is dropped instead of granted.
     """
 
     exists: bool = False
@@ -215,6 +218,7 @@ class EntityState:
     lock: str | None = None
     lock_id: str | None = None
     queue: list[EntityRequest] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -230,6 +234,8 @@ class EntityState:
             body["lock"], body["lock_id"] = self.lock, self.lock_id
         if self.queue:
             body["queue"] = [r.to_dict() for r in self.queue]
+        if self.released:
+            body["released"] = self.released
         text = dumps(body, "entity state")
         assert text is not None
         return text
@@ -242,7 +248,8 @@ class EntityState:
             return cls()
         return cls(bool(value.get("exists")), value.get("state"), value.get("lock"),
                    value.get("lock_id"),
-                   [EntityRequest.from_dict(r) for r in value.get("queue", ())])
+                   [EntityRequest.from_dict(r) for r in value.get("queue", ())],
+                   [str(r) for r in value.get("released", ())])
 
 
 __all__ = [

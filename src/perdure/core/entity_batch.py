@@ -240,6 +240,8 @@ class _Batch:
             self.release(request)
         elif state.lock is not None and request.parent != state.lock:
             state.queue.append(request)  # waits for the holder's release
+        elif request.kind == "lock" and _released_key(request) in state.released:
+            state.released = [k for k in state.released if k != _released_key(request)]
         elif request.kind == "lock":
             self.lock(request)
         else:
@@ -249,9 +251,15 @@ class _Batch:
         state = self.state
         # A lock request of the released section that still waits here goes too
         # (its orchestration ended before it got this far).
+        queued = len(state.queue)
         state.queue = [r for r in state.queue if not (r.kind == "lock" and r.id == request.id)]
         if state.lock != request.parent or state.lock_id != request.id:
-            return  # not the holder's lock (a late or repeated release)
+            if len(state.queue) == queued and state.lock != request.parent:
+                # Neither held nor waiting: the request is still on its way here (or
+                # this release is a repeat). Remember it, so that it is not granted
+                # to an orchestration that has ended; the newest few are kept.
+                state.released = [*state.released, _released_key(request)][-_RELEASED_KEPT:]
+            return
         state.lock = state.lock_id = None
         waiting, state.queue = state.queue, []
         for queued in waiting:
@@ -303,6 +311,15 @@ class _Batch:
                                                     request.id, response))
 
 
+#: Releases remembered per entity for lock requests not arrived yet (a bound keeps
+#: the state O(1); one pushed out leaves a lock for ``clean_entity_storage``).
+_RELEASED_KEPT = 16
+
+
+def _released_key(request: EntityRequest) -> str:
+    return f"{request.parent} {request.id}"
+
+
 def run_batch(entity: EntityFunction | None, entity_id: EntityId, state: EntityState,
               requests: Sequence[EntityRequest], new_id: Callable[[], str],
               watch: OperationWatch | None = None) -> BatchResult:
@@ -312,7 +329,8 @@ def run_batch(entity: EntityFunction | None, entity_id: EntityId, state: EntityS
     ``new_id`` makes the ids of signals and started orchestrations; ``watch``
     bounds each operation's time.
     """
-    copy = EntityState(state.exists, state.state, state.lock, state.lock_id, list(state.queue))
+    copy = EntityState(state.exists, state.state, state.lock, state.lock_id, list(state.queue),
+                       list(state.released))
     batch = _Batch(entity, entity_id, copy, new_id, watch)
     for request in requests:
         batch.deliver(request)

@@ -152,8 +152,9 @@ class EntityLocks:
 
         ``actions_sent`` is false when the final step's actions are dropped (a
         failed or terminated execution): releases made by that step are then
-        owed too. A lock still travelling along its set when the release is
-        sent may be granted afterwards: ``Client.clean_entity_storage`` frees it.
+        owed too. Releases go to every entity of a lock set: one that the lock
+        request has not reached yet remembers the release and drops the request
+        when it comes (see ``EntityState.released``).
         """
         owed = dict(self._unreleased)
         if not actions_sent:
