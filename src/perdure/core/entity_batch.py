@@ -251,10 +251,10 @@ class _Batch:
         state = self.state
         # A lock request of the released section that still waits here goes too
         # (its orchestration ended before it got this far).
-        queued = len(state.queue)
+        queue_length = len(state.queue)
         state.queue = [r for r in state.queue if not (r.kind == "lock" and r.id == request.id)]
         if state.lock != request.parent or state.lock_id != request.id:
-            if len(state.queue) == queued and state.lock != request.parent:
+            if len(state.queue) == queue_length and state.lock != request.parent:
                 # Neither held nor waiting: the request is still on its way here (or
                 # this release is a repeat). Remember it, so that it is not granted
                 # to an orchestration that has ended; the newest few are kept.
