@@ -12,43 +12,23 @@ from typing import Any
 
 import httpx
 import pytest
+from df_in_process import df_session, until_done
 
-from perdure.azure import FunctionApp
 from perdure.cli.apps import load_any_app
-from perdure.cli.azure_hosting import attach_durable_clients
-from perdure.http import HttpClient, create_asgi_app
 
 APP = load_any_app(str(Path(__file__).parent / "apps" / "features"))
-ORIGIN = "http://localhost:7071"
 WEBHOOK = "/runtime/webhooks/durabletask"
 
 
 @pytest.fixture
 async def http(hub_factory: Any) -> AsyncIterator[httpx.AsyncClient]:
-    assert isinstance(APP, FunctionApp)
-    hub = await hub_factory(APP, lease_seconds=5.0)
-    client = HttpClient.like(hub.client, APP)
-    transport = attach_durable_clients(APP, client)
-    asgi = create_asgi_app(APP, client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi),
-                                 base_url=ORIGIN) as session:
+    async with df_session(hub_factory, APP) as session:
         yield session
-    await transport.aclose()
 
 
 def origin(http: httpx.AsyncClient) -> str:
     """The server's origin as its clients see it (``http://host:port``)."""
     return str(http.base_url).rstrip("/")
-
-
-async def until_done(http: httpx.AsyncClient, url: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status: dict[str, Any] = (await http.get(url)).json()
-        if status["runtimeStatus"] not in ("Pending", "Running", "ContinuedAsNew") \
-                or asyncio.get_running_loop().time() > deadline:
-            return status
-        await asyncio.sleep(0.02)
 
 
 async def until_status(http: httpx.AsyncClient, url: str, *statuses: str,
