@@ -105,7 +105,7 @@ def test_past_the_limit_with_every_connection_busy_a_newcomer_gets_a_503(tmp_pat
             ThreadPoolExecutor(2) as pool:
         def wait(n: int) -> int:
             # Never approved: each holds its connection for the whole wait.
-            return httpx.post(f"{url}{WEBHOOK}/orchestrators/approval/busy{n}?timeout=8",
+            return httpx.post(f"{url}{WEBHOOK}/orchestrators/approval/busy{n}?timeout=4",
                               timeout=30).status_code
         busy = [pool.submit(wait, n) for n in range(2)]
         # Both requests hold their connections once their instances exist (read from
