@@ -49,6 +49,7 @@ from ..store.base import (
 from . import entities as _entities
 from .entities import CleanEntityStorageResult, EntityPage, EntityRef
 from .export import HistoryExport
+from .ids import new_instance_id
 from .status import OrchestrationStatus, StatusPage, history_to_df
 from .urls import DEFAULT_BASE_URL, UrlQuery, management_urls, no_query
 
@@ -180,7 +181,7 @@ class Client:
     async def _create(self, name: str, instance_id: str | None, encoded_input: str | None,
                       version: str | None = None) -> str:
         instance_id = validate_instance_id(instance_id) if instance_id is not None \
-            else uuid.uuid4().hex
+            else new_instance_id()
         version = self.version if version is None else check_version(version)
         await self._check_orchestrator(name)
         store = await self._open()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
+
+import orjson
 
 from ..core.history import (
     ExecutionStarted,
@@ -55,33 +57,31 @@ def seconds_to_us(seconds: float) -> int:
 
 
 # --- JSON ------------------------------------------------------------------
+#
+# orjson: events are encoded and decoded several times per step, and the
+# stdlib's encoder (a chain of Python calls per value) and decoder (two regex
+# matches per document) were a tenth of a step's CPU. What orjson refuses (an
+# integer beyond 64 bits, a lone surrogate) goes through the stdlib instead.
 
-decode_json = json.JSONDecoder().decode
+
+def decode_json(text: str | bytes) -> Any:
+    """The value of a JSON text."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """Compact JSON text of a value (``separators=(",", ":")``, non-ASCII kept).
+def encode_json(value: Any) -> str:
+    """Compact JSON text of ``value`` (no spaces, non-ASCII kept).
 
-    ``JSONEncoder.encode`` builds its C encoder anew on every call, which
-    cost as much as encoding a small event: the C encoder is built once here
-    (the pure-Python encoder stands in where CPython's C module is missing).
+    For the store's own values (events, failures, ids, page tokens), which hold
+    no float: orjson would write an infinite one as ``null``.
     """
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)  # private, hence untyped
-    if make is None:  # pragma: no cover - CPython always has it
-        return encoder.encode
-    chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
-                  False, False, True)
-
-    def encode(value: Any) -> str:
-        if isinstance(value, str):
-            return json.encoder.encode_basestring(value)
-        return "".join(chunks(value, 0))
-    return encode
-
-
-#: Compact JSON text of a value (see :func:`_compact_encoder`).
-encode_json = _compact_encoder()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def encode_event(event: HistoryEvent) -> str:
