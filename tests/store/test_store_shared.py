@@ -141,8 +141,9 @@ def test_split_sql_keeps_function_and_trigger_bodies_whole() -> None:
         "    DELETE FROM v;\nEND", "CREATE TRIGGER h AFTER DELETE ON u EXECUTE FUNCTION f()"]
 
 
+# The store's own values (events, failures, ids): integers within 64 bits, finite floats.
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text()
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=8), children, max_size=4),

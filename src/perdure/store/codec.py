@@ -65,7 +65,8 @@ def seconds_to_us(seconds: float) -> int:
 
 
 def decode_json(text: str | bytes) -> Any:
-    """The value of a JSON text."""
+    """The value of a JSON text written by :func:`encode_json` (an integer beyond
+    64 bits, which none of the store's values holds, would come back a float)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -51,6 +51,7 @@ class Queries:
     select_purgeable: str
     register_function: str
     known_orchestrators: str
+    claimable_exists: str
     claim_instances: str
     claim_backlog: str
     select_claimed_messages: str

@@ -81,6 +81,15 @@ INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?)
 -- name: known_orchestrators
 SELECT name FROM functions WHERE kind = 'orchestrator';
 
+-- name: claimable_exists
+-- Whether any instance has a visible message and no live lease: a read,
+-- which lets a claim that would find nothing skip its write transaction.
+-- (Versions are not checked: where the answer is yes, the claim decides.)
+SELECT EXISTS (SELECT 1 FROM inbox AS m INDEXED BY inbox_visible
+                 JOIN instances AS i ON i.instance_id = m.instance_id
+                WHERE m.visible_at <= ?1 AND i.parked = 0
+                  AND (i.lock_token IS NULL OR i.lock_expires < ?1));
+
 -- name: claim_instances
 -- Lease instances that have a visible message and no live lease: those
 -- already started (their messages are in the partial index inbox_started);

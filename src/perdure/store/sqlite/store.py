@@ -440,8 +440,13 @@ class SqliteStore(WaitsOnSignals):
     ) -> list[base.OrchestrationWorkItem]:
         if limit < 1:
             return []
+        now = self.clock.now_us()
+        # An idle worker claims after every commit and every wake-up: most such
+        # claims find nothing, and a read says so without taking the write lock.
+        if not await self._read(ops.claimable_exists, now):
+            return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
-                                       seconds_to_us(lease_seconds), self.clock.now_us(),
+                                       seconds_to_us(lease_seconds), now,
                                        limit if backlog is None else backlog, versions)
 
     async def commit_steps(self, steps: Sequence[base.StepCommit]) -> list[bool]:

@@ -256,6 +256,12 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 # --- worker side -------------------------------------------------------------
 
 
+def claimable_exists(conn: sqlite3.Connection, now: int) -> bool:
+    """Whether some instance has a visible message and no live lease (a read)."""
+    (exists,) = conn.execute(SQL.claimable_exists, (now,)).fetchone()
+    return bool(exists)
+
+
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
                          now: int, backlog: int, versions: base.VersionFilter | None = None,
                          ) -> list[OrchestrationWorkItem]:
