@@ -7,7 +7,7 @@ from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import ActivityResult, ActivityTask, ActivityWorkItem, Message, Store
 from perdure.store.clock import Clock
 
-from .helpers import LONG, SHORT, claim_one, new, start, step
+from .helpers import LONG, SHORT, claim_all, claim_one, event_message, new, start, step
 
 
 async def schedule(store: Store, count: int, instance_id: str = "a") -> str:
@@ -171,3 +171,56 @@ async def test_renewal_keeps_the_lease(store: Store, clock: Clock) -> None:
 async def test_running_instance_with_tasks_is_not_claimable(store: Store) -> None:
     await start(store, "a", activities=[ActivityTask("a", "e", 0, "act")])
     assert await store.claim_orchestrations("w", 10, LONG) == []
+
+
+async def test_results_are_handed_over_with_a_lease_or_delivered_to_the_inbox(
+        store: Store, clock: Clock) -> None:
+    """complete_activities_and_claim: a leasable instance comes back with its result
+    (the task kept until the consuming step commits); a leased one gets it in its inbox."""
+    await schedule(store, 1, "a")
+    await schedule(store, 1, "b")
+    works = {w.task.instance_id: w for w in await store.claim_activities("w1", 10, LONG)}
+    await store.send_message(event_message("a"), operation="raise event", allowed=set(Status))
+    held = await claim_one(store, "a")  # "a" is leased elsewhere: its result goes to the inbox
+    res_a, res_b = result(works["a"]), result(works["b"])
+    stale = ActivityResult(works["b"].id, "not-the-token", res_b.message)
+    applied, items = await store.complete_activities_and_claim([res_a, res_b, stale], "w1", LONG)
+    assert applied == [True, True, False]
+    if not items:  # a store may hand over nothing: then both results are in inboxes
+        assert await store.commit_steps([step(held)]) == [True]
+        got = await claim_all(store)
+        assert sorted(got) == ["a", "b"]
+        return
+    assert [item.instance.instance_id for item in items] == ["b"]
+    (handed,) = items[0].messages
+    assert handed.id == -works["b"].id
+    assert handed.event == res_b.message.event
+    # The handed-over task stays under the activity's lease until its step commits.
+    assert await store.claim_activities("w2", 10, LONG) == []
+    assert await store.commit_steps([step(items[0])]) == [True]
+    assert await store.complete_activities([res_b]) == [False]  # task gone
+    history = await store.get_history("b")
+    assert history[-1] == res_b.message.event
+    # "a" got its result as an inbox message once its own step released it.
+    assert await store.commit_steps([step(held)]) == [True]
+    (again,) = (await claim_all(store)).values()
+    assert [m.event for m in again.messages] == [res_a.message.event]
+    assert all(m.id > 0 for m in again.messages)
+
+
+async def test_a_handed_over_result_whose_step_never_commits_runs_again(
+        store: Store, clock: Clock) -> None:
+    await schedule(store, 1, "a")
+    (work,) = await store.claim_activities("w1", 10, SHORT)
+    _, items = await store.complete_activities_and_claim([result(work)], "w1", SHORT)
+    if not items:
+        return  # delivered to the inbox: nothing is held in anyone's memory
+    # The worker dies before its step commits: both leases expire, and the
+    # activity (whose task is still there) runs again; its result is delivered.
+    clock.advance(SHORT + 1)
+    (rerun,) = await store.claim_activities("w2", 10, LONG)
+    assert (rerun.id, rerun.attempts) == (work.id, 2)
+    done = result(rerun)
+    assert await store.complete_activities([done]) == [True]
+    (item,) = (await claim_all(store, worker="w2")).values()
+    assert [m.event for m in item.messages] == [done.message.event]

@@ -304,6 +304,39 @@ async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hu
     assert scheduled == [0, 1, 2]
 
 
+async def test_a_handed_over_result_whose_step_does_not_commit_goes_to_the_inbox(hub_factory):
+    """A finished activity's result goes straight to its instance's next step when the
+    store can lease the instance to this worker; if that step does not commit (its lease
+    was lost), the result is delivered to the inbox instead, not dropped."""
+    hub = await hub_factory(app)
+    store = hub.store
+    real = store.commit_steps_and_claim
+    dropped: list[StepCommit] = []
+
+    async def lose_the_first_handed_over(steps, *args):
+        if not dropped:
+            handed = [s for s in steps if any(msg_id < 0 for msg_id in s.consumed)]
+            if handed:
+                dropped.extend(handed)
+                applied, tasks = await real([s for s in steps if s not in handed], *args)
+                flags = iter(applied)
+                return [False if s in handed else next(flags) for s in steps], tasks
+        return await real(steps, *args)
+
+    store.commit_steps_and_claim = lose_the_first_handed_over  # type: ignore[method-assign]
+    iid = await hub.client.start_new("hello_sequence")
+    if store.url.startswith("sqlite"):  # PostgreSQL hands nothing over
+        async def injected() -> bool:
+            return bool(dropped)
+        await eventually(injected)
+        hub.clock.advance(31)  # the lease the uncommitted step held expires
+    done = await hub.client.wait_for_completion(iid, 20)
+    assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    history = await store.get_history(iid)
+    completed = [e.task_id for e in history if type(e).__name__ == "TaskCompleted"]
+    assert completed == [0, 1, 2]
+
+
 exiting = perdure.App()
 
 

@@ -98,7 +98,12 @@ class Message:
 
 @dataclass(slots=True)
 class InboxMessage:
-    """A message as read back from an inbox; ``id`` orders arrival."""
+    """A message as read back from an inbox; ``id`` orders arrival.
+
+    An activity result handed over by :meth:`Store.complete_activities_and_claim`
+    is in no inbox: its ``id`` is the negated id of its activity task, and the
+    step that consumes it deletes that task.
+    """
 
     id: int
     event: HistoryEvent
@@ -444,6 +449,22 @@ class Store(Protocol):
 
         A result whose message targets an instance that no longer exists still
         completes its task; the message is dropped.
+        """
+
+    async def complete_activities_and_claim(
+        self, results: Sequence[ActivityResult], worker_id: str, lease_seconds: float,
+        versions: VersionFilter | None = None,
+    ) -> tuple[list[bool], list[OrchestrationWorkItem]]:
+        """:meth:`complete_activities`, except that the results of instances it can
+        lease to ``worker_id`` (as :meth:`claim_orchestrations` would: unleased, not
+        parked, of an allowed version) are handed over instead of delivered.
+
+        Each such instance comes back as a work item with its visible messages
+        and, after them, its handed-over results (see :class:`InboxMessage`). Their
+        tasks stay, under the activities' leases, until the step consuming them
+        commits and deletes them; a step that never commits leaves them to expire
+        and run again, so nothing is lost. One transaction. A store may hand over
+        nothing and return no items.
         """
 
     async def renew_activity_leases(

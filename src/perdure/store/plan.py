@@ -63,6 +63,8 @@ class CommitPlan:
     updates: list[StepUpdate] = field(default_factory=list)
     #: ``(message id, instance_id)``
     consumed: list[tuple[int, str]] = field(default_factory=list)
+    #: ``(task id,)``: the tasks of handed-over activity results the steps consumed
+    finished_tasks: list[tuple[int]] = field(default_factory=list)
     tasks: list[TaskRow] = field(default_factory=list)
     messages: list[MessageRow] = field(default_factory=list)
     starts: list[NewInstance] = field(default_factory=list)
@@ -109,7 +111,11 @@ def plan_commit(steps: Sequence[StepCommit],
         plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
                              step.output, encode_failure(step.failure), now,
                              seq + len(step.history), step.instance_id))
-        plan.consumed.extend((msg_id, step.instance_id) for msg_id in step.consumed)
+        for msg_id in step.consumed:  # < 0: a handed-over result (see InboxMessage)
+            if msg_id > 0:
+                plan.consumed.append((msg_id, step.instance_id))
+            else:
+                plan.finished_tasks.append((-msg_id,))
         plan.tasks.extend(task_row(task, now) for task in step.activities)
         plan.messages.extend(message_row(message, now) for message in step.messages)
         plan.starts.extend(step.start_instances)

@@ -164,6 +164,8 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._no_activities = asyncio.Event()
         self._results: list[ActivityResult] = []
+        # Results handed over to steps of this worker, by task id, until they commit.
+        self._handed: dict[int, ActivityResult] = {}
         self._results_ready = asyncio.Event()
         self._stopping = False
         self._closed = False  # stopped: results arriving now are not delivered
@@ -317,46 +319,68 @@ class Worker:
             if not items:
                 await self._idle("orchestration")
                 continue
-            now = self.store.clock.now()
-            histories = await self._histories_to_replay(items)
-            steps: list[tuple[OrchestrationWorkItem, StepOutcome]] = []
-            timing = self.metrics.step_seconds
-            tracer = tracing.active()  # None unless an OpenTelemetry SDK is set up
-            spans: list[list[SpanRecord]] = []
-            for item in items:
-                began = time.perf_counter()
-                try:
-                    outcome = await self._step(item, now, histories)
-                except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
-                    inst = item.instance
-                    log.exception("step of instance %s failed", inst.instance_id,
-                                  extra=fields(inst.instance_id, inst.execution_id,
-                                               orchestrator=inst.name))
-                    self._cache.pop(item.instance.instance_id)
-                    await self.store.release_orchestration(item.instance.instance_id,
-                                                           item.lock_token)
-                else:
-                    if outcome is not None:  # None: parked, nothing to commit
-                        steps.append((item, outcome))
-                        if tracer is not None:
-                            spans.append(self._plan_spans(item, outcome, now))
-                timing.observe(time.perf_counter() - began)
-            # The activities these steps schedule are leased to this worker in the
-            # same transaction, up to its free slots, and start at once.
-            free = 0 if self._stopping else self._free_slots()
+            await self._run_batch(items)
+
+    async def _run_batch(self, items: list[OrchestrationWorkItem]) -> None:
+        """Step every claimed instance, commit the steps in one transaction, start the
+        activities they scheduled; hand the results any failed to consume back."""
+        now = self.store.clock.now()
+        histories = await self._histories_to_replay(items)
+        steps: list[tuple[OrchestrationWorkItem, StepOutcome]] = []
+        unconsumed: list[OrchestrationWorkItem] = []  # released or parked
+        timing = self.metrics.step_seconds
+        tracer = tracing.active()  # None unless an OpenTelemetry SDK is set up
+        spans: list[list[SpanRecord]] = []
+        for item in items:
             began = time.perf_counter()
-            applied, tasks = await self.store.commit_steps_and_claim(
-                [o.commit for _, o in steps], self.worker_id, free, opts.lease_seconds)
-            self.metrics.commit_seconds.observe(time.perf_counter() - began)
-            for (_, outcome), ok in zip(steps, applied, strict=True):
-                self._remember(outcome, ok)
-            count_steps(self.metrics, steps, applied, now)
-            if tracer is not None:
-                _write(tracer, [s for plan, ok in zip(spans, applied, strict=True) if ok
-                                for s in plan])
-            for task in tasks:  # created by this commit, at the steps' time
-                task.created_at = task.created_at or now
-            self._start_activities(tasks)
+            try:
+                outcome = await self._step(item, now, histories)
+            except Exception:  # noqa: BLE001 - one bad instance must not stop the batch
+                inst = item.instance
+                log.exception("step of instance %s failed", inst.instance_id,
+                              extra=fields(inst.instance_id, inst.execution_id,
+                                           orchestrator=inst.name))
+                self._cache.pop(item.instance.instance_id)
+                unconsumed.append(item)
+                await self.store.release_orchestration(item.instance.instance_id,
+                                                       item.lock_token)
+            else:
+                if outcome is None:  # parked, nothing to commit
+                    unconsumed.append(item)
+                else:
+                    steps.append((item, outcome))
+                    if tracer is not None:
+                        spans.append(self._plan_spans(item, outcome, now))
+            timing.observe(time.perf_counter() - began)
+        # The activities these steps schedule are leased to this worker in the
+        # same transaction, up to its free slots, and start at once.
+        free = 0 if self._stopping else self._free_slots()
+        began = time.perf_counter()
+        applied, tasks = await self.store.commit_steps_and_claim(
+            [o.commit for _, o in steps], self.worker_id, free, self.options.lease_seconds)
+        self.metrics.commit_seconds.observe(time.perf_counter() - began)
+        for (item, outcome), ok in zip(steps, applied, strict=True):
+            self._remember(outcome, ok)
+            if not ok:
+                unconsumed.append(item)
+        count_steps(self.metrics, steps, applied, now)
+        if tracer is not None:
+            _write(tracer, [s for plan, ok in zip(spans, applied, strict=True) if ok
+                            for s in plan])
+        for task in tasks:  # created by this commit, at the steps' time
+            task.created_at = task.created_at or now
+        self._start_activities(tasks)
+        self._redeliver(unconsumed)
+
+    def _redeliver(self, items: list[OrchestrationWorkItem]) -> None:
+        """Results handed over to steps that did not commit go to the inboxes instead
+        (their tasks are still leased here; were they not, they run again)."""
+        for item in items:
+            for message in item.messages:
+                result = self._handed.pop(-message.id, None) if message.id < 0 else None
+                if result is not None:
+                    self._results.append(result)
+                    self._results_ready.set()
 
     def _plan_spans(self, item: OrchestrationWorkItem, outcome: StepOutcome,
                     now: datetime) -> list[SpanRecord]:
@@ -656,16 +680,37 @@ class Worker:
 
     async def _flush_results(self) -> None:
         results, self._results = self._results, []
-        if results:
+        if not results:
+            return
+        # While running, the results of instances the store can lease here go
+        # straight to their next steps: no inbox row, no claim, no wake-up.
+        hand_over = not self._stopping
+        try:
+            if hand_over:
+                delivered, items = await self.store.complete_activities_and_claim(
+                    results, self.worker_id, self.options.lease_seconds, self._claim_filter)
+            else:
+                delivered, items = await self.store.complete_activities(results), []
+        except Exception:
+            self._results[:0] = results  # retried by the next flush
+            self._results_ready.set()
+            raise
+        self.metrics.leases_lost["activity"] += delivered.count(False)
+        if self._runs:
+            self._write_activity_spans(results, delivered)
+        if items:
+            by_task = {result.id: result for result in results}
+            for item in items:
+                for message in item.messages:
+                    if message.id < 0:
+                        self._handed[-message.id] = by_task[-message.id]
             try:
-                delivered = await self.store.complete_activities(results)
-            except Exception:
-                self._results[:0] = results  # retried by the next flush
-                self._results_ready.set()
-                raise
-            self.metrics.leases_lost["activity"] += delivered.count(False)
-            if self._runs:
-                self._write_activity_spans(results, delivered)
+                await self._run_batch(items)
+            finally:
+                for item in items:  # consumed by now, or given back by _redeliver
+                    for message in item.messages:
+                        if message.id < 0:
+                            self._handed.pop(-message.id, None)
 
     def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
         """The spans of the traced activities whose results were just delivered (only those:

@@ -53,6 +53,7 @@ class Queries:
     known_orchestrators: str
     claimable_exists: str
     claim_instances: str
+    claim_by_id: str
     claim_backlog: str
     select_claimed_messages: str
     select_leases: str

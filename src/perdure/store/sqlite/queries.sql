@@ -131,6 +131,19 @@ UPDATE instances
         LIMIT ?4)
 RETURNING {columns}, lock_token, attempts;
 
+-- name: claim_by_id
+-- Lease the instances of the ids in ?4 that claim_instances could take: no
+-- live lease, not parked, of a version the worker may run ({version_ok}).
+UPDATE instances
+   SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
+       attempts = attempts + 1
+ WHERE instance_id IN (
+       SELECT i.instance_id FROM instances AS i
+        WHERE i.instance_id IN (SELECT value FROM json_each(?4))
+          AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+          AND i.parked = 0 AND {version_ok})
+RETURNING {columns}, lock_token, attempts;
+
 -- name: select_claimed_messages
 -- Every visible message of the claimed instances, at most ?3 per instance.
 SELECT id, instance_id, execution_id, event FROM (

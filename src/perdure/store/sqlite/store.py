@@ -510,6 +510,20 @@ class SqliteStore(WaitsOnSignals):
             self._signals.notify("orchestration")
         return applied
 
+    async def complete_activities_and_claim(
+        self, results: Sequence[base.ActivityResult], worker_id: str, lease_seconds: float,
+        versions: base.VersionFilter | None = None,
+    ) -> tuple[list[bool], list[base.OrchestrationWorkItem]]:
+        if not results:
+            return [], []
+        applied, items = await self._write(ops.complete_and_claim, results, worker_id,
+                                           seconds_to_us(lease_seconds), self.clock.now_us(),
+                                           versions)
+        handed = sum(1 for item in items for message in item.messages if message.id < 0)
+        if sum(applied) > handed:  # some results went to inboxes
+            self._signals.notify("orchestration")
+        return applied, items
+
     async def renew_activity_leases(
         self, items: Sequence[tuple[int, str]], lease_seconds: float,
     ) -> None:

@@ -30,7 +30,6 @@ from ..codec import (
     ClaimedTask,
     InstanceRow,
     Lease,
-    MessageRow,
     PageRow,
     activity_item,
     decode_event,
@@ -277,6 +276,14 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
                                (worker_id, now + lease_us, now, room, *allowed))
     if not claimed:
         return []
+    items = _work_items(conn, claimed, now)
+    # Oldest pending message first, so callers that work in order are fair.
+    return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
+
+
+def _work_items(conn: sqlite3.Connection, claimed: list[ClaimedInstance],
+                now: int) -> dict[str, OrchestrationWorkItem]:
+    """The work items of claimed instances, each with its visible messages."""
     items = {row.instance_id: OrchestrationWorkItem(instance_record(row), row.lock_token,
                                                     row.attempts, [])
              for row in claimed}
@@ -285,8 +292,7 @@ def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, l
             SQL.select_claimed_messages, (ids, now, MAX_MESSAGES_PER_CLAIM)):
         items[instance_id].messages.append(
             InboxMessage(msg_id, decode_event(event), execution_id))
-    # Oldest pending message first, so callers that work in order are fair.
-    return sorted(items.values(), key=lambda item: item.messages[0].id if item.messages else 0)
+    return items
 
 
 def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now: int,
@@ -309,6 +315,8 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
         conn.executemany(SQL.update_after_step, plan.updates)
     if plan.consumed:
         conn.executemany(SQL.delete_consumed, plan.consumed)
+    if plan.finished_tasks:
+        conn.executemany(SQL.delete_task, plan.finished_tasks)
     if plan.tasks:
         conn.executemany(SQL.insert_task, plan.tasks)
     for new in plan.starts:  # rare (sub-orchestrations), and each needs its own conflict check
@@ -354,22 +362,61 @@ def claim_activities(conn: sqlite3.Connection, worker_id: str, limit: int, lease
 def complete_activities(conn: sqlite3.Connection, results: Sequence[base.ActivityResult],
                         now: int) -> list[bool]:
     """Delete each task still leased by its result's token and deliver the result's message."""
+    applied, valid = _valid_results(conn, results)
+    _deliver(conn, valid, now)
+    return applied
+
+
+def complete_and_claim(conn: sqlite3.Connection, results: Sequence[base.ActivityResult],
+                       worker_id: str, lease_us: int, now: int,
+                       versions: base.VersionFilter | None,
+                       ) -> tuple[list[bool], list[OrchestrationWorkItem]]:
+    """:func:`complete_activities`, handing over the results of the instances it can
+    lease (see :meth:`~perdure.store.base.Store.complete_activities_and_claim`)."""
+    applied, valid = _valid_results(conn, results)
+    if not valid:
+        return applied, []
+    allowed = base.ANY_VERSION if versions is None else versions.params()
+    owners = encode_ids(list({r.message.instance_id: None for r in valid}))
+    claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_by_id,
+                          (worker_id, now + lease_us, now, owners, *allowed))
+    items = _work_items(conn, claimed, now) if claimed else {}
+    delivered: list[base.ActivityResult] = []
+    for result in valid:
+        item = items.get(result.message.instance_id)
+        if item is None:
+            delivered.append(result)
+        else:  # its task stays until the step that consumes the result commits
+            item.messages.append(InboxMessage(-result.id, result.message.event,
+                                              result.message.execution_id))
+    _deliver(conn, delivered, now)
+    return applied, list(items.values())
+
+
+def _valid_results(conn: sqlite3.Connection, results: Sequence[base.ActivityResult],
+                   ) -> tuple[list[bool], list[base.ActivityResult]]:
+    """Per result, whether its task is still leased by its token; and those results
+    (the same result twice in a batch counts once)."""
     tokens = dict(conn.execute(SQL.select_task_tokens, (encode_ids([r.id for r in results]),)))
     applied: list[bool] = []
-    deletes: list[tuple[int]] = []
-    messages: list[MessageRow] = []
+    valid: list[base.ActivityResult] = []
     for result in results:
         token = tokens.get(result.id)
         ok = token is not None and token == result.lock_token
         applied.append(ok)
         if ok:
-            del tokens[result.id]  # the same result twice in a batch completes once
-            deletes.append((result.id,))
-            messages.append(message_row(result.message, now))
-    if deletes:
-        conn.executemany(SQL.delete_task, deletes)
-        conn.executemany(SQL.insert_message_if_exists, messages)
-    return applied
+            del tokens[result.id]
+            valid.append(result)
+    return applied, valid
+
+
+def _deliver(conn: sqlite3.Connection, results: Sequence[base.ActivityResult],
+             now: int) -> None:
+    """Delete the results' tasks and put their messages in the inboxes."""
+    if results:
+        conn.executemany(SQL.delete_task, [(result.id,) for result in results])
+        conn.executemany(SQL.insert_message_if_exists,
+                         [message_row(result.message, now) for result in results])
 
 
 def renew_activity_leases(conn: sqlite3.Connection, items: Sequence[tuple[int, str]],
