@@ -157,3 +157,29 @@ async def test_the_backlog_opens_only_as_fast_as_activity_slots_free(hub_factory
         assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     assert sum(opened for _, opened in counting.claims) == len(ids)
     assert all(bound is not None and opened <= bound <= 2 for bound, opened in counting.claims)
+
+
+def test_evicted_executors_are_collected_even_with_the_collector_off() -> None:
+    """An executor is a web of cycles: evicting it frees nothing by itself. The cache
+    collects them once it has evicted EVICTIONS_PER_COLLECTION (or half its size)."""
+    import gc
+    import weakref
+
+    from perdure.worker.cache import EVICTIONS_PER_COLLECTION
+
+    cache = ExecutorCache(10 * EXECUTOR_BYTES)
+    gc.disable()
+    try:
+        gc.collect()
+        step(cache, "first")
+        entry = cache.get("first")
+        assert entry is not None
+        first = weakref.ref(entry.executor)
+        del entry
+        for i in range(EVICTIONS_PER_COLLECTION + 8):  # it holds 10: one eviction short
+            step(cache, f"i{i}")
+        assert cache.get("first") is None and first() is not None  # evicted, not yet freed
+        step(cache, "last")
+        assert first() is None
+    finally:
+        gc.enable()
