@@ -176,10 +176,15 @@ def test_evicted_executors_are_collected_even_with_the_collector_off() -> None:
         assert entry is not None
         first = weakref.ref(entry.executor)
         del entry
-        for i in range(EVICTIONS_PER_COLLECTION + 8):  # it holds 10: one eviction short
+        evicted_alive = 0  # steps after which "first" was evicted but not freed
+        for i in range(2 * EVICTIONS_PER_COLLECTION):
             step(cache, f"i{i}")
-        assert cache.get("first") is None and first() is not None  # evicted, not yet freed
-        step(cache, "last")
+            if first() is None:
+                break
+            evicted_alive += cache.get("first") is None
+        steps = i + 2  # "first" and these
         assert first() is None
+        assert evicted_alive > EVICTIONS_PER_COLLECTION // 2
+        assert steps - len(cache) == EVICTIONS_PER_COLLECTION  # the evictions so far
     finally:
         gc.enable()
