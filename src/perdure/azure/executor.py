@@ -58,15 +58,6 @@ class DFOrchestrationExecutor(OrchestrationExecutor):
         self._session: SdkSession | None = None
         self._fed = 0  # SDK events the live session has processed
         self._checked = 0  # sequence numbers compared with history so far
-        record = self._record
-        for event_type in (TaskCompleted, TaskFailed, TimerFired, EventRaised):
-            self._handlers[event_type] = record
-        self._handlers[OrchestratorStarted] = self._on_df_orchestrator_started
-        self._handlers[ExecutionStarted] = self._on_df_execution_started
-        self._handlers[SubOrchestrationInstanceCompleted] = self._on_child_done
-        self._handlers[SubOrchestrationInstanceFailed] = self._on_child_done
-        for recording in RECORDING_EVENTS:
-            self._handlers[recording] = self._on_df_action_recorded
 
     # --- history ----------------------------------------------------------
 
@@ -260,3 +251,15 @@ def _continue_as_new_input(ctx: RecordingContext) -> str | None:
             # Stored as a string holding JSON text, as the host does.
             return None if raw is None else json.dumps(raw)
     return None
+
+
+DFOrchestrationExecutor.HANDLERS = {
+    **OrchestrationExecutor.HANDLERS,
+    **dict.fromkeys((TaskCompleted, TaskFailed, TimerFired, EventRaised),
+                    DFOrchestrationExecutor._record),
+    OrchestratorStarted: DFOrchestrationExecutor._on_df_orchestrator_started,
+    ExecutionStarted: DFOrchestrationExecutor._on_df_execution_started,
+    SubOrchestrationInstanceCompleted: DFOrchestrationExecutor._on_child_done,
+    SubOrchestrationInstanceFailed: DFOrchestrationExecutor._on_child_done,
+    **dict.fromkeys(RECORDING_EVENTS, DFOrchestrationExecutor._on_df_action_recorded),
+}

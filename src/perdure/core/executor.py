@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .actions import RECORDING_EVENTS, Action, describe, recorded_action
 from .context import OrchestrationContext
@@ -84,6 +84,10 @@ class OrchestrationExecutor:
     Durable Functions orchestrators through the SDK's own handler.
     """
 
+    #: Event type -> ``handler(executor, event)`` (filled in below the class; a
+    #: subclass may bring its own table).
+    HANDLERS: ClassVar[dict[type[HistoryEvent], Callable[[Any, Any], None]]]
+
     def __new__(cls, orchestrator: Orchestrator, instance_id: str) -> OrchestrationExecutor:
         custom = getattr(orchestrator, "__perdure_executor__", None)
         if cls is OrchestrationExecutor and isinstance(custom, type) \
@@ -104,25 +108,6 @@ class OrchestrationExecutor:
         self.completion: Completion | None = None
         self.started: ExecutionStarted | None = None
         """The event that started this execution (name, input, parent)."""
-        resolve = self.ctx.resolve
-        self._handlers: dict[type[HistoryEvent], Callable[[Any], None]] = {
-            OrchestratorStarted: self._on_orchestrator_started,
-            ExecutionStarted: self._on_execution_started,
-            ExecutionTerminated: self._on_terminated,
-            ExecutionSuspended: self._on_suspended,
-            ExecutionResumed: self._on_resumed,
-            ExecutionRewound: _ignore,
-            ExecutionCompleted: _ignore,
-            TaskCompleted: lambda e: resolve(e.task_id, e.result),
-            TaskFailed: lambda e: resolve(e.task_id, failure=e.failure),
-            SubOrchestrationInstanceCompleted: lambda e: resolve(e.task_id, e.result),
-            SubOrchestrationInstanceFailed: lambda e: resolve(
-                e.task_id, failure=e.failure, what="sub-orchestration"),
-            TimerFired: lambda e: resolve(e.task_id),
-            EventRaised: self.ctx.deliver_event,
-        }
-        for recording in RECORDING_EVENTS:
-            self._handlers[recording] = self._on_action_recorded
 
     # --- public ------------------------------------------------------------
 
@@ -153,7 +138,7 @@ class OrchestrationExecutor:
                 self._held.append(event)
                 continue
             try:
-                self._handlers[type(event)](event)
+                self.HANDLERS[type(event)](self, event)
                 self._resume()
             except NonDeterminismError as exc:
                 self._finish(Status.Failed, failure=FailureDetails.from_exception(exc))
@@ -362,8 +347,29 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _ignore(event: HistoryEvent) -> None:
+def _ignore(executor: OrchestrationExecutor, event: HistoryEvent) -> None:
     """Events that record state but need no action on replay."""
+
+
+#: How an executor applies each kind of event: a table of the class, not of each
+#: executor (bound methods there made every executor a dozen more objects and cycles).
+OrchestrationExecutor.HANDLERS = {
+    OrchestratorStarted: OrchestrationExecutor._on_orchestrator_started,
+    ExecutionStarted: OrchestrationExecutor._on_execution_started,
+    ExecutionTerminated: OrchestrationExecutor._on_terminated,
+    ExecutionSuspended: OrchestrationExecutor._on_suspended,
+    ExecutionResumed: OrchestrationExecutor._on_resumed,
+    ExecutionRewound: _ignore,
+    ExecutionCompleted: _ignore,
+    TaskCompleted: lambda ex, e: ex.ctx.resolve(e.task_id, e.result),
+    TaskFailed: lambda ex, e: ex.ctx.resolve(e.task_id, failure=e.failure),
+    SubOrchestrationInstanceCompleted: lambda ex, e: ex.ctx.resolve(e.task_id, e.result),
+    SubOrchestrationInstanceFailed: lambda ex, e: ex.ctx.resolve(
+        e.task_id, failure=e.failure, what="sub-orchestration"),
+    TimerFired: lambda ex, e: ex.ctx.resolve(e.task_id),
+    EventRaised: lambda ex, e: ex.ctx.deliver_event(e),
+    **{recording: OrchestrationExecutor._on_action_recorded for recording in RECORDING_EVENTS},
+}
 
 
 def replay(orchestrator: Orchestrator, past_events: Sequence[HistoryEvent],
