@@ -31,6 +31,22 @@ async def status_is(client: perdure.Client, instance_id: str, *wanted: S):
 # --- start ---------------------------------------------------------------
 
 
+def test_default_instance_ids_are_uuid7_and_grow_with_time() -> None:
+    import time
+    import uuid
+
+    from perdure.client.ids import new_instance_id
+
+    first = new_instance_id()
+    time.sleep(0.002)
+    ids = [new_instance_id() for _ in range(100)]
+    assert all(len(i) == 32 and uuid.UUID(i).version == 7 for i in [first, *ids])
+    assert all(first < i for i in ids)  # a later millisecond sorts after
+    assert len(set(ids)) == 100
+    millis = int(first[:12], 16)
+    assert abs(millis - time.time() * 1000) < 5000
+
+
 async def test_hello_sequence_generator_and_async(hub):
     iid = await hub.client.start_new("hello_sequence")
     assert len(iid) == 32 and int(iid, 16) >= 0
