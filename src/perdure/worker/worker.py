@@ -164,6 +164,9 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._no_activities = asyncio.Event()
         self._results: list[ActivityResult] = []
+        # Activity tasks wait for a slot: the backlog of new instances stays closed,
+        # so that what is open is bounded by the work in flight (see _orchestration_loop).
+        self._tasks_queued = False
         # Results handed over to steps of this worker, by task id, until they commit.
         self._handed: dict[int, ActivityResult] = {}
         self._results_ready = asyncio.Event()
@@ -314,7 +317,7 @@ class Worker:
             # start: what is open stays bounded by the work in flight, not the backlog.
             items = await self.store.claim_orchestrations(
                 self.worker_id, opts.orchestration_batch, opts.lease_seconds,
-                backlog=0 if self._stopping else max(0, self._free_slots()),
+                backlog=0 if self._stopping or self._tasks_queued else max(0, self._free_slots()),
                 versions=self._claim_filter)
             if not items:
                 await self._idle("orchestration")
@@ -359,6 +362,10 @@ class Worker:
         applied, tasks = await self.store.commit_steps_and_claim(
             [o.commit for _, o in steps], self.worker_id, free, self.options.lease_seconds)
         self.metrics.commit_seconds.observe(time.perf_counter() - began)
+        scheduled = sum(len(o.commit.activities) for (_, o), ok in zip(steps, applied, strict=True)
+                        if ok)
+        if scheduled > len(tasks):  # some wait for a slot: open no new instances meanwhile
+            self._tasks_queued = True
         for (item, outcome), ok in zip(steps, applied, strict=True):
             self._remember(outcome, ok)
             if not ok:
@@ -527,8 +534,9 @@ class Worker:
                 self._slot_free.clear()
                 await self._wait(self._slot_free.wait())
                 continue
-            items = await self.store.claim_activities(
-                self.worker_id, min(free, opts.activity_batch), opts.lease_seconds)
+            asked = min(free, opts.activity_batch)
+            items = await self.store.claim_activities(self.worker_id, asked, opts.lease_seconds)
+            self._tasks_queued = len(items) >= asked  # short of what was asked: none left
             if not items:
                 await self._idle("activity")
                 continue
