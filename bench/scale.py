@@ -138,6 +138,19 @@ class Counter:
             self._pg = psycopg.connect(url, autocommit=True,
                                        options="-c search_path=perdure")
 
+    #: Whether any instance is still Pending or Running: the index's first entry
+    #: answers it, where a count of the finished would read every one of them.
+    UNFINISHED = ("SELECT EXISTS (SELECT 1 FROM instances"
+                  " WHERE runtime_status IN ('Pending', 'Running'))")
+
+    def unfinished(self) -> bool:
+        """Whether some instance has not finished yet (one index probe)."""
+        if self._sqlite is not None:
+            row = self._sqlite.execute(self.UNFINISHED).fetchone()
+        else:
+            row = self._pg.execute(self.UNFINISHED).fetchone()
+        return bool(row[0])
+
     def completed(self, status: str = "Completed") -> int:
         """How many instances are in ``status`` (a constant of ours, not user input)."""
         query = self.QUERY.format(status)
@@ -196,9 +209,20 @@ async def start_all(client: Any, count: int) -> tuple[float, float]:
 
 def wait_drained(counter: Counter, target: int, deadline: float,
                  status: str = "Completed") -> float:
-    """Poll until ``target`` instances are in ``status``; return the time it happened."""
+    """Poll until ``target`` instances are in ``status``; return the time it happened.
+
+    Completions are polled by asking whether any instance is unfinished, then
+    counted once: on PostgreSQL a count over 200,000 finished rows, five times a
+    second, took a good part of a core from the worker it measures.
+    """
     while True:
-        if counter.completed(status) >= target:
+        if status == "Completed" and not counter.unfinished():
+            done = time.perf_counter()
+            finished = counter.completed(status)
+            if finished < target:
+                raise RuntimeError(f"only {finished} of {target} completed (others failed)")
+            return done
+        if status != "Completed" and counter.completed(status) >= target:
             return time.perf_counter()
         if time.perf_counter() > deadline:
             raise RuntimeError(f"only {counter.completed()} of {target} completed in time")
