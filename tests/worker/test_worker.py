@@ -102,6 +102,39 @@ async def test_stopping_during_a_claim_leaves_nothing_leased_to_the_stopped_work
     assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
 
 
+class SlowHandOver(SlowClaims):
+    """A store whose hand-over of activity results returns late (SQLite's leases the
+    instances before the caller hears of it)."""
+
+    async def claim_orchestrations(self, *args: object, **kwargs: object,
+                                   ) -> list[OrchestrationWorkItem]:
+        return await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def complete_activities_and_claim(self, *args: object, **kwargs: object) -> object:
+        applied, items = await self._store.complete_activities_and_claim(  # type: ignore[attr-defined]
+            *args, **kwargs)
+        if items:
+            self.claiming.set()
+            await asyncio.sleep(0.3)
+        return applied, items
+
+
+async def test_stopping_during_a_hand_over_leaves_nothing_leased_to_the_stopped_worker(
+        hub_factory):
+    hub = await hub_factory(app)
+    if not hub.store.url.startswith("sqlite"):
+        pytest.skip("only SQLite hands results over")
+    await hub.worker.stop()
+    slow = SlowHandOver(hub.store)
+    hub.worker = perdure.Worker(app, slow, client=hub.client)  # type: ignore[arg-type]
+    await hub.worker.start()
+    iid = await hub.client.start_new("hello_sequence")
+    await asyncio.wait_for(slow.claiming.wait(), 5)
+    await hub.worker.stop()  # the handed-over step in flight commits before stop returns
+    await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
+    assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
+
+
 v1 = perdure.App()
 v2 = perdure.App()
 

@@ -169,6 +169,8 @@ class Worker:
         self._tasks_queued = False
         # Results handed over to steps of this worker, by task id, until they commit.
         self._handed: dict[int, ActivityResult] = {}
+        self._handover_idle = asyncio.Event()  # no step of handed-over results in flight
+        self._handover_idle.set()
         self._results_ready = asyncio.Event()
         self._stopping = False
         self._closed = False  # stopped: results arriving now are not delivered
@@ -238,6 +240,9 @@ class Worker:
             _, unfinished = await asyncio.wait(
                 claimers, timeout=max(self.options.shutdown_grace, _CLAIM_DRAIN))
             await _cancel(list(unfinished))
+        # Steps of handed-over results in flight hold leases too: let them commit.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._handover_idle.wait(), _CLAIM_DRAIN)
         if self._running and self.options.shutdown_grace > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._no_activities.wait(), self.options.shutdown_grace)
@@ -692,13 +697,24 @@ class Worker:
             return
         # While running, the results of instances the store can lease here go
         # straight to their next steps: no inbox row, no claim, no wake-up.
-        hand_over = not self._stopping
+        if self._stopping:
+            await self._deliver(results)
+            return
+        self._handover_idle.clear()  # stop() waits: the leases taken here must be used
         try:
-            if hand_over:
+            await self._hand_over(results)
+        finally:
+            self._handover_idle.set()
+
+    async def _deliver(self, results: list[ActivityResult]) -> list[OrchestrationWorkItem]:
+        """Complete ``results`` (handing some over unless stopping); the items handed over."""
+        items: list[OrchestrationWorkItem] = []
+        try:
+            if self._stopping:
+                delivered = await self.store.complete_activities(results)
+            else:
                 delivered, items = await self.store.complete_activities_and_claim(
                     results, self.worker_id, self.options.lease_seconds, self._claim_filter)
-            else:
-                delivered, items = await self.store.complete_activities(results), []
         except Exception:
             self._results[:0] = results  # retried by the next flush
             self._results_ready.set()
@@ -706,19 +722,25 @@ class Worker:
         self.metrics.leases_lost["activity"] += delivered.count(False)
         if self._runs:
             self._write_activity_spans(results, delivered)
-        if items:
-            by_task = {result.id: result for result in results}
-            for item in items:
+        return items
+
+    async def _hand_over(self, results: list[ActivityResult]) -> None:
+        """Deliver ``results`` and run the steps of the instances they were handed to."""
+        items = await self._deliver(results)
+        if not items:
+            return
+        by_task = {result.id: result for result in results}
+        for item in items:
+            for message in item.messages:
+                if message.id < 0:
+                    self._handed[-message.id] = by_task[-message.id]
+        try:
+            await self._run_batch(items)
+        finally:
+            for item in items:  # consumed by now, or given back by _redeliver
                 for message in item.messages:
                     if message.id < 0:
-                        self._handed[-message.id] = by_task[-message.id]
-            try:
-                await self._run_batch(items)
-            finally:
-                for item in items:  # consumed by now, or given back by _redeliver
-                    for message in item.messages:
-                        if message.id < 0:
-                            self._handed.pop(-message.id, None)
+                        self._handed.pop(-message.id, None)
 
     def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
         """The spans of the traced activities whose results were just delivered (only those:
