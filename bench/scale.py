@@ -350,6 +350,19 @@ def summarize(results: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]
     return out
 
 
+def warn_without_autovacuum(server: str) -> None:
+    """Say so when the server does not vacuum: every consumed message and finished task
+    then stays a dead entry at the head of the queue indexes, and a large drain slows
+    down (a 50,000 backlog: 577/s without, 721/s with, against about 800/s at 2,000)."""
+    import psycopg
+
+    with psycopg.connect(f"{server.rstrip('/')}/postgres", autocommit=True) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    if row is not None and row[0] != "on":
+        print(f"warning: autovacuum is {row[0]} on {server}: large PostgreSQL drains will "
+              "slow down as dead queue entries pile up", file=sys.stderr)
+
+
 def main() -> None:
     args = parse_args()
     if args.role is not None:
@@ -360,6 +373,8 @@ def main() -> None:
     variants = [v.split("=", 1) for v in args.variants.split(",")]
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr)
+    if "postgres" in args.stores.split(","):
+        warn_without_autovacuum(args.pg_server)
     results = []
     for run in range(1, args.runs + 1):
         for size in sizes:
