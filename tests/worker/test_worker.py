@@ -89,17 +89,22 @@ class SlowClaims:
         return items
 
 
-async def test_stopping_during_a_claim_leaves_nothing_leased_to_the_stopped_worker(hub_factory):
-    hub = await hub_factory(app)
+async def stop_while_leasing(hub, slow: SlowClaims) -> None:
+    """Stop the hub's worker (now on ``slow``) while ``slow`` is leasing an instance to it;
+    a restarted worker must finish the instance at once, not after a stranded lease."""
     await hub.worker.stop()
-    slow = SlowClaims(hub.store)
     hub.worker = perdure.Worker(app, slow, client=hub.client)  # type: ignore[arg-type]
     await hub.worker.start()
     iid = await hub.client.start_new("hello_sequence")
     await asyncio.wait_for(slow.claiming.wait(), 5)
-    await hub.worker.stop()  # the claim in flight finishes; its step commits or is released
+    await hub.worker.stop()  # what is in flight finishes; its step commits or is released
     await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
     assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
+
+
+async def test_stopping_during_a_claim_leaves_nothing_leased_to_the_stopped_worker(hub_factory):
+    hub = await hub_factory(app)
+    await stop_while_leasing(hub, SlowClaims(hub.store))
 
 
 class SlowHandOver(SlowClaims):
@@ -124,15 +129,7 @@ async def test_stopping_during_a_hand_over_leaves_nothing_leased_to_the_stopped_
     hub = await hub_factory(app)
     if not hub.store.url.startswith("sqlite"):
         pytest.skip("only SQLite hands results over")
-    await hub.worker.stop()
-    slow = SlowHandOver(hub.store)
-    hub.worker = perdure.Worker(app, slow, client=hub.client)  # type: ignore[arg-type]
-    await hub.worker.start()
-    iid = await hub.client.start_new("hello_sequence")
-    await asyncio.wait_for(slow.claiming.wait(), 5)
-    await hub.worker.stop()  # the handed-over step in flight commits before stop returns
-    await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
-    assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
+    await stop_while_leasing(hub, SlowHandOver(hub.store))
 
 
 v1 = perdure.App()
