@@ -23,7 +23,7 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -118,6 +118,12 @@ class OrchestrationWorkItem:
     lock_token: str
     attempts: int
     messages: list[InboxMessage]
+
+
+def handed_over_tasks(items: Iterable[OrchestrationWorkItem]) -> list[int]:
+    """The activity tasks whose results were handed over to ``items`` (see
+    :class:`InboxMessage`)."""
+    return [-message.id for item in items for message in item.messages if message.id < 0]
 
 
 @dataclass(slots=True)

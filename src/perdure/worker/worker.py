@@ -51,6 +51,7 @@ from ..store.base import (
     Message,
     OrchestrationWorkItem,
     Store,
+    handed_over_tasks,
 )
 from .activity import (
     ActivityClient,
@@ -387,12 +388,11 @@ class Worker:
     def _redeliver(self, items: list[OrchestrationWorkItem]) -> None:
         """Results handed over to steps that did not commit go to the inboxes instead
         (their tasks are still leased here; were they not, they run again)."""
-        for item in items:
-            for message in item.messages:
-                result = self._handed.pop(-message.id, None) if message.id < 0 else None
-                if result is not None:
-                    self._results.append(result)
-                    self._results_ready.set()
+        for task_id in handed_over_tasks(items):
+            result = self._handed.pop(task_id, None)
+            if result is not None:
+                self._results.append(result)
+                self._results_ready.set()
 
     def _plan_spans(self, item: OrchestrationWorkItem, outcome: StepOutcome,
                     now: datetime) -> list[SpanRecord]:
@@ -698,7 +698,7 @@ class Worker:
         # While running, the results of instances the store can lease here go
         # straight to their next steps: no inbox row, no claim, no wake-up.
         if self._stopping:
-            await self._deliver(results)
+            await self._deliver(results, hand_over=False)
             return
         self._handover_idle.clear()  # stop() waits: the leases taken here must be used
         try:
@@ -706,15 +706,16 @@ class Worker:
         finally:
             self._handover_idle.set()
 
-    async def _deliver(self, results: list[ActivityResult]) -> list[OrchestrationWorkItem]:
-        """Complete ``results`` (handing some over unless stopping); the items handed over."""
+    async def _deliver(self, results: list[ActivityResult],
+                       hand_over: bool) -> list[OrchestrationWorkItem]:
+        """Complete ``results``, handing some over if ``hand_over``; the items handed over."""
         items: list[OrchestrationWorkItem] = []
         try:
-            if self._stopping:
-                delivered = await self.store.complete_activities(results)
-            else:
+            if hand_over:
                 delivered, items = await self.store.complete_activities_and_claim(
                     results, self.worker_id, self.options.lease_seconds, self._claim_filter)
+            else:
+                delivered = await self.store.complete_activities(results)
         except Exception:
             self._results[:0] = results  # retried by the next flush
             self._results_ready.set()
@@ -726,21 +727,18 @@ class Worker:
 
     async def _hand_over(self, results: list[ActivityResult]) -> None:
         """Deliver ``results`` and run the steps of the instances they were handed to."""
-        items = await self._deliver(results)
+        items = await self._deliver(results, hand_over=True)
         if not items:
             return
         by_task = {result.id: result for result in results}
-        for item in items:
-            for message in item.messages:
-                if message.id < 0:
-                    self._handed[-message.id] = by_task[-message.id]
+        handed = handed_over_tasks(items)
+        for task_id in handed:
+            self._handed[task_id] = by_task[task_id]
         try:
             await self._run_batch(items)
         finally:
-            for item in items:  # consumed by now, or given back by _redeliver
-                for message in item.messages:
-                    if message.id < 0:
-                        self._handed.pop(-message.id, None)
+            for task_id in handed:  # consumed by now, or given back by _redeliver
+                self._handed.pop(task_id, None)
 
     def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
         """The spans of the traced activities whose results were just delivered (only those:

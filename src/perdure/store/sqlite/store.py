@@ -519,8 +519,7 @@ class SqliteStore(WaitsOnSignals):
         applied, items = await self._write(ops.complete_and_claim, results, worker_id,
                                            seconds_to_us(lease_seconds), self.clock.now_us(),
                                            versions)
-        handed = sum(1 for item in items for message in item.messages if message.id < 0)
-        if sum(applied) > handed:  # some results went to inboxes
+        if sum(applied) > len(base.handed_over_tasks(items)):  # some went to inboxes
             self._signals.notify("orchestration")
         return applied, items
 
