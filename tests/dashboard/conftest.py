@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -45,11 +46,12 @@ class Board:
 async def board_factory(hub_factory) -> AsyncIterator[Callable[..., Awaitable[Board]]]:
     opened: list[httpx.AsyncClient] = []
 
-    async def make(mode: str = "on", auth: KeyAuth | None = None, app: Any = None) -> Board:
+    async def make(mode: str = "on", auth: KeyAuth | None = None, app: Any = None,
+                   bulk_rate: float = math.inf) -> Board:
         app = app or dash_apps.app
         hub = await hub_factory(app, lease_seconds=5.0)
         client = HttpClient.like(hub.client, app)
-        asgi = create_asgi_app(app, client, auth=auth, dashboard=mode)
+        asgi = create_asgi_app(app, client, auth=auth, dashboard=mode, bulk_rate=bulk_rate)
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url=ORIGIN)
         opened.append(http)
         return Board(http, client)

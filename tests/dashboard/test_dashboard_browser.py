@@ -379,7 +379,9 @@ def test_start_suspend_resume_restart_and_rewind(server: str, page: Any) -> None
     sync_api.expect(page.locator(".notice")).to_contain_text("rewind requested")
 
 
+@pytest.mark.parametrize("server", [("--bulk-rate", "100")], indirect=True)
 def test_a_bulk_job_shows_progress_and_can_be_cancelled(server: str, page: Any) -> None:
+    # Paced to 100 a second, the job takes 10 s: the cancel arrives while it runs.
     start(server, "spawner", "spawn", 1000)
     until(server, "spawn", "Running")  # its 1000 children were created with its first step
     # The children only (terminating the parent would take them all with it).

@@ -311,7 +311,6 @@ async def test_bulk_terminate_and_purge_by_filter(board, monkeypatch):
     from perdure.http.dashboard import bulk
 
     monkeypatch.setattr(bulk, "BULK_BATCH", 40)
-    monkeypatch.setattr(bulk, "BULK_PAUSE", 0)
     for i in range(130):
         await board.client.start_new("sleeper", f"bulk-{i:03d}")
     await board.client.start_new("sleeper", "keep-me")
@@ -345,7 +344,6 @@ async def test_a_bulk_job_can_be_cancelled(board, monkeypatch):
     from perdure.http.dashboard import bulk
 
     monkeypatch.setattr(bulk, "BULK_BATCH", 5)
-    monkeypatch.setattr(bulk, "BULK_PAUSE", 0)
     for i in range(400):
         await board.client.start_new("sleeper", f"many-{i:03d}")
     token = await board.csrf("/dashboard/start")
@@ -365,6 +363,31 @@ async def test_a_bulk_job_can_be_cancelled(board, monkeypatch):
     for i in range(done, 400):
         status = await board.client.get_status(f"many-{i:03d}")
         assert status.runtime_status.value in ("Pending", "Running"), i
+
+
+async def test_a_bulk_job_is_paced_to_the_bulk_rate(board_factory, monkeypatch):
+    from perdure.http.dashboard import bulk
+
+    monkeypatch.setattr(bulk, "BULK_BATCH", 10)
+    board = await board_factory(bulk_rate=200)
+    for i in range(60):
+        await board.client.start_new("sleeper", f"paced-{i:02d}")
+    token = await board.csrf("/dashboard/start")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    _, progress = await _job(board, await board.http.post("/dashboard/bulk/terminate",
+                                                          data={"csrf": token}))
+    assert ">60</span> of 60 terminated" in progress
+    # Five pauses bring it to 50 instances at 200 a second: 0.25 s at least.
+    assert loop.time() - began >= 0.25
+
+
+async def test_a_bulk_rate_must_be_positive(board_factory):
+    from perdure.core.errors import InvalidArgumentError
+
+    for rate in (0, -1.0, float("nan")):
+        with pytest.raises(InvalidArgumentError, match="bulk_rate must be positive"):
+            await board_factory(bulk_rate=rate)
 
 
 async def test_bulk_refused_when_read_only(board_factory):

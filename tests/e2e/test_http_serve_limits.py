@@ -126,7 +126,7 @@ def test_limit_options_are_validated():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "perdure.cli", "serve", "x.py",
-                             "--max-connections", "0"], capture_output=True, cwd=HERE,
-                            timeout=30)
-    assert result.returncode == 2 and b"--max-connections" in result.stderr
+    for option in ("--max-connections", "--bulk-rate"):
+        result = subprocess.run([sys.executable, "-m", "perdure.cli", "serve", "x.py",
+                                 option, "0"], capture_output=True, cwd=HERE, timeout=30)
+        assert result.returncode == 2 and option.encode() in result.stderr

@@ -337,6 +337,9 @@ def main() -> None:
 @click.option("--dashboard", type=click.Choice(["on", "read-only", "off"]), default="on",
               show_default=True,
               help="The operations dashboard at /dashboard/ (read-only: no actions).")
+@click.option("--bulk-rate", default=2000.0, show_default=True,
+              type=click.FloatRange(0, min_open=True),
+              help="Instances a second a dashboard bulk terminate or purge handles at most.")
 @click.option("--metrics", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="Prometheus metrics at /metrics (system key required when keys are on).")
 @_worker_options
@@ -345,7 +348,7 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
           system_key: str | None, function_keys: tuple[str, ...], no_worker: bool,
           worker_options: WorkerOptions, allowed_hosts: tuple[str, ...], header_timeout: float,
           body_timeout: float, max_connections: int | None, dashboard: str,
-          metrics: str, log_format: str, log_level: str) -> None:
+          bulk_rate: float, metrics: str, log_format: str, log_level: str) -> None:
     """Run APP's worker and the HTTP API (default http://127.0.0.1:7071)."""
     from ..http.auth import KeyAuth
 
@@ -367,7 +370,8 @@ def serve(app_spec: str, store_url: str | None, host: str, port: int, auth: bool
                                worker_options=worker_options,
                                allowed_hosts=allowed_hosts, header_timeout=header_timeout,
                                body_timeout=body_timeout, max_connections=max_connections,
-                               dashboard=dashboard, metrics=metrics == "on",
+                               dashboard=dashboard, bulk_rate=bulk_rate,
+                               metrics=metrics == "on",
                                log_level=log_level))
     except KeyboardInterrupt:
         pass

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from ..app import App
 from ..client import Client
 from ..http import HttpClient, HttpServer
+from ..http.dashboard import BULK_RATE
 from ..http.metrics import MetricsSource
 from ..http.protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from ..http.server import metrics_server
@@ -63,20 +64,21 @@ async def run_server(app: App, store: Store, *, host: str = "127.0.0.1", port: i
                      header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                      body_timeout: float = DEFAULT_BODY_TIMEOUT,
                      max_connections: int | None = None, dashboard: str = "off",
-                     metrics: bool = True) -> None:
+                     metrics: bool = True, bulk_rate: float = BULK_RATE) -> None:
     """Serve ``app`` until SIGINT/SIGTERM: the worker (unless ``worker=False``) and HTTP.
 
     Keys, hosts and connection limits are :class:`~perdure.http.HttpServer`'s;
     an invalid key is refused before the socket is bound or the store opened.
     Prints one line, ``perdure serving http://HOST:PORT``, once it accepts
-    connections. ``dashboard`` is ``on``, ``read-only`` or ``off`` (``/dashboard/``);
-    ``metrics`` serves ``/metrics``.
+    connections. ``dashboard`` is ``on``, ``read-only`` or ``off`` (``/dashboard/``),
+    its bulk jobs paced to ``bulk_rate`` instances a second; ``metrics`` serves
+    ``/metrics``.
     """
     server = HttpServer(host=host, port=port, auth=auth, system_key=system_key,
                         function_keys=function_keys, log_level=log_level,
                         allowed_hosts=allowed_hosts, header_timeout=header_timeout,
                         body_timeout=body_timeout, max_connections=max_connections,
-                        dashboard=dashboard, metrics=metrics)
+                        dashboard=dashboard, metrics=metrics, bulk_rate=bulk_rate)
     try:
         await store.open()
         client = HttpClient(store, app=app, base_url=server.base_url,

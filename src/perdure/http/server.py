@@ -32,7 +32,7 @@ from ..core.errors import InvalidArgumentError
 from ..observe import WorkerMetrics
 from .auth import KeyAuth, generate_key
 from .check_status import HttpClient
-from .dashboard import dashboard_routes
+from .dashboard import BULK_RATE, dashboard_routes
 from .errors import error_response, json_response
 from .guard import RequestGuard
 from .metrics import MetricsSource
@@ -59,7 +59,8 @@ MAX_HEADER_BYTES = 16 * 1024
 def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
                     extra_routes: Sequence[BaseRoute] = (),
                     allowed_hosts: Collection[str] = (), dashboard: str = "off",
-                    metrics: MetricsSource | None = None) -> Starlette:
+                    metrics: MetricsSource | None = None,
+                    bulk_rate: float = BULK_RATE) -> Starlette:
     """The ASGI app: the management API, ``/openapi.json``, and ``app``'s HTTP functions.
 
     ``client`` serves both; pass an :class:`HttpClient` (a plain
@@ -72,7 +73,8 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
     ``allowed_hosts`` are served, and foreign ``Origin``s are refused (see
     :mod:`perdure.http.guard`). ``dashboard`` (``on``, ``read-only`` or
     ``off``) mounts the operations dashboard at ``/dashboard/``, and makes
-    ``/`` redirect there unless one of ``app``'s routes claims ``/``.
+    ``/`` redirect there unless one of ``app``'s routes claims ``/``; its bulk
+    jobs handle at most ``bulk_rate`` instances a second.
     ``metrics`` serves ``/metrics`` (Prometheus), to the system key when keys are on.
     """
     auth = auth or KeyAuth()
@@ -85,7 +87,7 @@ def create_asgi_app(app: App, client: Client, *, auth: KeyAuth | None = None,
         return json_response(document)
 
     users = user_routes(app, http_client, auth)
-    board = dashboard_routes(app, http_client, auth, dashboard)
+    board = dashboard_routes(app, http_client, auth, dashboard, bulk_rate)
     if board and not any(getattr(r, "path", None) == "/" for r in users):
         async def to_dashboard(request: Request) -> Response:
             return RedirectResponse("/dashboard/", 307)
@@ -216,7 +218,7 @@ class HttpServer:
                  header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                  body_timeout: float = DEFAULT_BODY_TIMEOUT,
                  max_connections: int | None = None, dashboard: str = "off",
-                 metrics: bool = True) -> None:
+                 metrics: bool = True, bulk_rate: float = BULK_RATE) -> None:
         if auth is None:
             auth = system_key is not None or not _is_loopback(host)
         self._generated = auth and system_key is None
@@ -235,6 +237,7 @@ class HttpServer:
             self._allowed_hosts.append(host)  # the address the operator bound is the server's own
         self._log_level = log_level
         self._dashboard = dashboard
+        self._bulk_rate = bulk_rate
         self._metrics = metrics
         fd_limit = raise_fd_limit()
         self._limits = ConnectionLimits(header_timeout, body_timeout,
@@ -253,7 +256,7 @@ class HttpServer:
         shutdown, ``wait…`` requests in flight answer their 202 at once.
         """
         asgi = create_asgi_app(app, client, auth=self.auth, allowed_hosts=self._allowed_hosts,
-                               dashboard=self._dashboard,
+                               dashboard=self._dashboard, bulk_rate=self._bulk_rate,
                                metrics=MetricsSource(client, worker_metrics)
                                if self._metrics else None)
         # log_config=None: uvicorn's records go to the application's handlers (the

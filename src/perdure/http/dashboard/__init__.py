@@ -7,7 +7,7 @@ on, the page asks for the system key once and keeps a session cookie
 ``read-only`` mode every action is refused with 403 and no button is shown.
 """
 
-from .site import MODES
+from .site import BULK_RATE, MODES
 from .views import Dashboard, dashboard_routes
 
-__all__ = ["MODES", "Dashboard", "dashboard_routes"]
+__all__ = ["BULK_RATE", "MODES", "Dashboard", "dashboard_routes"]

@@ -3,8 +3,9 @@
 A confirmed bulk action becomes a job of this server process: a background
 task that pages through the matches oldest first (by the store's tokens, so
 no row is visited twice) in batches of :data:`BULK_BATCH`, and handles each
-instance through the same client methods as the management API, pausing
-between batches. The job's
+instance through the same client methods as the management API, paced to
+at most the site's ``bulk_rate`` instances a second (``perdure serve
+--bulk-rate``): it is background work, and leaves the hub to the workers. The job's
 page (its id in the URL) polls its progress and can cancel it; cancelling
 stops it before the next instance.
 """
@@ -30,9 +31,6 @@ from .site import ACTION_LABELS, Site
 
 #: Instances per store page of a job.
 BULK_BATCH = 100
-#: Seconds a job pauses between batches: it is background work, and leaves the
-#: hub to the workers (at most BULK_BATCH / BULK_PAUSE instances a second).
-BULK_PAUSE = 0.05
 #: Jobs remembered (finished ones are forgotten oldest first).
 JOBS_KEPT = 50
 BULK_STATUSES = {
@@ -97,6 +95,8 @@ class BulkJobs:
         client = self.site.client
         f = job.filters
         token: str | None = None
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
             while not job.cancel_requested and f.statuses:
                 page = await client.get_status_by(
@@ -119,7 +119,9 @@ class BulkJobs:
                 token = page.continuation_token
                 if token is None:
                     break
-                await asyncio.sleep(BULK_PAUSE)
+                # Paced by what it handled, so a slow store is not also slept on.
+                await asyncio.sleep(max(0.0, (job.done + job.skipped) / self.site.bulk_rate
+                                        - (loop.time() - began)))
         except Exception as exc:  # noqa: BLE001 - the job's page says what went wrong
             logger.exception("bulk %s job %s failed", job.action, job.id)
             job.state, job.error = "failed", str(exc) or type(exc).__name__

@@ -25,6 +25,8 @@ MODES = ("on", "read-only", "off")
 ACTION_LABELS = {"terminate": "Terminate", "suspend": "Suspend", "resume": "Resume",
                  "rewind": "Rewind", "restart": "Restart", "raise-event": "Raise event",
                  "purge": "Purge"}
+#: Instances a second a bulk job handles at most, by default (``--bulk-rate``).
+BULK_RATE = 2000.0
 HERE = Path(__file__).parent
 #: The pages' Content-Security-Policy: no script but the dashboard's own file.
 CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
@@ -63,10 +65,15 @@ def _environment() -> jinja2.Environment:
 class Site:
     """The dashboard's shared state over one :class:`HttpClient` and :class:`KeyAuth`."""
 
-    def __init__(self, app: App, client: HttpClient, auth: KeyAuth, mode: str = "on") -> None:
+    def __init__(self, app: App, client: HttpClient, auth: KeyAuth, mode: str = "on",
+                 bulk_rate: float = BULK_RATE) -> None:
         if mode not in MODES:
             raise InvalidArgumentError(f"dashboard mode must be one of {', '.join(MODES)}, "
                                        f"got {mode!r}")
+        if not bulk_rate > 0:
+            raise InvalidArgumentError(f"bulk_rate must be positive, got {bulk_rate!r}")
+        #: Instances a second a bulk job handles at most (``math.inf``: unpaced).
+        self.bulk_rate = bulk_rate
         self.app = app
         self.client = client
         self.auth = auth

@@ -16,7 +16,7 @@ from .filters import BASE
 from .instance_detail import InstanceDetail
 from .instance_list import InstanceList
 from .signin import SignIn
-from .site import HERE, Site
+from .site import BULK_RATE, HERE, Site
 
 
 class Part(Protocol):
@@ -30,8 +30,9 @@ class Part(Protocol):
 class Dashboard:
     """The dashboard over one :class:`HttpClient` and :class:`KeyAuth`."""
 
-    def __init__(self, app: App, client: HttpClient, auth: KeyAuth, mode: str = "on") -> None:
-        self.site = Site(app, client, auth, mode)
+    def __init__(self, app: App, client: HttpClient, auth: KeyAuth, mode: str = "on",
+                 bulk_rate: float = BULK_RATE) -> None:
+        self.site = Site(app, client, auth, mode, bulk_rate)
         self.signin = SignIn(self.site)
         self.bulk = BulkPages(self.site)
         self.parts: list[Part] = [self.signin, InstanceList(self.site), InstanceDetail(self.site),
@@ -46,8 +47,9 @@ class Dashboard:
 
 
 def dashboard_routes(app: App, client: HttpClient, auth: KeyAuth,
-                     mode: str = "on") -> list[BaseRoute]:
-    """The dashboard's routes under ``/dashboard`` (none for ``mode="off"``)."""
+                     mode: str = "on", bulk_rate: float = BULK_RATE) -> list[BaseRoute]:
+    """The dashboard's routes under ``/dashboard`` (none for ``mode="off"``); its bulk
+    jobs handle at most ``bulk_rate`` instances a second."""
     if mode == "off":
         return []
-    return Dashboard(app, client, auth, mode).routes()
+    return Dashboard(app, client, auth, mode, bulk_rate).routes()
