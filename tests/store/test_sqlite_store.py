@@ -49,7 +49,8 @@ def test_parse_url() -> None:
 
 
 @pytest.mark.parametrize("query", ["synchronous=OFF", "busy_timeout=abc", "poll_interval=-1",
-                                   "colour=blue"])
+                                   "colour=blue", "page_size=1000", "page_size=256",
+                                   "page_size=131072", "page_size=big"])
 def test_bad_options(query: str) -> None:
     with pytest.raises(InvalidArgumentError):
         SqliteStore(f"sqlite:///hub.db?{query}")
@@ -91,6 +92,27 @@ async def test_pragmas(sqlite_store: SqliteStore, tmp_path: Path) -> None:
         assert await pragma(full, "busy_timeout") == 2500
     finally:
         await full.close()
+
+
+async def test_a_new_hub_takes_the_page_size_and_an_old_one_keeps_its_own(
+        sqlite_store: SqliteStore, tmp_path: Path) -> None:
+    assert await pragma(sqlite_store, "page_size") == 2048  # the default
+    await sqlite_store.close()
+    reopened = SqliteStore(url_for(tmp_path / "hub.db", "page_size=8192"))
+    await reopened.open()
+    try:
+        assert await pragma(reopened, "page_size") == 2048  # the file's own
+        await reopened.create_instance(new("still-writable"))
+    finally:
+        await reopened.close()
+    large = SqliteStore(url_for(tmp_path / "large.db", "page_size=8192"))
+    await large.open()
+    try:
+        assert await pragma(large, "page_size") == 8192
+        assert large._inline is not None
+        assert large._inline.execute("PRAGMA page_size").fetchone()[0] == 8192
+    finally:
+        await large.close()
 
 
 async def test_the_log_is_checkpointed_off_the_event_loop(sqlite_store: SqliteStore,

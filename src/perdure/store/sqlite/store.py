@@ -36,7 +36,7 @@ from .. import base
 from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, now_us, seconds_to_us
 from ..migrate import Migration, apply_migrations, load_migrations
-from ..options import seconds_option
+from ..options import integer_option, seconds_option
 from ..plan import TaskLease, task_lease
 from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import Signals, WaitsOnSignals
@@ -58,6 +58,10 @@ CHECKPOINT_INTERVAL = 1.0
 STARVED_CHECKPOINT = 3 * CHECKPOINT_INTERVAL
 #: Bytes the write-ahead log file is cut back to once checkpointed.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+#: Bytes a page of a new hub file. A start writes 13 pages to the log (the rows
+#: and an entry in each index): side by side, 2 KB pages ran W1 17% faster than
+#: SQLite's default 4 KB and starts 30–40% faster, with 8 KB payloads 10% slower.
+PAGE_SIZE = 2048
 #: The numbered schema scripts (see :mod:`perdure.store.migrate`).
 MIGRATIONS = resources.files(__package__).joinpath("migrations")
 
@@ -91,6 +95,12 @@ class SqliteStore(WaitsOnSignals):
       waiters. Commits made through this store wake them at once. With 0,
       other processes' commits reach them only through the waiters' own
       re-reads, every few seconds.
+    * ``page_size=<bytes>`` (default 2048; a power of two from 512 to 65536):
+      the page size of a hub file this store creates (an existing file keeps
+      its own). Every commit writes each page it changed to the log in full,
+      and a step changes a page of each index it touches: small pages make
+      each commit write less. Larger pages suit hubs whose inputs and outputs
+      run to many kilobytes.
     """
 
     def __init__(self, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -98,7 +108,7 @@ class SqliteStore(WaitsOnSignals):
         self.clock = clock
         path, options = parse_sqlite_url(url)
         self._path = path
-        unknown = set(options) - {"synchronous", "busy_timeout", "poll_interval"}
+        unknown = set(options) - {"synchronous", "busy_timeout", "poll_interval", "page_size"}
         if unknown:
             raise InvalidArgumentError(f"unknown SQLite store option(s): {sorted(unknown)}")
         self._synchronous = options.get("synchronous", "NORMAL").upper()
@@ -107,6 +117,10 @@ class SqliteStore(WaitsOnSignals):
                 f"synchronous must be NORMAL or FULL, got {self._synchronous!r}")
         self._busy_timeout = seconds_option(options, "busy_timeout", 10.0)
         self._poll_interval = seconds_option(options, "poll_interval", 0.1)
+        self._page_size = integer_option(options, "page_size", PAGE_SIZE, minimum=512)
+        if self._page_size & (self._page_size - 1) or self._page_size > 65536:
+            raise InvalidArgumentError(
+                f"page_size must be a power of two from 512 to 65536, got {self._page_size}")
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # only ever used on the executor thread
         self._inline: sqlite3.Connection | None = None  # only ever used on the event loop
@@ -219,6 +233,8 @@ class SqliteStore(WaitsOnSignals):
         conn = sqlite3.connect(self._path, timeout=busy_timeout, isolation_level=None,
                                cached_statements=256)
         try:
+            # Only a file without tables takes it (before WAL mode writes the header).
+            conn.execute(f"PRAGMA page_size = {self._page_size}")
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             # Validated against _SYNCHRONOUS: PRAGMA values cannot be bound.
