@@ -90,33 +90,6 @@ async def test_activity_completion_wakes_orchestration_waiter(store: Store) -> N
     assert took < PROMPT
 
 
-async def test_a_step_wakes_orchestration_waiters_for_messages_that_came_meanwhile(
-        store: Store) -> None:
-    await start(store, "a")
-    await store.send_message(event_message("a"), operation="raise event", allowed=set(Status))
-    item = await claim_one(store, "a")
-    await store.send_message(event_message("a"), operation="raise event", allowed=set(Status))
-    await store.wait_for_work("orchestration", 0)  # the raise's own wake-up
-    took = await woken_within(store.wait_for_work("orchestration", WAIT),
-                              store.commit_steps([step(item)]))
-    assert took < PROMPT
-    again = await claim_all(store)
-    assert list(again) == ["a"] and len(again["a"].messages) == 1
-
-
-async def test_a_step_that_leaves_nothing_to_claim_wakes_no_orchestration_waiter(
-        store: Store, hub_url: str) -> None:
-    if not hub_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's claim gates open on every release")
-    await store.create_instance(new("a"))
-    item = await claim_one(store, "a")
-    await store.wait_for_work("orchestration", 0)
-    assert await store.commit_steps([step(item)]) == [True]
-    started = time.monotonic()
-    await store.wait_for_work("orchestration", 0.05)  # nothing woke it: the timeout did
-    assert time.monotonic() - started >= 0.04
-
-
 async def test_notification_before_wait_is_not_lost(store: Store) -> None:
     await store.wait_for_work("orchestration", 0)
     await store.create_instance(new("a"))

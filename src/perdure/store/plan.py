@@ -68,10 +68,6 @@ class CommitPlan:
     tasks: list[TaskRow] = field(default_factory=list)
     messages: list[MessageRow] = field(default_factory=list)
     starts: list[NewInstance] = field(default_factory=list)
-    #: Whether an applied step's instance still has visible messages (they came
-    #: during its step): releasing its lease made it claimable. Set by a store
-    #: that asks after writing the plan.
-    waiting: bool = False
 
     @property
     def tasks_added(self) -> bool:

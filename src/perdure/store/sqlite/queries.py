@@ -61,7 +61,6 @@ class Queries:
     insert_history: str
     update_after_step: str
     delete_consumed: str
-    messages_waiting: str
     insert_task: str
     park_instance: str
     unpark_instance: str

@@ -175,11 +175,6 @@ UPDATE instances
 -- name: delete_consumed
 DELETE FROM inbox WHERE id = ? AND instance_id = ?;
 
--- name: messages_waiting
--- Whether any of these instances has a visible message left after its step
--- (one that arrived meanwhile, or past a claim's cap): released, it is claimable.
-SELECT EXISTS (SELECT 1 FROM inbox WHERE instance_id IN {ids} AND visible_at <= ?2);
-
 -- name: insert_task
 INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at,
                    trace_parent)

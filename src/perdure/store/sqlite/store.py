@@ -482,10 +482,8 @@ class SqliteStore(WaitsOnSignals):
         # A claim that took less than its limit took every claimable task.
         if outcome.tasks_added and (lease is None or len(taken) >= lease[1]):
             self._signals.notify("activity")
-        # Applied steps release leases: messages that arrived meanwhile become
-        # claimable. (The worker claims again after its batch anyway; a signal for
-        # nothing would send it round its loop twice.)
-        if outcome.messages_added or outcome.waiting:
+        # Applied steps release leases: messages that arrived meanwhile become claimable.
+        if outcome.messages_added or any(outcome.applied):
             self._signals.notify("orchestration")
         if outcome.changed:
             self._signals.notify_instances(outcome.changed)

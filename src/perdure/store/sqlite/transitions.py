@@ -315,9 +315,6 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
         conn.executemany(SQL.update_after_step, plan.updates)
     if plan.consumed:
         conn.executemany(SQL.delete_consumed, plan.consumed)
-    if plan.updates:
-        ids = encode_ids([update[-1] for update in plan.updates])
-        ((plan.waiting,),) = conn.execute(SQL.messages_waiting, (ids, now))
     if plan.finished_tasks:
         conn.executemany(SQL.delete_task, plan.finished_tasks)
     if plan.tasks:
