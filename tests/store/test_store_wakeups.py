@@ -90,6 +90,20 @@ async def test_activity_completion_wakes_orchestration_waiter(store: Store) -> N
     assert took < PROMPT
 
 
+async def test_a_step_wakes_orchestration_waiters_for_messages_that_came_meanwhile(
+        store: Store) -> None:
+    await start(store, "a")
+    await store.send_message(event_message("a"), operation="raise event", allowed=set(Status))
+    item = await claim_one(store, "a")
+    await store.send_message(event_message("a"), operation="raise event", allowed=set(Status))
+    await store.wait_for_work("orchestration", 0)  # the raise's own wake-up
+    took = await woken_within(store.wait_for_work("orchestration", WAIT),
+                              store.commit_steps([step(item)]))
+    assert took < PROMPT
+    again = await claim_all(store)
+    assert list(again) == ["a"] and len(again["a"].messages) == 1
+
+
 async def test_notification_before_wait_is_not_lost(store: Store) -> None:
     await store.wait_for_work("orchestration", 0)
     await store.create_instance(new("a"))
