@@ -17,7 +17,7 @@ from perdure.store import create_store
 from perdure.store.migrate import load_migrations
 from perdure.store.sqlite import MIGRATIONS, SqliteStore, parse_sqlite_url
 
-from .helpers import claim_one, new
+from .helpers import advance, claim_one, new, start
 
 
 def url_for(path: Path, query: str = "") -> str:
@@ -143,6 +143,42 @@ async def test_migrations_are_recorded_and_not_rerun(tmp_path: Path) -> None:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
         assert versions == [v for v, _, _ in load_migrations(MIGRATIONS)]
         assert conn.execute("SELECT count(*) FROM instances").fetchone()[0] == 2
+
+
+async def test_a_hub_with_a_row_per_event_moves_to_a_row_per_step(tmp_path: Path) -> None:
+    """Migration 7: the per-event history rows of older hubs keep their events and
+    positions, and steps after it append behind them."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(url_for(path))
+    await store.open()
+    await start(store, "a")
+    await advance(store, "a", Status.Running)
+    before = await store.get_history("a")
+    await store.close()
+    with sqlite3.connect(path) as conn:  # back to version 6: one row per event
+        conn.executescript("""
+            CREATE TABLE history_v6 (instance_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                                     event TEXT NOT NULL, PRIMARY KEY (instance_id, seq))
+                                     WITHOUT ROWID;
+            INSERT INTO history_v6 SELECT h.instance_id, h.seq + e.key, e.value
+              FROM history AS h, json_each(h.events) AS e;
+            DROP TABLE history;
+            ALTER TABLE history_v6 RENAME TO history;
+            DELETE FROM schema_version WHERE version = 7;""")
+        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == len(before) > 2
+    store = SqliteStore(url_for(path))
+    await store.open()
+    try:
+        assert await store.get_history("a") == before
+        assert (await store.get_histories(["a"]))["a"] == before
+        await advance(store, "a", Status.Completed)
+        after = await store.get_history("a")
+        assert after[:len(before)] == before and len(after) == len(before) + 2
+        assert (await store.get_instance("a")).history_len == len(after)  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:  # the old events one row each, the new step one row
+        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == len(before) + 1
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:

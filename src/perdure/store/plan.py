@@ -17,6 +17,7 @@ from .codec import (
     MessageRow,
     TaskRow,
     encode_event,
+    encode_events,
     encode_failure,
     message_row,
     seconds_to_us,
@@ -31,7 +32,9 @@ from .rules import wakes_waiters
 StepUpdate = tuple[str | None, str | None, str, str | None, str | None, str | None,
                    int | None, int, str]
 
-#: One history event row to insert: ``(instance_id, seq, event)``.
+#: One step's history row to insert: ``(instance_id, seq, events)``, ``seq`` the
+#: position of its first event and ``events`` a JSON array (see
+#: :func:`~perdure.store.codec.encode_events`).
 HistoryRow = tuple[str, int, str]
 
 
@@ -105,8 +108,9 @@ def plan_commit(steps: Sequence[StepCommit],
         if step.new_execution_id is not None:
             plan.resets.append(step.instance_id)
             seq = 0
-        plan.history.extend((step.instance_id, seq + i, encode_event(event))
-                            for i, event in enumerate(step.history))
+        if step.history:
+            plan.history.append((step.instance_id, seq,
+                                 encode_events([encode_event(e) for e in step.history])))
         status = OrchestrationRuntimeStatus(step.runtime_status).value
         plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
                              step.output, encode_failure(step.failure), now,

@@ -529,11 +529,7 @@ async def commit_steps_locked(conn: Conn, q: Queries, steps: Sequence[base.StepC
         if plan.resets:
             await conn.execute(q.delete_history, (plan.resets,))
         if plan.history:  # one row per step: its events, from the position of the first
-            chunks: dict[str, tuple[int, list[str]]] = {}
-            for instance_id, seq, text in plan.history:
-                chunks.setdefault(instance_id, (seq, []))[1].append(text)
-            await conn.execute(q.insert_history, _columns(
-                [(iid, seq, encode_events(texts)) for iid, (seq, texts) in chunks.items()]))
+            await conn.execute(q.insert_history, _columns(plan.history))
         if plan.updates:
             # updated_at is the server's clock ({now}), not the plan's.
             await conn.execute(q.update_after_step, _columns(

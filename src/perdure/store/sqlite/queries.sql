@@ -27,14 +27,14 @@ SELECT {columns} FROM instances WHERE instance_id = ?;
 SELECT runtime_status FROM instances WHERE instance_id = ?;
 
 -- name: select_history
-SELECT event FROM history WHERE instance_id = ? ORDER BY seq;
+SELECT events FROM history WHERE instance_id = ? ORDER BY seq;
 
 -- name: select_generations
 SELECT generation, execution_id, started_at, ended_at, input_preview FROM generations
  WHERE instance_id = ? ORDER BY generation;
 
 -- name: select_histories
-SELECT instance_id, event FROM history WHERE instance_id IN {ids}
+SELECT instance_id, events FROM history WHERE instance_id IN {ids}
  ORDER BY instance_id, seq;
 
 -- name: insert_instance
@@ -162,7 +162,7 @@ SELECT instance_id, lock_token, runtime_status, history_len FROM instances
 DELETE FROM history WHERE instance_id = ?;
 
 -- name: insert_history
-INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?);
+INSERT INTO history (instance_id, seq, events) VALUES (?, ?, ?);
 
 -- name: update_after_step
 -- ?1 is the new execution id, or NULL to keep the current execution and input.

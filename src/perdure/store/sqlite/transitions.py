@@ -33,6 +33,7 @@ from ..codec import (
     PageRow,
     activity_item,
     decode_event,
+    decode_events,
     encode_event,
     encode_failure,
     encode_ids,
@@ -82,14 +83,15 @@ def get_instance(conn: sqlite3.Connection, instance_id: str) -> base.InstanceRec
 
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
-    return [decode_event(text) for (text,) in conn.execute(SQL.select_history, (instance_id,))]
+    return [event for (text,) in conn.execute(SQL.select_history, (instance_id,))
+            for event in decode_events(text)]
 
 
 def get_histories(conn: sqlite3.Connection,
                   instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
     histories: dict[str, list[HistoryEvent]] = {instance_id: [] for instance_id in instance_ids}
     for instance_id, text in conn.execute(SQL.select_histories, (encode_ids(list(histories)),)):
-        histories[instance_id].append(decode_event(text))
+        histories[instance_id].extend(decode_events(text))
     return histories
 
 
