@@ -159,32 +159,68 @@ async def test_the_backlog_opens_only_as_fast_as_activity_slots_free(hub_factory
     assert all(bound is not None and opened <= bound <= 2 for bound, opened in counting.claims)
 
 
-def test_evicted_executors_are_collected_even_with_the_collector_off() -> None:
-    """An executor is a web of cycles: evicting it frees nothing by itself. The cache
-    collects them once it has evicted EVICTIONS_PER_COLLECTION (or half its size)."""
+def driven(instance_id: str) -> OrchestrationExecutor:
+    """An executor whose orchestration waits for its first activity."""
+    ex = executor(instance_id)
+    ex.process([OrchestratorStarted(timestamp=NOW),
+                ExecutionStarted(timestamp=NOW, name="hello_sequence")], replaying=False)
+    assert [a.name for a in ex.take_actions()] == ["say_hello"]
+    return ex
+
+
+def keep(cache: ExecutorCache, instance_id: str, ex: OrchestrationExecutor) -> None:
+    cache.begin_step(instance_id, ex, "e")
+    cache.committed(instance_id, 3, [OrchestratorStarted(timestamp=NOW)])
+
+
+def test_evicted_and_finished_executors_are_freed_at_once_with_the_collector_off() -> None:
+    """An executor is a web of cycles, which only the cycle collector frees: the cache
+    takes apart what it drops, so reference counting frees it."""
     import gc
     import weakref
 
-    from perdure.worker.cache import EVICTIONS_PER_COLLECTION
-
-    cache = ExecutorCache(10 * EXECUTOR_BYTES)
+    cache = ExecutorCache(3 * EXECUTOR_BYTES)
     gc.disable()
     try:
         gc.collect()
-        step(cache, "first")
-        entry = cache.get("first")
-        assert entry is not None
-        first = weakref.ref(entry.executor)
-        del entry
-        evicted_alive = 0  # steps after which "first" was evicted but not freed
-        for i in range(2 * EVICTIONS_PER_COLLECTION):
-            step(cache, f"i{i}")
-            if first() is None:
-                break
-            evicted_alive += cache.get("first") is None
-        steps = i + 2  # "first" and these
-        assert first() is None
-        assert evicted_alive > EVICTIONS_PER_COLLECTION // 2
-        assert steps - len(cache) == EVICTIONS_PER_COLLECTION  # the evictions so far
+        first, done = driven("first"), driven("done")
+        freed = weakref.ref(first), weakref.ref(done)
+        keep(cache, "first", first)
+        keep(cache, "done", done)
+        del first, done
+        cache.pop("done")  # finished
+        assert freed[1]() is None
+        for i in range(5):
+            keep(cache, f"i{i}", driven(f"i{i}"))
+        assert "first" not in cache and freed[0]() is None
+        assert gc.collect() == 0  # nothing was left for the collector
     finally:
         gc.enable()
+
+
+def test_an_executor_evicted_while_it_steps_is_left_whole() -> None:
+    cache = ExecutorCache(EXECUTOR_BYTES + 2 * EVENT_BYTES)
+    stepping = driven("a")
+    cache.begin_step("a", stepping, "e")  # a batch in flight drives it
+    keep(cache, "b", driven("b"))  # evicts "a" to stay in budget
+    assert "a" not in cache
+    outcome = stepping.step([OrchestratorStarted(timestamp=NOW), result("Hello Tokyo!")])
+    assert [a.name for a in outcome.actions] == ["say_hello"]
+
+
+def test_taking_an_executor_apart_runs_its_finally_blocks_as_collecting_it_would() -> None:
+    ran: list[str] = []
+
+    def orchestrator(ctx: perdure.OrchestrationContext):  # type: ignore[no-untyped-def]
+        try:
+            yield ctx.call_activity("say_hello", "x")
+        finally:
+            ran.append("finally")
+            raise RuntimeError("ignored, as when collected")
+
+    ex = OrchestrationExecutor(orchestrator, "f")
+    ex.process([OrchestratorStarted(timestamp=NOW), ExecutionStarted(timestamp=NOW, name="o")],
+               replaying=False)
+    ex.discard()
+    assert ran == ["finally"]
+    ex.discard()  # twice is harmless

@@ -169,6 +169,28 @@ class OrchestrationExecutor:
             carryover=done.carryover if done else [],
         )
 
+    def discard(self) -> None:
+        """Take this executor apart: it is never driven again.
+
+        An executor is a web of reference cycles (its context, body, tasks and
+        logger point at each other), which only the cycle collector frees, and a
+        long-kept one sits in the generation it collects most rarely. Closing the
+        body (as collecting it would: ``finally`` blocks run, and whatever they
+        raise is ignored) and clearing the attributes of the executor and its
+        context frees most of it at once, by reference counting.
+        """
+        body, self._body = getattr(self, "_body", None), None
+        close = getattr(body, "close", None)
+        if close is not None:
+            try:
+                close()
+            except BaseException:  # noqa: BLE001, S110 - user code: as when collected
+                pass
+        ctx = getattr(self, "ctx", None)
+        if ctx is not None:
+            vars(ctx).clear()
+        vars(self).clear()
+
     def open_sub_orchestrations(self) -> list[str]:
         """Instance ids of sub-orchestrations started and not yet finished."""
         return self.ctx.open_sub_orchestrations()

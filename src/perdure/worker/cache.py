@@ -12,9 +12,15 @@ an instance whose executor went is rebuilt by replay if it steps again.
 An executor is a web of reference cycles (its context, generator and tasks
 point at each other), so dropping one frees nothing until the cycle collector
 runs; one that was kept long (an instance waiting for an event) is in the
-oldest generation, which CPython collects rarely. While the cache evicts, it
-runs a full collection each time it has evicted half as many executors as it
-holds: else 100,000 waiting instances left 150 MB of evicted executors behind.
+oldest generation, which CPython collects rarely (100,000 waiting instances
+once left 150 MB of evicted executors behind). So the cache takes apart every
+executor it drops (:meth:`~perdure.core.executor.OrchestrationExecutor.discard`),
+and reference counting frees it at once. Only one evicted while a batch in
+flight may still drive it is left whole, to the collector: the cache runs a
+full collection once it has left as many of those as
+:data:`EVICTIONS_PER_COLLECTION` (or half its size). Full collections every
+few thousand evictions had taken a twelfth of a worker releasing waiting
+instances.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ EVENT_BYTES = 64
 #: Decoded values weigh more than their JSON text (objects, boxed numbers): a margin.
 PAYLOAD_FACTOR = 3
 
-#: The fewest evictions between two collections of the evicted executors.
+#: The fewest executors left whole (evicted mid-step) between two collections.
 EVICTIONS_PER_COLLECTION = 1000
 
 #: The history length of a cached executor whose step has not committed yet.
@@ -85,7 +91,7 @@ class ExecutorCache:
         self.budget_bytes = budget_bytes
         self.size = 0  # estimated bytes held
         self._entries: OrderedDict[str, CachedExecutor] = OrderedDict()
-        self._evicted = 0  # since the last collection
+        self._evicted = 0  # left whole since the last collection
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,10 +108,14 @@ class ExecutorCache:
         """Hold ``executor`` for a step in flight: stale (:data:`STEPPING`) until
         :meth:`committed` says the step's commit applied. A new executor weighs
         what the history it was rebuilt from (``replayed``) carried."""
-        old = self._entries.get(instance_id)
-        size = old.size if old is not None and old.executor is executor \
-            else EXECUTOR_BYTES + payload_bytes(replayed)
-        self.pop(instance_id)
+        old = self._entries.pop(instance_id, None)
+        size = EXECUTOR_BYTES + payload_bytes(replayed)
+        if old is not None:
+            self.size -= old.size
+            if old.executor is executor:
+                size = old.size
+            else:
+                old.executor.discard()
         self._entries[instance_id] = CachedExecutor(executor, execution_id, STEPPING, size)
         self.size += size
 
@@ -129,12 +139,16 @@ class ExecutorCache:
         entry = self._entries.pop(instance_id, None)
         if entry is not None:
             self.size -= entry.size
+            entry.executor.discard()
 
     def _shrink(self) -> None:
         while self.size > self.budget_bytes and self._entries:
             _, entry = self._entries.popitem(last=False)
             self.size -= entry.size
-            self._evicted += 1
+            if entry.history_len == STEPPING:  # a batch in flight may still drive it
+                self._evicted += 1
+            else:
+                entry.executor.discard()
         if self._evicted >= max(EVICTIONS_PER_COLLECTION, len(self._entries) // 2):
             self._evicted = 0
             gc.collect()
