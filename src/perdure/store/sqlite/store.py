@@ -60,7 +60,7 @@ STARVED_CHECKPOINT = 3 * CHECKPOINT_INTERVAL
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: Bytes a page of a new hub file. A start writes 13 pages to the log (the rows
 #: and an entry in each index): side by side with SQLite's default 4 KB, 2 KB
-#: pages took starts 30–40% faster, releases of waiting instances 10–20% and W1
+#: pages took starts 24–42% faster, releases of waiting instances 10–20% and W1
 #: 5%, and instances carrying 8 KB payloads 10% slower.
 PAGE_SIZE = 2048
 #: The numbered schema scripts (see :mod:`perdure.store.migrate`).
