@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from perdure.core.errors import InvalidArgumentError, StoreSchemaError
+from perdure.core.errors import InvalidArgumentError, StoreOpenError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.migrate import load_migrations
@@ -179,6 +179,34 @@ async def test_a_hub_with_a_row_per_event_moves_to_a_row_per_step(tmp_path: Path
         await store.close()
     with sqlite3.connect(path) as conn:  # the old events one row each, the new step one row
         assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == len(before) + 1
+
+
+async def test_opening_waits_for_wal_mode_while_another_process_creates_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite may refuse to enter WAL mode at once, without the busy handler, while
+    another process creates the file: the open retries within its busy timeout."""
+    refusals = {"left": 3}
+    real_connect = sqlite3.connect
+
+    class Refusing(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+            if sql == "PRAGMA journal_mode = WAL" and refusals["left"] > 0:
+                refusals["left"] -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return super().execute(sql, *args)
+
+    monkeypatch.setattr(sqlite3, "connect",
+                        lambda *args, **kwargs: real_connect(*args, factory=Refusing, **kwargs))
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    await store.open()
+    try:
+        assert refusals["left"] == 0
+        assert await pragma(store, "journal_mode") == "wal"
+    finally:
+        await store.close()
+    refusals["left"] = 1
+    with pytest.raises(StoreOpenError, match="locked"):  # no time to wait: it says so
+        await SqliteStore(url_for(tmp_path / "other.db", "busy_timeout=0")).open()
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:

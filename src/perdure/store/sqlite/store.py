@@ -237,7 +237,7 @@ class SqliteStore(WaitsOnSignals):
             # Only a file without tables takes it (before WAL mode writes the header).
             conn.execute(f"PRAGMA page_size = {self._page_size}")
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enter_wal_mode(conn, busy_timeout)
             # Validated against _SYNCHRONOUS: PRAGMA values cannot be bound.
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -557,6 +557,28 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """True when SQLite refused because another connection holds a lock."""
     return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
         or "locked" in str(exc)
+
+
+#: Seconds between two tries to enter WAL mode while another process creates the file.
+WAL_RETRY = 0.01
+
+
+def _enter_wal_mode(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting up to ``busy_timeout`` for its lock.
+
+    While another process is creating the file, SQLite may refuse the change
+    at once, without calling the busy handler: two processes opening a new hub
+    together failed one open in about forty.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_RETRY)
 
 
 def _transaction(conn: sqlite3.Connection, relaxed: bool, fn: Callable[..., T],
