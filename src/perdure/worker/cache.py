@@ -108,14 +108,9 @@ class ExecutorCache:
         """Hold ``executor`` for a step in flight: stale (:data:`STEPPING`) until
         :meth:`committed` says the step's commit applied. A new executor weighs
         what the history it was rebuilt from (``replayed``) carried."""
-        old = self._entries.pop(instance_id, None)
-        size = EXECUTOR_BYTES + payload_bytes(replayed)
-        if old is not None:
-            self.size -= old.size
-            if old.executor is executor:
-                size = old.size
-            else:
-                old.executor.discard()
+        old = self._remove(instance_id, keep=executor)
+        size = old.size if old is not None and old.executor is executor \
+            else EXECUTOR_BYTES + payload_bytes(replayed)
         self._entries[instance_id] = CachedExecutor(executor, execution_id, STEPPING, size)
         self.size += size
 
@@ -135,11 +130,19 @@ class ExecutorCache:
         self._shrink()
 
     def pop(self, instance_id: str) -> None:
-        """Forget ``instance_id``'s executor (finished, failed to commit, or stale)."""
+        """Forget ``instance_id``'s executor (finished, failed to commit, or stale),
+        taking it apart."""
+        self._remove(instance_id)
+
+    def _remove(self, instance_id: str,
+                keep: OrchestrationExecutor | None = None) -> CachedExecutor | None:
+        """Remove the entry, taking its executor apart unless it is ``keep``."""
         entry = self._entries.pop(instance_id, None)
         if entry is not None:
             self.size -= entry.size
-            entry.executor.discard()
+            if entry.executor is not keep:
+                entry.executor.discard()
+        return entry
 
     def _shrink(self) -> None:
         while self.size > self.budget_bytes and self._entries:
