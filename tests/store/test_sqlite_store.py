@@ -287,8 +287,9 @@ async def test_lease_writes_skip_the_fsync_but_keep_full_durability(tmp_path: Pa
 async def test_writes_that_never_yield_still_checkpoint_the_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Back-to-back starts on the loop's own connection never let the checkpointer
-    # task run; once it is starved, writes checkpoint inline, so the log does not
-    # grow without bound (and the instances reach the database file).
+    # task run; once it is starved, a write hands a checkpoint to the database
+    # thread, and the first write after it is done copies the rest inline, so
+    # the log starts afresh (and the instances reach the database file).
     from perdure.store.sqlite import store as sqlite_module
 
     monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", -1.0)  # starved at once
@@ -298,7 +299,79 @@ async def test_writes_that_never_yield_still_checkpoint_the_log(
         before = (tmp_path / "hub.db").stat().st_size
         for i in range(50):
             await store.create_instance(new(f"i{i}"))
+        offloaded = store._starved_checkpoint
+        assert offloaded is not None  # on the database thread, beside the writes
+        offloaded.result(timeout=10)
+        await store.create_instance(new("catch-up"))  # copies the rest inline
+        assert store._starved_checkpoint is None
         # Checkpointed: the database file itself grew, not only the log.
         assert (tmp_path / "hub.db").stat().st_size > before
+        await store.create_instance(new("afresh"))  # the log starts over
+        assert store._inline is not None
+        (_, frames, _) = store._inline.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert 0 < frames < 40, frames  # one start's pages, not fifty-two starts'
+        assert await store.get_instance("i49") is not None
     finally:
+        await store.close()
+
+
+async def test_a_commit_never_cuts_the_log_file_and_a_quiet_round_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Truncating a log file that a burst grew large stalled the commit that did
+    # it; the file is written over instead, and cut once nothing is written.
+    from perdure.store.sqlite import store as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", -1.0)
+    monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_INTERVAL", 0.05)
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    wal = tmp_path / "hub.db-wal"
+    await store.open()
+    try:
+        for i in range(100):  # never yields: the checkpointer task cannot run
+            await store.create_instance(new(f"i{i}"))
+        grown = wal.stat().st_size
+        assert grown > 64 * 1024
+        offloaded = store._starved_checkpoint
+        if offloaded is not None:
+            offloaded.result(timeout=10)
+        for i in range(3):  # the catch-up, then a log started afresh: the file stays
+            await store.create_instance(new(f"j{i}"))
+        assert wal.stat().st_size == grown
+        assert store._checkpoint_mode() == "PASSIVE"  # the log is short, not its file
+        deadline = asyncio.get_running_loop().time() + 10
+        while wal.stat().st_size > 0:  # a quiet round truncates it
+            assert asyncio.get_running_loop().time() < deadline, wal.stat().st_size
+            await asyncio.sleep(0.02)
+        assert await store.get_instance("j2") is not None
+    finally:
+        await store.close()
+
+
+async def test_a_log_longer_than_its_limit_is_checkpointed_with_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another process's writes keep a passive checkpoint from ever reaching the
+    # log's end; past its limit, the checkpoint waits for them (RESTART).
+    from perdure.store.sqlite import store as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", 16 * 1024)
+    store = SqliteStore(url_for(tmp_path / "hub.db"))
+    other = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+    await store.open()
+    try:
+        assert store._checkpoint_mode() == "PASSIVE"
+        for i in range(20):
+            await store.create_instance(new(f"i{i}"))
+        other.execute("BEGIN")  # a reader pins the log: no checkpoint reaches its end
+        other.execute("SELECT count(*) FROM instances").fetchone()
+        for i in range(20):
+            await store.create_instance(new(f"j{i}"))
+        assert store._inline is not None
+        store._checkpoint_sync(store._inline, "PASSIVE")
+        assert store._checkpoint_mode() == "RESTART"
+        other.execute("COMMIT")
+        store._checkpoint_sync(store._inline, "RESTART")  # reaches the end now
+        assert store._checkpoint_mode() == "PASSIVE"
+    finally:
+        other.close()
         await store.close()

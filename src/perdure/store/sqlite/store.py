@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from importlib import resources
@@ -52,11 +52,17 @@ T = TypeVar("T")
 _SYNCHRONOUS = ("NORMAL", "FULL")
 #: Seconds between write-ahead log checkpoints while the hub is written to.
 CHECKPOINT_INTERVAL = 1.0
-#: Seconds without a background checkpoint after which a write checkpoints inline:
-#: a caller writing in a loop that never yields (back-to-back starts) starves the
-#: checkpointer task, and the log would grow without bound, slowing every read.
-STARVED_CHECKPOINT = 3 * CHECKPOINT_INTERVAL
-#: Bytes the write-ahead log file is cut back to once checkpointed.
+#: Seconds without a background checkpoint after which a write starts one itself
+#: (see :meth:`SqliteStore._keep_log_short`): a caller writing in a loop that never
+#: yields (back-to-back starts) starves the checkpointer task, and the log would
+#: grow without bound, slowing every read. Half an interval late: the log such a
+#: loop writes in that time is a few hundred megabytes.
+STARVED_CHECKPOINT = 1.5 * CHECKPOINT_INTERVAL
+#: Bytes of write-ahead log beyond which a checkpoint waits for other processes'
+#: writers (see :meth:`SqliteStore._checkpoint_mode`), and a quiet hub's log file
+#: is cut back to nothing. A commit never cuts it: truncating a log that a burst
+#: of writes grew to hundreds of megabytes took the commit 300 ms; a log file
+#: left at its size is written over from its start once checkpointed.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: Bytes a page of a new hub file. A start writes 13 pages to the log (the rows
 #: and an entry in each index): side by side with SQLite's default 4 KB, 2 KB
@@ -129,6 +135,9 @@ class SqliteStore(WaitsOnSignals):
         self._watcher: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpointed = time.monotonic()  # the last checkpoint, or open
+        self._starved_checkpoint: Future[None] | None = None  # see _keep_log_short
+        self._log_outgrown = False  # the last checkpoint left a long log behind
+        self._file_page_size = self._page_size  # the file's own, once open
         self._writes = 0  # write transactions so far (for the checkpointer)
         self._forget_clock: Callable[[], None] | None = None
 
@@ -175,8 +184,7 @@ class SqliteStore(WaitsOnSignals):
             if self._inline is not None:
                 try:
                     result = _transaction(self._inline, relaxed, fn, *args)
-                    if time.monotonic() - self._checkpointed > STARVED_CHECKPOINT:
-                        self._checkpoint_inline()
+                    self._keep_log_short()
                     return result
                 except sqlite3.OperationalError as exc:
                     if not _is_busy(exc):
@@ -246,7 +254,7 @@ class SqliteStore(WaitsOnSignals):
             conn.execute("PRAGMA cache_size = -8000")
             # No commit pays for a checkpoint: the checkpointer task does them.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+            conn.execute("PRAGMA journal_size_limit = -1")
         except BaseException:
             conn.close()
             raise
@@ -273,6 +281,7 @@ class SqliteStore(WaitsOnSignals):
         conn = self._connect(self._busy_timeout)
         try:
             apply_migrations(load_migrations(MIGRATIONS), _Migrating(conn))
+            (self._file_page_size,) = conn.execute("PRAGMA page_size").fetchone()
         except BaseException:
             conn.close()
             raise
@@ -311,24 +320,42 @@ class SqliteStore(WaitsOnSignals):
         threshold: that commit (on the event loop) then waits for a thousand
         pages to be written and synced, which showed as 15 ms stalls every few
         dozen steps. Here a passive checkpoint (which never blocks writers)
-        runs on the database thread once a second while there are writes.
+        runs on the database thread once a second while there are writes, and
+        the first quiet round cuts a log file that outgrew its limit back to
+        nothing (TRUNCATE briefly holds off writers: none are expected then).
         """
-        def checkpoint(conn: sqlite3.Connection) -> None:
-            conn.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
-
         seen = self._writes
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)
             self._check_file()
             if self._writes == seen:
                 self._checkpointed = time.monotonic()
-                continue
-            seen = self._writes
+                if self._wal_file_size() <= WAL_SIZE_LIMIT:
+                    continue
+                mode = "TRUNCATE"
+            else:
+                seen = self._writes
+                mode = self._checkpoint_mode()
             try:
-                await self._run(self._call, checkpoint)
+                await self._run(self._call, self._checkpoint_sync, mode)
                 self._checkpointed = time.monotonic()
             except sqlite3.Error:  # e.g. a busy file; the next round retries
                 logger.warning("checkpointing %s failed", self.url, exc_info=True)
+
+    def _checkpoint_sync(self, conn: sqlite3.Connection, mode: str) -> None:
+        """``PRAGMA wal_checkpoint(mode)`` on ``conn``, noting whether it left a long log."""
+        row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        if row is not None:  # (busy, frames in the log, frames copied); -1s without a log
+            _, frames, copied = row
+            self._log_outgrown = copied < frames \
+                and frames * self._file_page_size > WAL_SIZE_LIMIT
+
+    def _wal_file_size(self) -> int:
+        """Bytes of the write-ahead log file (0 when there is none, or in memory)."""
+        try:
+            return os.path.getsize(self._path + "-wal")
+        except OSError:
+            return 0
 
     def _checkpoint_mode(self) -> str:
         """PASSIVE (never blocks a writer), or RESTART once the log outgrew its limit.
@@ -337,15 +364,39 @@ class SqliteStore(WaitsOnSignals):
         end of the log, so the log is never started afresh and grows without
         bound (and every read searches a longer log index). RESTART waits for
         the writers in flight and makes the next writer start the log anew.
+        So RESTART once a checkpoint left part of a log longer than the limit
+        uncopied: the log's length, not its file's, which keeps its size once
+        the log starts afresh.
         """
-        try:
-            size = os.path.getsize(self._path + "-wal")
-        except OSError:  # no log (yet), or an in-memory hub
-            return "PASSIVE"
-        return "RESTART" if size > WAL_SIZE_LIMIT else "PASSIVE"
+        return "RESTART" if self._log_outgrown else "PASSIVE"
+
+    def _keep_log_short(self) -> None:
+        """After an inline write: checkpoint for the checkpointer task if it is starved.
+
+        A caller writing in a loop that never yields (back-to-back starts)
+        keeps the task from running. The bulk of the checkpoint (copying the
+        log and syncing it) then goes to the database thread, beside the
+        writes; once it is done, the next write copies inline only what was
+        written meanwhile, so that the write after it starts the log afresh.
+        Inline, the whole checkpoint stalled the writer 250 ms every few
+        seconds and starts ran 25% slower.
+        """
+        starved = self._starved_checkpoint
+        if starved is not None:
+            if starved.done():
+                self._starved_checkpoint = None
+                if starved.exception() is not None:
+                    logger.warning("checkpointing %s failed", self.url,
+                                   exc_info=starved.exception())
+                self._checkpoint_inline()
+        elif time.monotonic() - self._checkpointed > STARVED_CHECKPOINT \
+                and self._executor is not None:
+            self._checkpointed = time.monotonic()
+            self._starved_checkpoint = self._executor.submit(
+                self._call, self._checkpoint_sync, "PASSIVE")
 
     def _checkpoint_inline(self) -> None:
-        """Checkpoint on the loop's own connection: the checkpointer task is starved.
+        """Checkpoint on the loop's own connection.
 
         Between two writes of this connection nothing else writes here, so the
         checkpoint reaches the end of the log and the next write starts it afresh.
@@ -353,7 +404,7 @@ class SqliteStore(WaitsOnSignals):
         assert self._inline is not None
         self._checkpointed = time.monotonic()
         try:
-            self._inline.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
+            self._checkpoint_sync(self._inline, self._checkpoint_mode())
         except sqlite3.Error:  # e.g. a busy file; the next starved write retries
             logger.warning("checkpointing %s failed", self.url, exc_info=True)
 
