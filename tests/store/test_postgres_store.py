@@ -217,6 +217,37 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
                 assert "inbox_instance" in by_index, f"claimed messages found by {by_index}"
 
 
+async def test_the_horizon_sees_the_backlogs_leases_without_reading_the_backlog(
+        opened: list[PostgresStore], schema: str) -> None:
+    """A worker whose claims find nothing (its gate closed) learns when the lease on an
+    opened instance's first step runs out; the unleased backlog behind it is claimable
+    at once and needs no waiting for, and the horizon reads only the backlog's head."""
+    from perdure.store import base
+    from perdure.store.postgres import transitions as ops
+
+    store = await open_store(opened, hub_url(schema))
+    q = Queries.for_schema(quote_ident(schema), SYSTEM_CLOCK)
+    for i in range(ops.HORIZON_SCAN + 5):
+        await store.create_instance(new(f"b{i:03}"))
+    params = {"worker": "b", "affinity": 1, "scan": ops.HORIZON_SCAN,
+              **dict(zip(("v_fold", "v_num", "v_low", "v_high"), base.ANY_VERSION))}
+    async with store._connection() as conn:
+        assert await ops.horizon(conn, q.orchestration_horizon, params) is None
+    [opened_item] = await store.claim_orchestrations("a", 1, 30.0)
+    assert opened_item.instance.instance_id == "b000"
+    async with store._connection() as conn:
+        until = await ops.horizon(conn, q.orchestration_horizon, params)
+        assert until is not None and 20.0 < until <= 30.0, until  # a's lease
+        mogrifier = psycopg.AsyncClientCursor(conn)
+        cur = await conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) "
+                                 + mogrifier.mogrify(q.orchestration_horizon, params))
+        row = await cur.fetchone()
+    assert row is not None
+    looked_up = sum(n.get("Actual Loops", 0) for n in _plan_nodes(row[0][0]["Plan"])
+                    if n.get("Relation Name") == "instances")
+    assert looked_up <= ops.HORIZON_SCAN, looked_up  # the head, not the whole backlog
+
+
 # --- wake-ups -------------------------------------------------------------------
 
 
