@@ -230,7 +230,7 @@ async def test_the_horizon_sees_the_backlogs_leases_without_reading_the_backlog(
     for i in range(ops.HORIZON_SCAN + 5):
         await store.create_instance(new(f"b{i:03}"))
     params = {"worker": "b", "affinity": 1, "scan": ops.HORIZON_SCAN,
-              **dict(zip(("v_fold", "v_num", "v_low", "v_high"), base.ANY_VERSION))}
+              **dict(zip(("v_fold", "v_num", "v_low", "v_high"), base.ANY_VERSION, strict=True))}
     async with store._connection() as conn:
         assert await ops.horizon(conn, q.orchestration_horizon, params) is None
     [opened_item] = await store.claim_orchestrations("a", 1, 30.0)

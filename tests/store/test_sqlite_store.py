@@ -297,12 +297,15 @@ async def test_writes_that_never_yield_still_checkpoint_the_log(
     await store.open()
     try:
         before = (tmp_path / "hub.db").stat().st_size
-        for i in range(50):
+        await store.create_instance(new("i0"))
+        assert store._starved_checkpoint is not None  # on the database thread, beside the writes
+        for i in range(1, 50):
             await store.create_instance(new(f"i{i}"))
-        offloaded = store._starved_checkpoint
-        assert offloaded is not None  # on the database thread, beside the writes
-        offloaded.result(timeout=10)
-        await store.create_instance(new("catch-up"))  # copies the rest inline
+        offloaded = store._starved_checkpoint  # None if the last write caught up
+        if offloaded is not None:
+            offloaded.result(timeout=10)
+        monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", 1000.0)  # no more of them
+        await store.create_instance(new("catch-up"))  # copies the rest inline, if any
         assert store._starved_checkpoint is None
         # Checkpointed: the database file itself grew, not only the log.
         assert (tmp_path / "hub.db").stat().st_size > before
@@ -330,19 +333,35 @@ async def test_a_commit_never_cuts_the_log_file_and_a_quiet_round_does(
     try:
         for i in range(100):  # never yields: the checkpointer task cannot run
             await store.create_instance(new(f"i{i}"))
-        grown = wal.stat().st_size
-        assert grown > 64 * 1024
-        offloaded = store._starved_checkpoint
+        offloaded = store._starved_checkpoint  # None if the last write caught up
         if offloaded is not None:
             offloaded.result(timeout=10)
-        for i in range(3):  # the catch-up, then a log started afresh: the file stays
+        monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", 1000.0)  # no more of them
+        await store.create_instance(new("j0"))  # catches up, if the last write did not
+        grown = wal.stat().st_size
+        assert grown > 64 * 1024
+        for i in range(1, 4):  # a log started afresh, written over the file's start
             await store.create_instance(new(f"j{i}"))
         assert wal.stat().st_size == grown
         assert store._checkpoint_mode() == "PASSIVE"  # the log is short, not its file
-        deadline = asyncio.get_running_loop().time() + 10
-        while wal.stat().st_size > 0:  # a quiet round truncates it
-            assert asyncio.get_running_loop().time() < deadline, wal.stat().st_size
-            await asyncio.sleep(0.02)
+        # Another process's reader pins the log, and its writer adds to it: quiet
+        # rounds here cannot copy the whole log, and leave the file alone.
+        reader = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+        writer = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM instances").fetchone()
+            writer.execute("INSERT INTO functions VALUES ('activity', 'other', 0)")
+            await asyncio.sleep(0.5)  # ten quiet rounds
+            assert wal.stat().st_size == grown
+            reader.execute("COMMIT")
+            deadline = asyncio.get_running_loop().time() + 10
+            while wal.stat().st_size > 0:  # now a quiet round truncates it
+                assert asyncio.get_running_loop().time() < deadline, wal.stat().st_size
+                await asyncio.sleep(0.02)
+        finally:
+            reader.close()
+            writer.close()
         assert await store.get_instance("j2") is not None
     finally:
         await store.close()

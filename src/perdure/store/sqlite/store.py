@@ -135,7 +135,7 @@ class SqliteStore(WaitsOnSignals):
         self._watcher: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpointed = time.monotonic()  # the last checkpoint, or open
-        self._starved_checkpoint: Future[None] | None = None  # see _keep_log_short
+        self._starved_checkpoint: Future[bool] | None = None  # see _keep_log_short
         self._log_outgrown = False  # the last checkpoint left a long log behind
         self._file_page_size = self._page_size  # the file's own, once open
         self._writes = 0  # write transactions so far (for the checkpointer)
@@ -332,23 +332,37 @@ class SqliteStore(WaitsOnSignals):
                 self._checkpointed = time.monotonic()
                 if self._wal_file_size() <= WAL_SIZE_LIMIT:
                     continue
-                mode = "TRUNCATE"
+                work: Callable[[sqlite3.Connection], object] = self._cut_back_sync
             else:
                 seen = self._writes
-                mode = self._checkpoint_mode()
+                work = partial(self._checkpoint_sync, mode=self._checkpoint_mode())
             try:
-                await self._run(self._call, self._checkpoint_sync, mode)
+                await self._run(self._call, work)
                 self._checkpointed = time.monotonic()
             except sqlite3.Error:  # e.g. a busy file; the next round retries
                 logger.warning("checkpointing %s failed", self.url, exc_info=True)
 
-    def _checkpoint_sync(self, conn: sqlite3.Connection, mode: str) -> None:
-        """``PRAGMA wal_checkpoint(mode)`` on ``conn``, noting whether it left a long log."""
+    def _checkpoint_sync(self, conn: sqlite3.Connection, mode: str) -> bool:
+        """``PRAGMA wal_checkpoint(mode)`` on ``conn``: whether it copied the whole log.
+
+        Notes whether it left part of a long log behind (see :meth:`_checkpoint_mode`).
+        """
         row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        if row is not None:  # (busy, frames in the log, frames copied); -1s without a log
-            _, frames, copied = row
-            self._log_outgrown = copied < frames \
-                and frames * self._file_page_size > WAL_SIZE_LIMIT
+        if row is None:
+            return False
+        _, frames, copied = row  # (busy, frames in the log, frames copied); -1s without a log
+        self._log_outgrown = copied < frames and frames * self._file_page_size > WAL_SIZE_LIMIT
+        return bool(copied == frames)
+
+    def _cut_back_sync(self, conn: sqlite3.Connection) -> None:
+        """Cut a log file that outgrew its limit back to nothing, once the hub is quiet.
+
+        Only when a passive checkpoint reached the log's end (no other process
+        wrote meanwhile): TRUNCATE then has nothing left to copy, and holds off
+        writers only while it waits for readers.
+        """
+        if self._checkpoint_sync(conn, "PASSIVE"):
+            self._checkpoint_sync(conn, "TRUNCATE")
 
     def _wal_file_size(self) -> int:
         """Bytes of the write-ahead log file (0 when there is none, or in memory)."""
