@@ -398,8 +398,11 @@ async def test_affinity_leaves_a_stepped_instance_to_its_worker(
 
 
 async def test_workers_divide_new_instances(schema: str, opened: list[PostgresStore]) -> None:
-    one = await open_store(opened, hub_url(schema))
-    two = await open_store(opened, hub_url(schema))
+    # poll_interval=0: every claim queries. A start wakes one worker at random, so
+    # with gates the second claim found nothing when all ten woke the first (or
+    # its notification was still on the way: one CI run in many).
+    one = await open_store(opened, hub_url(schema, poll_interval=0))
+    two = await open_store(opened, hub_url(schema, poll_interval=0))
     assert await one.claim_orchestrations("w1", 10, LONG) == []  # both register
     assert await two.claim_orchestrations("w2", 10, LONG) == []
     await one._wakeups._registry.refresh()  # as it does every second while busy

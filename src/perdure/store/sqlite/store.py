@@ -321,8 +321,8 @@ class SqliteStore(WaitsOnSignals):
         pages to be written and synced, which showed as 15 ms stalls every few
         dozen steps. Here a passive checkpoint (which never blocks writers)
         runs on the database thread once a second while there are writes, and
-        the first quiet round cuts a log file that outgrew its limit back to
-        nothing (TRUNCATE briefly holds off writers: none are expected then).
+        quiet rounds cut a log file that outgrew its limit back to nothing
+        (see :meth:`_cut_back_sync`).
         """
         seen = self._writes
         while True:
@@ -350,9 +350,11 @@ class SqliteStore(WaitsOnSignals):
         row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         if row is None:
             return False
-        _, frames, copied = row  # (busy, frames in the log, frames copied); -1s without a log
+        # (busy, frames in the log, frames copied); busy and -1s when another
+        # connection was checkpointing, or there is no log.
+        busy, frames, copied = row
         self._log_outgrown = copied < frames and frames * self._file_page_size > WAL_SIZE_LIMIT
-        return bool(copied == frames)
+        return not busy and copied == frames
 
     def _cut_back_sync(self, conn: sqlite3.Connection) -> None:
         """Cut a log file that outgrew its limit back to nothing, once the hub is quiet.
