@@ -250,6 +250,9 @@ async def test_the_horizon_sees_the_backlogs_leases_without_reading_the_backlog(
     async with store._connection() as conn:
         until = await ops.horizon(conn, q.orchestration_horizon, params)
         assert until is not None and 20.0 < until <= 30.0, until  # a's lease
+    await store.release_orchestration("b000", opened_item.lock_token)
+    async with store._connection() as conn:  # given back: claimable at once, announced
+        assert await ops.horizon(conn, q.orchestration_horizon, params) is None
         mogrifier = psycopg.AsyncClientCursor(conn)
         cur = await conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) "
                                  + mogrifier.mogrify(q.orchestration_horizon, params))

@@ -432,10 +432,10 @@ SELECT worker_id, origin FROM {s}.workers WHERE seen_at > {now} - %s::bigint;
 -- claim would skip anyway (parked, or of a version it may not run) never
 -- come due: counting them would have an old worker poll newer work.
 -- The backlog's start messages are looked at only at its head, where the
--- instances a worker opened wait out their first step's lease: the rest are
--- unleased, claimable as soon as a worker has room (which its own commits
--- announce), and one scan over all of them, each filtered out after a look
--- at its instance, took a 200,000-instance backlog's drain to a third.
+-- instances a worker opened wait out their first step's lease: the rest were
+-- never opened, are claimable as soon as a worker has room (which its own
+-- commits announce), and one scan over all of them, each filtered out after a
+-- look at its instance, took a 200,000-instance backlog's drain to a third.
 WITH started AS (
     SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
                 ELSE i.lock_expires END AS at
@@ -449,15 +449,17 @@ WITH started AS (
      ORDER BY m.visible_at
      LIMIT %(scan)s
 ), opened AS (
-    SELECT i.lock_expires AS at
-      FROM (SELECT instance_id FROM {s}.inbox
+    SELECT CASE WHEN i.lock_token IS NULL THEN m.visible_at + %(affinity)s::bigint
+                ELSE i.lock_expires END AS at
+      FROM (SELECT instance_id, visible_at FROM {s}.inbox
              WHERE visible_at <= {now} AND backlog
              ORDER BY visible_at
              LIMIT %(scan)s) AS m
-     CROSS JOIN LATERAL (SELECT instance_id, lock_token, lock_expires, parked,
+     CROSS JOIN LATERAL (SELECT instance_id, lock_token, lock_expires, locked_by, parked,
                                 version_fold, version_num FROM {s}.instances
                           WHERE instance_id = m.instance_id OFFSET 0) AS i
-     WHERE i.lock_token IS NOT NULL AND NOT i.parked AND {version_ok}
+     WHERE (i.lock_token IS NOT NULL OR i.locked_by <> %(worker)s)
+       AND NOT i.parked AND {version_ok}
 )
 SELECT least((SELECT min(at) FROM started), (SELECT min(at) FROM opened),
              (SELECT min(visible_at) FROM {s}.inbox WHERE visible_at > {now})) - {now},
