@@ -19,12 +19,12 @@ from perdure.core.errors import InvalidArgumentError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.core.versions import VersionMatch
 from perdure.store import create_store
-from perdure.store.base import VersionFilter
+from perdure.store.base import ANY_VERSION, VersionFilter
 from perdure.store.clock import SYSTEM_CLOCK
 from perdure.store.migrate import load_migrations
 from perdure.store.postgres import MIGRATIONS, PostgresStore, parse_postgres_url, quote_ident
 from perdure.store.postgres.queries import Queries
-from perdure.store.postgres.transitions import CLAIM_PLANNING
+from perdure.store.postgres.transitions import CLAIM_PLANNING, HORIZON_SCAN, horizon
 from perdure.store.postgres.wakeups import Channels
 
 from .helpers import LONG, claim_one, event_message, new, step
@@ -234,25 +234,22 @@ async def test_the_horizon_sees_the_backlogs_leases_without_reading_the_backlog(
     """A worker whose claims find nothing (its gate closed) learns when the lease on an
     opened instance's first step runs out; the unleased backlog behind it is claimable
     at once and needs no waiting for, and the horizon reads only the backlog's head."""
-    from perdure.store import base
-    from perdure.store.postgres import transitions as ops
-
     store = await open_store(opened, hub_url(schema))
     q = Queries.for_schema(quote_ident(schema), SYSTEM_CLOCK)
-    for i in range(ops.HORIZON_SCAN + 5):
+    for i in range(HORIZON_SCAN + 5):
         await store.create_instance(new(f"b{i:03}"))
-    params = {"worker": "b", "affinity": 1, "scan": ops.HORIZON_SCAN,
-              **dict(zip(("v_fold", "v_num", "v_low", "v_high"), base.ANY_VERSION, strict=True))}
+    params = {"worker": "b", "affinity": 1, "scan": HORIZON_SCAN,
+              **dict(zip(("v_fold", "v_num", "v_low", "v_high"), ANY_VERSION, strict=True))}
     async with store._connection() as conn:
-        assert await ops.horizon(conn, q.orchestration_horizon, params) is None
+        assert await horizon(conn, q.orchestration_horizon, params) is None
     [opened_item] = await store.claim_orchestrations("a", 1, 30.0)
     assert opened_item.instance.instance_id == "b000"
     async with store._connection() as conn:
-        until = await ops.horizon(conn, q.orchestration_horizon, params)
+        until = await horizon(conn, q.orchestration_horizon, params)
         assert until is not None and 20.0 < until <= 30.0, until  # a's lease
     await store.release_orchestration("b000", opened_item.lock_token)
     async with store._connection() as conn:  # given back: claimable at once, announced
-        assert await ops.horizon(conn, q.orchestration_horizon, params) is None
+        assert await horizon(conn, q.orchestration_horizon, params) is None
         mogrifier = psycopg.AsyncClientCursor(conn)
         cur = await conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) "
                                  + mogrifier.mogrify(q.orchestration_horizon, params))
@@ -260,7 +257,7 @@ async def test_the_horizon_sees_the_backlogs_leases_without_reading_the_backlog(
     assert row is not None
     looked_up = sum(n.get("Actual Loops", 0) for n in _plan_nodes(row[0][0]["Plan"])
                     if n.get("Relation Name") == "instances")
-    assert looked_up <= ops.HORIZON_SCAN, looked_up  # the head, not the whole backlog
+    assert looked_up <= HORIZON_SCAN, looked_up  # the head, not the whole backlog
 
 
 # --- wake-ups -------------------------------------------------------------------
