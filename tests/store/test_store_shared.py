@@ -175,3 +175,15 @@ def test_events_sharing_a_timestamp_encode_it_each_time() -> None:
     texts = [encode_event(TimerFired(task_id=i, fire_at=at, timestamp=at))
              for i, at in enumerate((when, when, later, when))]
     assert [decode_event(t).fire_at for t in texts] == [when, when, later, when]  # type: ignore[attr-defined]
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, None, timezone(timedelta(hours=-3))])))
+def test_event_times_are_written_as_their_isoformat(when: datetime) -> None:
+    """orjson writes the UTC ones, isoformat() the rest: the text is the same either way."""
+    import json
+
+    event = TimerFired(task_id=1, fire_at=when, timestamp=when)
+    text = encode_event(event)
+    assert json.loads(text)["fire_at"] == when.isoformat()
+    assert json.loads(text)["timestamp"] == when.isoformat()
+    assert decode_event(text) == event

@@ -278,8 +278,13 @@ def _isoformat(value: datetime) -> str:
     return text
 
 
-def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
-    """Encode an event as a plain JSON-ready dict with a ``type`` key."""
+def event_to_dict(event: HistoryEvent, *, utc_datetimes: bool = False) -> dict[str, Any]:
+    """Encode an event as a plain JSON-ready dict with a ``type`` key.
+
+    With ``utc_datetimes``, UTC datetimes stay datetimes, for an encoder that
+    writes them itself as :meth:`~datetime.datetime.isoformat` does (orjson,
+    in a fraction of the time); any other datetime becomes its isoformat text.
+    """
     cls = type(event)
     out: dict[str, Any] = {"type": cls.__name__}
     for name in _field_names(cls):
@@ -288,7 +293,8 @@ def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
             continue
         kind = type(value)
         if kind is datetime or (kind is not str and isinstance(value, datetime)):
-            value = _isoformat(value)
+            if not (utc_datetimes and kind is datetime and value.tzinfo is UTC):
+                value = _isoformat(value)
         elif isinstance(value, FailureDetails):
             value = value.to_dict()
         out[name] = value

@@ -48,7 +48,8 @@ def to_us(value: datetime) -> int:
 
 def from_us(value: int) -> datetime:
     """Integer microseconds since the epoch as a timezone-aware UTC datetime."""
-    return EPOCH + timedelta(microseconds=value)
+    # Positional: timedelta's keyword arguments take a slower path (30% of the call).
+    return EPOCH + timedelta(0, 0, value)
 
 
 def seconds_to_us(seconds: float) -> int:
@@ -74,7 +75,8 @@ def decode_json(text: str | bytes) -> Any:
 
 
 def encode_json(value: Any) -> str:
-    """Compact JSON text of ``value`` (no spaces, non-ASCII kept).
+    """Compact JSON text of ``value`` (no spaces, non-ASCII kept; datetimes as
+    their isoformat text).
 
     For the store's own values (events, failures, ids, page tokens), which hold
     no float: orjson would write an infinite one as ``null``.
@@ -82,12 +84,23 @@ def encode_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          default=_isoformat)
+
+
+def _isoformat(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def encode_event(event: HistoryEvent) -> str:
-    """A history event as the compact JSON text stored in history and inbox rows."""
-    return encode_json(event_to_dict(event))
+    """A history event as the compact JSON text stored in history and inbox rows.
+
+    Its UTC timestamps go to orjson as datetimes: formatting them in Python was
+    a tenth of encoding an event.
+    """
+    return encode_json(event_to_dict(event, utc_datetimes=True))
 
 
 def decode_event(text: str) -> HistoryEvent:
