@@ -107,19 +107,25 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -
     """Create ``new`` (replacing a finished instance); ``False`` if ``on_conflict`` was sent.
 
     Raises ``InstanceAlreadyExistsError`` for an active instance without ``on_conflict``.
+    The row is inserted first and the id's status read only when it is taken: a
+    new id, by far the common case, costs no lookup of its own.
     """
-    status = _status(conn, new.instance_id)
-    if status is not None:
+    created = now if new.created_at is None else to_us(new.created_at)
+    key = version_key(new.version)
+    row = (new.instance_id, new.name, new.execution_id, created, now, new.input,
+           new.parent_instance_id, new.version, key.fold, key.num)
+    try:
+        conn.execute(SQL.insert_instance, row)
+    except sqlite3.IntegrityError:
+        status = _status(conn, new.instance_id)
+        if status is None:  # not the id that was refused: no fallback for that
+            raise
         instead = conflict_message(new, status)
         if instead is not None:
             conn.execute(SQL.insert_message_if_exists, message_row(instead, now))
             return False
         delete_instances(conn, (new.instance_id,))
-    created = now if new.created_at is None else to_us(new.created_at)
-    key = version_key(new.version)
-    conn.execute(SQL.insert_instance, (new.instance_id, new.name, new.execution_id, created, now,
-                                   new.input, new.parent_instance_id, new.version, key.fold,
-                                   key.num))
+        conn.execute(SQL.insert_instance, row)
     event = encode_event(started_event(new, from_us(created)))
     conn.execute(SQL.insert_start, (new.instance_id, new.execution_id, now, event,
                                     new.parent_instance_id))
