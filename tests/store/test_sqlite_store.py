@@ -16,8 +16,9 @@ from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
 from perdure.store.migrate import load_migrations
 from perdure.store.sqlite import MIGRATIONS, SqliteStore, parse_sqlite_url
+from perdure.store.sqlite import store as sqlite_module
 
-from .helpers import advance, claim_one, new, start
+from .helpers import advance, claim_one, event_message, new, soon, start
 
 
 def url_for(path: Path, query: str = "") -> str:
@@ -394,3 +395,47 @@ async def test_a_log_longer_than_its_limit_is_checkpointed_with_restart(
     finally:
         other.close()
         await store.close()
+
+
+def statements(store: SqliteStore) -> list[str]:
+    """The statements the loop's own connection runs from now on (first words)."""
+    seen: list[str] = []
+    assert store._inline is not None
+    store._inline.set_trace_callback(lambda sql: seen.append(" ".join(sql.split()[:6])))
+    return seen
+
+
+async def test_a_claim_after_a_start_here_skips_its_look(sqlite_store: SqliteStore) -> None:
+    await sqlite_store.create_instance(new("a"))
+    seen = statements(sqlite_store)
+    await claim_one(sqlite_store, "a")
+    assert not any("SELECT EXISTS" in sql for sql in seen)  # no look: the start queued it
+    seen.clear()
+    assert await sqlite_store.claim_orchestrations("w1", 10, 30.0) == []
+    assert any("SELECT EXISTS" in sql for sql in seen)  # nothing queued here since: it looks
+    assert not any(sql.startswith("BEGIN") for sql in seen)  # and takes no write lock
+
+
+async def test_an_empty_claim_answers_the_next_wakeup_until_a_write(
+        sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    await start(sqlite_store, "a")
+    due = soon(60)
+    await sqlite_store.send_message(event_message("a", visible_at=due), operation="timer",
+                                    allowed=set(Status))
+    assert await sqlite_store.claim_orchestrations("w1", 10, 30.0) == []
+    seen = statements(sqlite_store)
+    assert await sqlite_store.next_wakeup() == due
+    assert seen == []  # the claim's look had read it
+    assert await sqlite_store.next_wakeup() == due and len(seen) == 1  # used once only
+    # A write after the look: the answer is read afresh.
+    assert await sqlite_store.claim_orchestrations("w1", 10, 30.0) == []
+    earlier = soon(30)
+    await sqlite_store.send_message(event_message("a", visible_at=earlier), operation="timer",
+                                    allowed=set(Status))
+    seen.clear()
+    assert await sqlite_store.next_wakeup() == earlier and len(seen) == 1
+    # And only for a moment: another process may have written since.
+    monkeypatch.setattr(sqlite_module, "IDLE_OUTLOOK_SECONDS", 0.0)
+    assert await sqlite_store.claim_orchestrations("w1", 10, 30.0) == []
+    seen.clear()
+    assert await sqlite_store.next_wakeup() == earlier and len(seen) == 1

@@ -51,7 +51,7 @@ class Queries:
     select_purgeable: str
     register_function: str
     known_orchestrators: str
-    claimable_exists: str
+    claim_outlook: str
     claim_instances: str
     claim_by_id: str
     claim_backlog: str

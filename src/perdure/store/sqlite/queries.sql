@@ -81,14 +81,17 @@ INSERT INTO functions (kind, name, updated_at) VALUES (?, ?, ?)
 -- name: known_orchestrators
 SELECT name FROM functions WHERE kind = 'orchestrator';
 
--- name: claimable_exists
+-- name: claim_outlook
 -- Whether any instance has a visible message and no live lease: a read,
 -- which lets a claim that would find nothing skip its write transaction.
 -- (Versions are not checked: where the answer is yes, the claim decides.)
+-- And when the earliest future message falls due (next_wakeup), which is
+-- what a worker whose claim found nothing asks next.
 SELECT EXISTS (SELECT 1 FROM inbox AS m INDEXED BY inbox_visible
                  JOIN instances AS i ON i.instance_id = m.instance_id
                 WHERE m.visible_at <= ?1 AND i.parked = 0
-                  AND (i.lock_token IS NULL OR i.lock_expires < ?1));
+                  AND (i.lock_token IS NULL OR i.lock_expires < ?1)),
+       (SELECT min(visible_at) FROM inbox WHERE visible_at > ?1);
 
 -- name: claim_instances
 -- Lease instances that have a visible message and no live lease: those

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import starmap
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from ...core.errors import InstanceNotFoundError
 from ...core.history import FailureDetails, HistoryEvent
@@ -263,10 +263,19 @@ def known_orchestrators(conn: sqlite3.Connection) -> set[str]:
 # --- worker side -------------------------------------------------------------
 
 
-def claimable_exists(conn: sqlite3.Connection, now: int) -> bool:
-    """Whether some instance has a visible message and no live lease (a read)."""
-    (exists,) = conn.execute(SQL.claimable_exists, (now,)).fetchone()
-    return bool(exists)
+class ClaimOutlook(NamedTuple):
+    """What a claim finds before it takes the write lock (:func:`claim_outlook`)."""
+
+    #: Some instance has a visible message and no live lease.
+    claimable: bool
+    #: The earliest future ``visible_at`` in any inbox (:func:`next_wakeup`).
+    next_due: int | None
+
+
+def claim_outlook(conn: sqlite3.Connection, now: int) -> ClaimOutlook:
+    """Whether anything is claimable ``now``, and the next wake-up after it (a read)."""
+    exists, next_due = conn.execute(SQL.claim_outlook, (now,)).fetchone()
+    return ClaimOutlook(bool(exists), next_due)
 
 
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
