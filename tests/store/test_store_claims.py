@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from perdure.core.history import EventRaised, ExecutionStarted
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store.base import Message, Store
@@ -171,3 +173,30 @@ async def test_event_to_a_queued_instance_claims_it_with_its_start(store: Store)
     first = await store.claim_orchestrations("w1", 1, LONG)
     assert [i.instance.instance_id for i in first] == ["b1"]
     assert [type(m.event) for m in first[0].messages] == [ExecutionStarted, EventRaised]
+
+
+async def test_a_claim_reads_each_instances_first_messages_up_to_the_cap(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from perdure.store.postgres import transitions as pg_ops
+    from perdure.store.sqlite import transitions as sqlite_ops
+
+    for module in (pg_ops, sqlite_ops):
+        monkeypatch.setattr(module, "MAX_MESSAGES_PER_CLAIM", 3)
+    await start(store, "a")
+    await start(store, "b")
+    for i in range(5):  # interleaved: a0 b0 a1 b1 ...
+        for instance_id in ("a", "b"):
+            await store.send_message(event_message(instance_id, f"{instance_id}{i}"),
+                                     operation="x", allowed=set(Status))
+    await store.send_message(event_message("a", "later", visible_at=soon(60)), operation="x",
+                             allowed=set(Status))
+    items = await claim_all(store)
+    for instance_id in ("a", "b"):
+        messages = items[instance_id].messages
+        assert [m.event.name for m in messages] == [  # type: ignore[attr-defined]
+            f"{instance_id}{i}" for i in range(3)]
+        assert [m.id for m in messages] == sorted(m.id for m in messages)
+        assert await store.commit_steps([step(items[instance_id])]) == [True]
+    items = await claim_all(store)  # the rest, and not the message due later
+    assert {i: [m.event.name for m in item.messages]  # type: ignore[attr-defined]
+            for i, item in items.items()} == {"a": ["a3", "a4"], "b": ["b3", "b4"]}

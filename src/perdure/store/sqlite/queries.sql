@@ -148,14 +148,16 @@ UPDATE instances
 RETURNING {columns}, lock_token, attempts;
 
 -- name: select_claimed_messages
--- Every visible message of the claimed instances, at most ?3 per instance.
-SELECT id, instance_id, execution_id, event FROM (
-       SELECT id, instance_id, execution_id, event,
-              row_number() OVER (PARTITION BY instance_id ORDER BY id) AS n
-         FROM inbox
-        WHERE instance_id IN {ids} AND visible_at <= ?2)
- WHERE n <= ?3
- ORDER BY id;
+-- Every visible message of the claimed instances (the ids in ?1), at most ?3
+-- per instance: each instance's first ones, read from inbox_instance in id
+-- order. (A window function over all of them, cut at ?3, took 2.4 to 4.5
+-- times as long.)
+SELECT m.id, m.instance_id, m.execution_id, m.event
+  FROM json_each(?1) AS j
+  JOIN inbox AS m ON m.id IN (SELECT id FROM inbox
+                               WHERE instance_id = j.value AND visible_at <= ?2
+                               ORDER BY id LIMIT ?3)
+ ORDER BY m.id;
 
 -- name: select_leases
 SELECT instance_id, lock_token, runtime_status, history_len FROM instances
