@@ -197,11 +197,21 @@ class ClaimedInstance(InstanceRow):
     attempts: int
 
 
+_STATUSES = {status.value: status for status in OrchestrationRuntimeStatus}
+
+
+def status_of(value: str) -> OrchestrationRuntimeStatus:
+    """``OrchestrationRuntimeStatus(value)`` as a dict lookup (the enum's call is a
+    chain of Python calls, and every row read and every step written takes one)."""
+    status = _STATUSES.get(value)
+    return OrchestrationRuntimeStatus(value) if status is None else status  # else ValueError
+
+
 def instance_record(row: InstanceRow) -> InstanceRecord:
     """The :class:`InstanceRecord` of a row that starts with :data:`INSTANCE_COLUMNS`."""
     return InstanceRecord(
         instance_id=row.instance_id, name=row.name, execution_id=row.execution_id,
-        runtime_status=OrchestrationRuntimeStatus(row.runtime_status),
+        runtime_status=status_of(row.runtime_status),
         created_at=from_us(row.created_at), updated_at=from_us(row.updated_at),
         input=row.input, output=row.output, custom_status=row.custom_status,
         failure=decode_failure(row.failure), parent_instance_id=row.parent_instance_id,
@@ -272,5 +282,5 @@ __all__ = [
     "MessageRow", "PageRow", "TaskRow", "activity_item", "decode_event", "decode_events",
     "decode_failure", "decode_json", "encode_event", "encode_events", "encode_failure",
     "encode_ids", "encode_json", "from_us", "instance_record", "message_row", "now_us",
-    "seconds_to_us", "started_event", "task_row", "to_us",
+    "seconds_to_us", "started_event", "status_of", "task_row", "to_us",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..core.status import OrchestrationRuntimeStatus
 from .base import NewInstance, StepCommit
 from .codec import (
     Lease,
@@ -21,6 +20,7 @@ from .codec import (
     encode_failure,
     message_row,
     seconds_to_us,
+    status_of,
     task_row,
 )
 from .rules import wakes_waiters
@@ -111,7 +111,7 @@ def plan_commit(steps: Sequence[StepCommit],
         if step.history:
             plan.history.append((step.instance_id, seq,
                                  encode_events([encode_event(e) for e in step.history])))
-        status = OrchestrationRuntimeStatus(step.runtime_status).value
+        status = status_of(step.runtime_status).value
         plan.updates.append((step.new_execution_id, step.input, status, step.custom_status,
                              step.output, encode_failure(step.failure), now,
                              seq + len(step.history), step.instance_id))

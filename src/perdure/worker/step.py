@@ -79,16 +79,19 @@ def build_step(item: OrchestrationWorkItem, executor: OrchestrationExecutor,
                events: list[HistoryEvent], now: datetime,
                is_orchestrator: Callable[[str], bool]) -> StepOutcome:
     """Run the executor over ``events`` and describe everything the step changes."""
-    result = executor.step([OrchestratorStarted(timestamp=now), *events])
-    return step_commit(item, executor, result, events, now, is_orchestrator)
+    opened = OrchestratorStarted(timestamp=now)
+    result = executor.step([opened, *events])
+    return step_commit(item, executor, result, events, now, is_orchestrator, opened)
 
 
 def step_commit(item: OrchestrationWorkItem, executor: OrchestrationExecutor,
                 result: ReplayResult, events: list[HistoryEvent], now: datetime,
-                is_orchestrator: Callable[[str], bool]) -> StepOutcome:
-    """The commit for an executed step (also used for forced failures)."""
+                is_orchestrator: Callable[[str], bool],
+                opened: OrchestratorStarted | None = None) -> StepOutcome:
+    """The commit for an executed step (also used for forced failures); ``opened`` is
+    the step's ``OrchestratorStarted`` when the executor already saw one."""
     inst = item.instance
-    history: list[HistoryEvent] = [OrchestratorStarted(timestamp=now), *events]
+    history: list[HistoryEvent] = [opened or OrchestratorStarted(timestamp=now), *events]
     commit = StepCommit(inst.instance_id, item.lock_token, result.status,
                         [m.id for m in item.messages], history,
                         custom_status=result.custom_status, output=result.output,
