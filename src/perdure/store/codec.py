@@ -204,7 +204,8 @@ def status_of(value: str) -> OrchestrationRuntimeStatus:
     """``OrchestrationRuntimeStatus(value)`` as a dict lookup (the enum's call is a
     chain of Python calls, and every row read and every step written takes one)."""
     status = _STATUSES.get(value)
-    return OrchestrationRuntimeStatus(value) if status is None else status  # else ValueError
+    # Not a status's name: the enum's call raises its ValueError, as before.
+    return OrchestrationRuntimeStatus(value) if status is None else status
 
 
 def instance_record(row: InstanceRow) -> InstanceRecord:

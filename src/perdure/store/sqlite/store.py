@@ -26,7 +26,7 @@ from datetime import datetime
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from ...core.errors import InvalidArgumentError, StoreOpenError, StoreUnavailableError
@@ -142,8 +142,7 @@ class SqliteStore(WaitsOnSignals):
         self._file_page_size = self._page_size  # the file's own, once open
         self._writes = 0  # write transactions so far (for the checkpointer)
         self._work_queued = False  # see _work_added
-        self._idle_outlook: ops.ClaimOutlook | None = None  # an empty claim's look...
-        self._idle_mark = (0, 0.0)  # ...with self._writes and the time then (next_wakeup)
+        self._idle: _IdleLook | None = None  # the last empty claim's look (next_wakeup)
         self._forget_clock: Callable[[], None] | None = None
 
     # The hub file's (st_dev, st_ino) once connected, and why it is unusable since
@@ -539,8 +538,7 @@ class SqliteStore(WaitsOnSignals):
         else:
             outlook = await self._read(ops.claim_outlook, now)
             if not outlook.claimable:
-                self._idle_outlook = outlook
-                self._idle_mark = (self._writes, time.monotonic())
+                self._idle = _IdleLook(outlook.next_due, self._writes, time.monotonic())
                 return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                        seconds_to_us(lease_seconds), now,
@@ -634,11 +632,10 @@ class SqliteStore(WaitsOnSignals):
         # Right after a claim found nothing (a worker going idle asks at once),
         # its look read the answer: it holds if nothing was written here since,
         # and only for a moment (another process may write meanwhile).
-        outlook, self._idle_outlook = self._idle_outlook, None
-        writes, read_at = self._idle_mark
-        if outlook is not None and writes == self._writes \
-                and time.monotonic() - read_at < IDLE_OUTLOOK_SECONDS:
-            value = outlook.next_due
+        idle, self._idle = self._idle, None
+        if idle is not None and idle.writes == self._writes \
+                and time.monotonic() - idle.read_at < IDLE_OUTLOOK_SECONDS:
+            value = idle.next_due
         else:
             value = await self._read(ops.next_wakeup, self.clock.now_us())
         return None if value is None else from_us(value)
@@ -649,6 +646,16 @@ class SqliteStore(WaitsOnSignals):
         self._work_queued = self._work_queued or claimable
         self._signals.notify("orchestration")
 
+
+
+class _IdleLook(NamedTuple):
+    """What an empty claim's look read of the next wake-up, and when."""
+
+    next_due: int | None
+    #: ``SqliteStore._writes`` then: a write here since makes it stale.
+    writes: int
+    #: ``time.monotonic()`` then.
+    read_at: float
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
