@@ -325,20 +325,24 @@ async def test_a_commit_never_cuts_the_log_file_and_a_quiet_round_does(
     # it; the file is written over instead, and cut once nothing is written.
     from perdure.store.sqlite import store as sqlite_module
 
-    monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", -1.0)
+    monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", 1000.0)
     monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", 64 * 1024)
     monkeypatch.setattr(sqlite_module, "CHECKPOINT_INTERVAL", 0.05)
     store = SqliteStore(url_for(tmp_path / "hub.db"))
     wal = tmp_path / "hub.db-wal"
     await store.open()
     try:
-        for i in range(100):  # never yields: the checkpointer task cannot run
+        # A burst that never yields: the checkpointer task cannot run, and the log
+        # grows to a hundred starts (far more than the few written over it below).
+        for i in range(100):
             await store.create_instance(new(f"i{i}"))
-        offloaded = store._starved_checkpoint  # None if the last write caught up
-        if offloaded is not None:
-            offloaded.result(timeout=10)
+        monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", -1.0)
+        await store.create_instance(new("i100"))  # hands a checkpoint to the thread
+        offloaded = store._starved_checkpoint
+        assert offloaded is not None
+        offloaded.result(timeout=10)
         monkeypatch.setattr(sqlite_module, "STARVED_CHECKPOINT", 1000.0)  # no more of them
-        await store.create_instance(new("j0"))  # catches up, if the last write did not
+        await store.create_instance(new("j0"))  # catches up inline after its commit
         grown = wal.stat().st_size
         assert grown > 64 * 1024
         for i in range(1, 4):  # a log started afresh, written over the file's start
