@@ -194,8 +194,9 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
     q = Queries.for_schema(quote_ident(schema), SYSTEM_CLOCK)
     statements = {
         "claim_orchestrations": (q.claim_orchestrations, {
-            "worker": "w", "limit": 200, "lease": 1, "max_messages": 100, "affinity": 1,
+            "worker": "w", "limit": 200, "lease": 1, "affinity": 1,
             "share": 200, "backlog": 200, **_VERSIONED}),
+        "claimed_messages": (q.claimed_messages, {"ids": ["i"], "max_messages": 100}),
         "claim_activities": (q.claim_activities, {"worker": "w", "limit": 200, "lease": 1}),
         "complete_activities": (q.complete_activities, {
             "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),
@@ -215,10 +216,11 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
             nodes = _plan_nodes(row[0][0]["Plan"])
             scanned = [n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"]
             assert not scanned, f"{name} scans {scanned} whole"
-            if name == "claim_orchestrations":
+            if name == "claimed_messages":
                 by_index = {n["Index Name"] for n in nodes
                             if n.get("Index Name", "").startswith("inbox")}
                 assert "inbox_instance" in by_index, f"claimed messages found by {by_index}"
+            if name == "claim_orchestrations":
                 # Each message's instance looked up by its id: no join that reads
                 # every unleased instance (a claim would grow with the finished ones).
                 joins = {n["Node Type"] for n in nodes} & {"Materialize", "Merge Join",
@@ -490,3 +492,35 @@ async def test_an_old_worker_does_not_poll_newer_work(schema: str, opened: list[
     v2 = VersionFilter.of("2.0", VersionMatch.CURRENT_OR_OLDER)
     assert [i.instance.instance_id for i in await old.claim_orchestrations(
         "other", 10, LONG, versions=v2)] == ["n"]
+
+
+async def test_a_claim_racing_a_commit_reads_the_messages_that_commit_left(
+        schema: str, opened: list[PostgresStore]) -> None:
+    """A claim's statement snapshot predates the row lock it takes: a step that
+    commits in between (its lease expired, its token still current) consumes the
+    messages, and the claim must not hand them out again (it did: a start message
+    ran twice, once in a PostgreSQL restart fault test)."""
+    from perdure.store.postgres import transitions as ops
+
+    store = await open_store(opened, hub_url(schema, affinity=0))
+    await store.create_instance(new("x"))
+    (first,) = await store.claim_orchestrations("w1", 10, 0.2)
+    # Visible messages of instances leased elsewhere, older than x's: the next
+    # claim scans (and skips) all of them before it reaches x.
+    await admin(sql.SQL(
+        "WITH i AS (INSERT INTO {s}.instances (instance_id, name, execution_id, runtime_status,"
+        " created_at, updated_at, locked_by, lock_token, lock_expires)"
+        " SELECT 'f' || n, 'o', 'e', 'Running', 0, 0, 'w9', 't', 9e15::bigint"
+        " FROM generate_series(1, 60000) AS n RETURNING instance_id)"
+        " INSERT INTO {s}.inbox (instance_id, execution_id, visible_at, event)"
+        " SELECT instance_id, 'e', 0, '{{}}' FROM i").format(s=sql.Identifier(schema))
+        .as_string())
+    await asyncio.sleep(0.3)  # the first lease expires; its token is still current
+    claim = asyncio.create_task(store._run(ops.claim_orchestrations, "w2", 10, 30_000_000, 0))
+    await asyncio.sleep(0.02)  # the claim is scanning
+    applied = await store.commit_steps([step(first)])
+    items, _ = await claim
+    consumed = {m.id for m in first.messages}
+    for item in items:
+        if applied == [True]:
+            assert not consumed & {m.id for m in item.messages}, item

@@ -64,6 +64,7 @@ class Queries:
     register: str
     known_orchestrators: str
     claim_orchestrations: str
+    claimed_messages: str
     lock_leases: str
     delete_history: str
     insert_history: str

@@ -135,10 +135,8 @@ SELECT name FROM {s}.functions WHERE kind = 'orchestrator';
 -- name: claim_orchestrations
 -- Lease instances that have a visible message and no live lease: scan the
 -- visible messages oldest first, skip instances another transaction holds
--- locked, stop after `limit` rows; then return each claimed instance with
--- its visible messages (at most `max_messages`, in arrival order), found
--- by its instance_id alone (the OFFSET 0 fence keeps the visibility test
--- out of the index scan: through inbox_visible it would walk the backlog).
+-- locked, stop after `limit` rows; then return each claimed instance (its
+-- messages are read next, by claimed_messages).
 -- Affinity: locked_by stays after a step, naming the worker that ran it
 -- (and holds its executor in memory); others leave the instance to that
 -- worker until its oldest visible message has waited `affinity` us. A
@@ -200,9 +198,18 @@ WITH picked AS MATERIALIZED (
      WHERE instance_id = ANY(ARRAY(SELECT instance_id FROM chosen))
     RETURNING {columns}, lock_token, attempts
 )
-SELECT c.*, msg.ids, msg.execs, msg.events
-  FROM claimed AS c
- CROSS JOIN {relaxed}
+SELECT c.* FROM claimed AS c CROSS JOIN {relaxed};
+
+-- name: claimed_messages
+-- The visible messages of the instances a claim just leased (the ids in
+-- `ids`), at most `max_messages` each, in arrival order: found by each
+-- instance_id alone (the OFFSET 0 fence keeps the visibility test out of the
+-- index scan). A statement of its own, after the claim's: the claim's
+-- snapshot predates the row locks it takes, and a step that committed in
+-- between (its lease expired, its token still current) had consumed
+-- messages that snapshot still showed, which ran again.
+SELECT c.instance_id, msg.ids, msg.execs, msg.events
+  FROM unnest(%(ids)b::text[]) AS c(instance_id)
  CROSS JOIN LATERAL (
        SELECT array_agg(x.id ORDER BY x.id) AS ids,
               array_agg(x.execution_id ORDER BY x.id) AS execs,

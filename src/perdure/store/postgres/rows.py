@@ -7,13 +7,10 @@ order of its statement in ``queries.sql``; the code reading them uses names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import args_row
-
-from ..codec import ClaimedInstance
 
 R = TypeVar("R")
 
@@ -41,10 +38,10 @@ class Horizon(NamedTuple):
     truncated: bool
 
 
-@dataclass(slots=True)
-class ClaimedWithMessages(ClaimedInstance):
-    """``claim_orchestrations``: the instance columns, its new lease, its messages."""
+class ClaimedMessages(NamedTuple):
+    """``claimed_messages``: a claimed instance's visible messages, as three arrays."""
 
+    instance_id: str
     message_ids: list[int] | None
     message_executions: list[str | None] | None
     message_events: list[str] | None

@@ -40,6 +40,7 @@ from ...core.versions import version_key
 from .. import base, listing
 from ..base import ActivityTask, ActivityWorkItem, InboxMessage, OrchestrationWorkItem
 from ..codec import (
+    ClaimedInstance,
     ClaimedTask,
     InstanceRow,
     Lease,
@@ -71,7 +72,7 @@ from ..rules import (
 from .queries import Queries
 from .rows import (
     Changed,
-    ClaimedWithMessages,
+    ClaimedMessages,
     Committed,
     CompletedTask,
     Earliest,
@@ -415,19 +416,25 @@ async def claim_orchestrations(conn: Conn, q: Queries, worker_id: str, limit: in
     allowed = dict(zip(("v_fold", "v_num", "v_low", "v_high"),
                        base.ANY_VERSION if versions is None else versions.params(), strict=True))
     params = {"worker": worker_id, "limit": limit, "lease": lease_us,
-              "max_messages": MAX_MESSAGES_PER_CLAIM, "affinity": affinity_us,
+              "affinity": affinity_us,
               "share": limit if share is None else share,
               "backlog": limit if backlog is None else backlog, **allowed}
     async with conn.transaction():
         await conn.execute(CLAIM_PLANNING)
-        rows = await fetch(conn, ClaimedWithMessages, q.claim_orchestrations, params)
+        rows = await fetch(conn, ClaimedInstance, q.claim_orchestrations, params)
+        # Read committed: this statement sees every step committed before the claim
+        # took its locks (see claimed_messages).
+        inboxes = {row.instance_id: row for row in await fetch(
+            conn, ClaimedMessages, q.claimed_messages,
+            {"ids": [row.instance_id for row in rows], "max_messages": MAX_MESSAGES_PER_CLAIM},
+        )} if rows else {}
     items: list[OrchestrationWorkItem] = []
     for row in rows:
+        inbox = inboxes[row.instance_id]
         messages = [InboxMessage(msg_id, decode_event(event), execution_id)
                     for msg_id, execution_id, event in zip(
-                        row.message_ids or [], row.message_executions or [],
-                        row.message_events or [], strict=True)]
-        # Its leading columns are the instance columns.
+                        inbox.message_ids or [], inbox.message_executions or [],
+                        inbox.message_events or [], strict=True)]
         items.append(OrchestrationWorkItem(instance_record(row), row.lock_token, row.attempts,
                                            messages))
     # Oldest pending message first, so callers that work in order are fair.
