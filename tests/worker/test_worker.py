@@ -80,6 +80,13 @@ class SlowClaims:
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
+    # Starts reach the worker by its claims, the path these tests slow down.
+    def take_starts(self, taker: object) -> None:
+        pass
+
+    def stop_taking_starts(self, taker: object) -> None:
+        pass
+
     async def claim_orchestrations(self, *args: object, **kwargs: object,
                                    ) -> list[OrchestrationWorkItem]:
         items = await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
@@ -391,3 +398,72 @@ async def test_an_activity_raising_system_exit_fails_its_task_only(hub_factory):
     assert done.runtime_status is S.Completed
     assert "SystemExit" in done.output
     assert not hub.worker._running  # its slot (and its lease renewal) are freed
+
+
+class CountingClaims:
+    """A store that counts the instances the worker's claims return."""
+
+    def __init__(self, store: perdure.Store) -> None:
+        self._store = store
+        self.claimed: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_orchestrations(self, *args: object, **kwargs: object,
+                                   ) -> list[OrchestrationWorkItem]:
+        items = await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
+        self.claimed += [item.instance.instance_id for item in items]
+        return items
+
+
+async def until_idle(worker: perdure.Worker) -> None:
+    """Until the worker's orchestration loop waits for work (and would take a start)."""
+    async def idle() -> bool:
+        return worker._claims_idle
+    await eventually(idle)
+
+
+async def idle_worker(hub, store: perdure.Store | None = None) -> perdure.Worker:
+    """The hub's worker, restarted on ``store``, once its orchestration loop waits."""
+    await hub.worker.stop()
+    hub.worker = perdure.Worker(hub.app, store or hub.store, client=hub.client)
+    await hub.worker.start()
+    await until_idle(hub.worker)
+    return hub.worker
+
+
+@pytest.mark.sqlite_only
+async def test_an_idle_worker_runs_a_start_of_its_process_without_claiming_it(hub_factory):
+    hub = await hub_factory(app)
+    counting = CountingClaims(hub.store)
+    worker = await idle_worker(hub, counting)  # type: ignore[arg-type]
+    for _ in range(3):  # each start finds the worker idle again
+        iid = await hub.client.start_new("hello_sequence")
+        done = await hub.client.wait_for_completion(iid, 10)
+        assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+        await until_idle(worker)
+    # Its results were handed over too: no claim took any of them.
+    assert counting.claimed == []
+
+
+@pytest.mark.sqlite_only
+async def test_a_burst_of_starts_hands_over_one_and_claims_the_rest_in_order(hub_factory):
+    hub = await hub_factory(app)
+    counting = CountingClaims(hub.store)
+    await idle_worker(hub, counting)  # type: ignore[arg-type]
+    ids = [await hub.client.start_new("hello_sequence") for _ in range(20)]
+    for iid in ids:
+        assert (await hub.client.wait_for_completion(iid, 20)).runtime_status is S.Completed
+    assert counting.claimed == ids[1:]
+
+
+@pytest.mark.sqlite_only
+async def test_stopping_with_a_start_handed_over_leaves_it_claimable_at_once(hub_factory):
+    hub = await hub_factory(app)
+    worker = await idle_worker(hub)
+    iid = await hub.client.start_new("hello_sequence")
+    assert [item.instance.instance_id for item in worker._started] == [iid]
+    await worker.stop()  # before its loop ran the start
+    await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
+    assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed

@@ -203,3 +203,33 @@ async def test_without_park_nondeterminism_fails(hub_factory):
     await hub.client.raise_event("nd", "go")
     failed = await hub.client.wait_for_completion("nd", 10)
     assert failed.runtime_status is S.Failed and not failed.parked
+
+
+def test_runs_says_what_the_claim_filter_lets_a_worker_lease() -> None:
+    from perdure.worker.versioning import Versioning
+
+    def runs(version: str | None, match: str | None, failure: str | None = None,
+             instance: str = "") -> bool:
+        options = perdure.WorkerOptions(version=version, version_match=match,
+                                        version_failure=failure)
+        return Versioning.of(perdure.App(), options).runs(instance)
+    assert runs(None, None, instance="9.0")
+    assert runs("2.0", None, instance="1.0") and runs("2.0", None, instance="")
+    assert not runs("2.0", None, instance="3.0")
+    assert runs("2.0", "strict", instance="2.0") and not runs("2.0", "strict", instance="1.0")
+    assert runs("2.0", "none", instance="3.0")
+    assert runs("2.0", "strict", "fail", instance="1.0")  # claimed, to be failed
+
+
+@pytest.mark.sqlite_only
+async def test_an_idle_worker_takes_no_start_of_a_version_it_leaves(hub_factory):
+    hub = await hub_factory(versioned_app("1.0"))
+
+    async def idle() -> bool:
+        return hub.worker._claims_idle
+    await eventually(idle)
+    iid = await hub.client.start_new("which", version="2.0")
+    assert hub.worker._started == []
+    # Not leased to the 1.0 worker: a 2.0 worker's claim takes it at once.
+    [item] = await hub.store.claim_orchestrations("newer", 10, 30.0)
+    assert item.instance.instance_id == iid and item.attempts == 1

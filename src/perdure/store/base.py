@@ -287,6 +287,23 @@ class Generation:
     input_preview: str | None
 
 
+class StartTaker(Protocol):
+    """A worker of this process that takes the instances this process creates while
+    it idles: each is leased to it by the start's own commit and handed over at once,
+    so the step that starts it needs no claim of its own (see :meth:`Store.take_starts`)."""
+
+    worker_id: str
+
+    def lease_for(self, new: NewInstance) -> float | None:
+        """The seconds to lease ``new`` to this worker for; ``None`` when it takes no
+        start now (busy, stopping, or not of a version it runs)."""
+        ...
+
+    def take(self, item: OrchestrationWorkItem) -> None:
+        """Run the first step of ``item``, created and leased to this worker just now."""
+        ...
+
+
 class Store(Protocol):
     """The task hub. Every method is one atomic transition unless it says otherwise."""
 
@@ -308,6 +325,21 @@ class Store(Protocol):
         A finished instance with the same id is replaced (its history, inbox and
         tasks deleted). An active one raises ``InstanceAlreadyExistsError``.
         """
+
+    def take_starts(self, taker: StartTaker) -> None:
+        """Offer ``taker`` the instances :meth:`create_instance` creates from now on.
+
+        Before each start the store asks the takers in turn for a lease; the first
+        that gives one gets the instance leased in the start's own transaction and
+        handed over after it commits (the others find it leased, like any claimed
+        instance; a taker that fails to run it leaves it to its lease's expiry). A
+        store may hand none over: a taker must also claim as usual.
+        """
+        ...
+
+    def stop_taking_starts(self, taker: StartTaker) -> None:
+        """Offer ``taker`` no more starts."""
+        ...
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance row, or ``None``."""

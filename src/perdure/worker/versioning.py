@@ -74,6 +74,15 @@ class Versioning:
             return None
         return VersionFilter.of(self.version, self.match)
 
+    def runs(self, instance_version: str) -> bool:
+        """Whether its claims may lease an instance of ``instance_version`` (as
+        :meth:`claim_filter` decides in the store): every version unless it leaves
+        the ones it may not run."""
+        if self.claim_filter() is None:
+            return True
+        low, high = allowed_range(self.match)
+        return low <= compare_versions(instance_version, self.version) <= high
+
     def mismatch(self, instance_version: str) -> FailureDetails | None:
         """The failure for an instance it claimed but may not run (``fail`` only)."""
         if self.match is VersionMatch.NONE or self.failure is not VersionFailure.FAIL:

@@ -49,6 +49,7 @@ from ..store.base import (
     ActivityResult,
     ActivityWorkItem,
     Message,
+    NewInstance,
     OrchestrationWorkItem,
     Store,
     handed_over_tasks,
@@ -186,6 +187,11 @@ class Worker:
         """What this worker has done, read by ``/metrics`` (:mod:`perdure.observe`)."""
         self.versioning = Versioning.of(app, self.options)
         self._claim_filter = self.versioning.claim_filter()
+        # Starts of this process handed over while the orchestration loop idles
+        # (perdure.store.starts): leased to this worker, run by that loop next.
+        self._started: list[OrchestrationWorkItem] = []
+        self._claims_idle = False  # the orchestration loop waits for work
+        self._start_taker = _StartTaker(self)
         self._parks = check_on_nondeterminism(
             self.options.on_nondeterminism or app.on_nondeterminism) == "park"
 
@@ -220,6 +226,7 @@ class Worker:
         for loop_fn in (self._orchestration_loop, self._activity_loop, self._completion_loop,
                         self._renewal_loop):
             self._tasks.append(asyncio.create_task(self._guard(loop_fn), name=loop_fn.__name__))
+        self.store.take_starts(self._start_taker)
         log.info("worker %s started", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def stop(self) -> None:
@@ -230,6 +237,7 @@ class Worker:
         runs them again.
         """
         self._stopping = True
+        self.store.stop_taking_starts(self._start_taker)
         claimers = [t for t in self._tasks if t.get_name() in ("_orchestration_loop",
                                                                  "_activity_loop")]
         # Waiting loops stop at once; one inside a claim, step or commit finishes it
@@ -241,6 +249,12 @@ class Worker:
             _, unfinished = await asyncio.wait(
                 claimers, timeout=max(self.options.shutdown_grace, _CLAIM_DRAIN))
             await _cancel(list(unfinished))
+        # Starts handed over that the loop did not get to: claimable again at once.
+        started, self._started = self._started, []
+        for item in started:
+            with contextlib.suppress(Exception):
+                await self.store.release_orchestration(item.instance.instance_id,
+                                                       item.lock_token)
         # Steps of handed-over results in flight hold leases too: let them commit.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._handover_idle.wait(), _CLAIM_DRAIN)
@@ -308,17 +322,29 @@ class Worker:
 
     async def _idle(self, kind: str) -> None:
         timeout = self.options.poll_interval
-        if kind == "orchestration":
-            due = await self.store.next_wakeup()
-            if due is not None:
-                timeout = max(0.0, min(timeout, (due - self.store.clock.now()).total_seconds()))
-        await self._wait(self.store.wait_for_work(kind, timeout))  # type: ignore[arg-type]
+        if kind != "orchestration":
+            await self._wait(self.store.wait_for_work(kind, timeout))  # type: ignore[arg-type]
+            return
+        due = await self.store.next_wakeup()
+        if due is not None:
+            timeout = max(0.0, min(timeout, (due - self.store.clock.now()).total_seconds()))
+        if self._started:  # handed over while next_wakeup read
+            return
+        self._claims_idle = True
+        try:
+            await self._wait(self.store.wait_for_work("orchestration", timeout))
+        finally:
+            self._claims_idle = False
 
     # --- orchestrations --------------------------------------------------
 
     async def _orchestration_loop(self) -> None:
         opts = self.options
         while not self._stopping:
+            if self._started:  # leased to this worker by their starts' commits
+                items, self._started = self._started, []
+                await self._run_batch(items)
+                continue
             # New instances from the backlog only as fast as their activities can
             # start: what is open stays bounded by the work in flight, not the backlog.
             items = await self.store.claim_orchestrations(
@@ -329,6 +355,14 @@ class Worker:
                 await self._idle("orchestration")
                 continue
             await self._run_batch(items)
+
+    def _start_lease(self, new: NewInstance) -> float | None:
+        """The lease to take a start of this process for (see :class:`_StartTaker`)."""
+        if not self._claims_idle or self._started or self._stopping or self._tasks_queued \
+                or self._free_slots() <= 0 or is_entity_id(new.instance_id) \
+                or not self.versioning.runs(new.version):
+            return None
+        return self.options.lease_seconds
 
     async def _run_batch(self, items: list[OrchestrationWorkItem]) -> None:
         """Step every claimed instance, commit the steps in one transaction, start the
@@ -758,6 +792,22 @@ class Worker:
             if self._running:
                 await self.store.renew_activity_leases(list(self._running.items()),
                                                        self.options.lease_seconds)
+
+
+class _StartTaker:
+    """A worker's side of the starts its store hands over (:mod:`perdure.store.starts`):
+    it takes one while its orchestration loop idles with activity slots free, and
+    runs it in that loop at once; under load, starts wait in the backlog as before."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker_id = worker.worker_id
+        self._worker = worker
+
+    def lease_for(self, new: NewInstance) -> float | None:
+        return self._worker._start_lease(new)
+
+    def take(self, item: OrchestrationWorkItem) -> None:
+        self._worker._started.append(item)
 
 
 def _write(tracer: tracing.SpanWriter, spans: list[SpanRecord]) -> None:

@@ -68,6 +68,7 @@ from ..options import integer_option, seconds_option
 from ..plan import TaskLease, task_lease
 from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import WaitsOnSignals
+from ..starts import HandsOverStarts
 from . import stats
 from . import transitions as ops
 from .queries import Queries
@@ -130,7 +131,7 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore(WaitsOnSignals):
+class PostgresStore(HandsOverStarts, WaitsOnSignals):
     """The PostgreSQL task hub at ``url`` (schema created and migrated by :meth:`open`).
 
     ``url`` is a libpq URL, ``postgresql://user[:password]@host[:port]/db``,

@@ -38,10 +38,12 @@ SELECT instance_id, events FROM history WHERE instance_id IN {ids}
  ORDER BY instance_id, seq;
 
 -- name: insert_instance
+-- A start handed over to a worker here (perdure.store.starts) is leased at once:
+-- the last four values are its lease as a claim takes it, else NULL and 0.
 INSERT INTO instances (instance_id, name, execution_id, runtime_status, created_at,
                        updated_at, input, parent_instance_id, version, version_fold,
-                       version_num)
-VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?);
+                       version_num, locked_by, lock_token, lock_expires, attempts)
+VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_start
 -- The message that starts a new instance: one no parent started is backlog.

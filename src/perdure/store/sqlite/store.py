@@ -40,6 +40,7 @@ from ..options import integer_option, seconds_option
 from ..plan import TaskLease, task_lease
 from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import Signals, WaitsOnSignals
+from ..starts import HandsOverStarts, started_item
 from . import stats
 from . import transitions as ops
 from .health import HUB_FILE_GONE, file_identity, file_replaced, unavailable_reason
@@ -86,7 +87,7 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     return parts.path[1:], dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
-class SqliteStore(WaitsOnSignals):
+class SqliteStore(HandsOverStarts, WaitsOnSignals):
     """The SQLite task hub at ``url`` (created and migrated by :meth:`open`).
 
     ``url`` is ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``,
@@ -454,10 +455,18 @@ class SqliteStore(WaitsOnSignals):
 
     async def create_instance(self, new: base.NewInstance) -> None:
         self._check_file()
-        created = await self._write(ops.create_instance, new, self.clock.now_us())
-        self._work_added()
-        if created:
-            self._signals.notify_instances((new.instance_id,))
+        now = self.clock.now_us()
+        lease = self._start_lease(new, now) if new.on_conflict is None else None
+        message_id = await self._write(ops.create_instance, new, now, lease)
+        if message_id is None:  # on_conflict was sent instead
+            self._work_added()
+            return
+        self._signals.notify_instances((new.instance_id,))
+        if lease is None:
+            self._work_added()
+            return
+        lease.taker.take(started_item(new, lease, now, message_id))
+        self._signals.notify("orchestration")  # the taker's loop, waiting for work
 
     async def get_instance(self, instance_id: str) -> base.InstanceRecord | None:
         return await self._read(ops.get_instance, instance_id)

@@ -51,6 +51,7 @@ from ..rules import (
     check_can_send,
     conflict_message,
 )
+from ..starts import StartLease
 from .queries import SQL
 
 R = TypeVar("R")
@@ -103,8 +104,10 @@ def delete_instances(conn: sqlite3.Connection, instance_ids: Collection[str]) ->
         conn.execute(sql, (ids,))
 
 
-def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -> bool:
-    """Create ``new`` (replacing a finished instance); ``False`` if ``on_conflict`` was sent.
+def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int,
+                    lease: StartLease | None = None) -> int | None:
+    """Create ``new`` (replacing a finished instance), leased by ``lease`` if given;
+    the id of its ``ExecutionStarted`` message, ``None`` if ``on_conflict`` was sent.
 
     Raises ``InstanceAlreadyExistsError`` for an active instance without ``on_conflict``.
     The row is inserted first and the id's status read only when it is taken: a
@@ -112,8 +115,10 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -
     """
     created = now if new.created_at is None else to_us(new.created_at)
     key = version_key(new.version)
+    held = (None, None, None, 0) if lease is None else \
+        (lease.worker_id, lease.lock_token, lease.expires, 1)
     row = (new.instance_id, new.name, new.execution_id, created, now, new.input,
-           new.parent_instance_id, new.version, key.fold, key.num)
+           new.parent_instance_id, new.version, key.fold, key.num, *held)
     try:
         conn.execute(SQL.insert_instance, row)
     except sqlite3.IntegrityError:
@@ -123,13 +128,12 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int) -
         instead = conflict_message(new, status)
         if instead is not None:
             conn.execute(SQL.insert_message_if_exists, message_row(instead, now))
-            return False
+            return None
         delete_instances(conn, (new.instance_id,))
         conn.execute(SQL.insert_instance, row)
     event = encode_event(started_event(new, from_us(created)))
-    conn.execute(SQL.insert_start, (new.instance_id, new.execution_id, now, event,
-                                    new.parent_instance_id))
-    return True
+    return conn.execute(SQL.insert_start, (new.instance_id, new.execution_id, now, event,
+                                           new.parent_instance_id)).lastrowid
 
 
 def send_message(conn: sqlite3.Connection, message: base.Message, operation: str,
@@ -337,7 +341,7 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
     if plan.tasks:
         conn.executemany(SQL.insert_task, plan.tasks)
     for new in plan.starts:  # rare (sub-orchestrations), and each needs its own conflict check
-        if create_instance(conn, new, now):
+        if create_instance(conn, new, now) is not None:
             plan.changed.append(new.instance_id)
     if plan.messages:
         conn.executemany(SQL.insert_message_if_exists, plan.messages)
