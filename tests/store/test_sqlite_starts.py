@@ -25,13 +25,15 @@ class Taker:
         self.lease = lease
         self.asked: list[str] = []
         self.taken: list[OrchestrationWorkItem] = []
+        self.accepts = True  # False: it began to stop
 
     def lease_for(self, new: NewInstance) -> float | None:
         self.asked.append(new.instance_id)
         return self.lease
 
-    def take(self, item: OrchestrationWorkItem) -> None:
+    def take(self, item: OrchestrationWorkItem) -> bool:
         self.taken.append(item)
+        return self.accepts
 
 
 @pytest.fixture
@@ -122,3 +124,13 @@ async def test_a_start_replacing_a_finished_instance_is_handed_over(store: Store
     [again] = taker.taken
     assert again.instance.history_len == 0
     assert await store.commit_steps([step(again, Status.Completed)]) == [True]
+
+
+async def test_a_start_its_taker_can_no_longer_run_is_released(store: Store) -> None:
+    """The taker began to stop while the start's commit waited for the file."""
+    taker = Taker()
+    taker.accepts = False
+    store.take_starts(taker)
+    await store.create_instance(new("a"))
+    assert len(taker.taken) == 1
+    await claim_one(store, "a")  # at once, not after the lease

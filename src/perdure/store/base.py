@@ -299,8 +299,10 @@ class StartTaker(Protocol):
         start now (busy, stopping, or not of a version it runs)."""
         ...
 
-    def take(self, item: OrchestrationWorkItem) -> None:
-        """Run the first step of ``item``, created and leased to this worker just now."""
+    def take(self, item: OrchestrationWorkItem) -> bool:
+        """Run the first step of ``item``, created and leased to this worker just now;
+        ``False`` when it no longer can (it began to stop while the start committed):
+        the store then gives the lease up."""
         ...
 
 

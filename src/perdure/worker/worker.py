@@ -806,8 +806,11 @@ class _StartTaker:
     def lease_for(self, new: NewInstance) -> float | None:
         return self._worker._start_lease(new)
 
-    def take(self, item: OrchestrationWorkItem) -> None:
+    def take(self, item: OrchestrationWorkItem) -> bool:
+        if self._worker._stopping:  # its loop will not run it
+            return False
         self._worker._started.append(item)
+        return True
 
 
 def _write(tracer: tracing.SpanWriter, spans: list[SpanRecord]) -> None:

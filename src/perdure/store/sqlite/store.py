@@ -465,8 +465,10 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         if lease is None:
             self._work_added()
             return
-        lease.taker.take(started_item(new, lease, now, message_id))
-        self._signals.notify("orchestration")  # the taker's loop, waiting for work
+        if lease.taker.take(started_item(new, lease, now, message_id)):
+            self._signals.notify("orchestration")  # the taker's loop, waiting for work
+        else:  # it stopped while a busy file kept the start waiting
+            await self.release_orchestration(new.instance_id, lease.lock_token)
 
     async def get_instance(self, instance_id: str) -> base.InstanceRecord | None:
         return await self._read(ops.get_instance, instance_id)
