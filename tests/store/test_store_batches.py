@@ -67,6 +67,9 @@ async def test_batch_with_a_new_execution_and_a_sub_orchestration(store: Store) 
     a = await store.get_instance("a")
     assert a is not None and (a.execution_id, a.input, a.history_len) == ("a-2", '"2"', 2)
     assert await store.get_history("a") == restarted
+    b = await store.get_instance("b")  # its own execution, stepped in the same batch
+    assert b is not None and (b.execution_id, b.runtime_status, b.history_len) == (
+        items["b"].instance.execution_id, Status.Running, 2)
     child = await store.get_instance("b-child")
     assert child is not None and child.parent_instance_id == "b"
     assert list(await claim_all(store)) == ["b-child"]

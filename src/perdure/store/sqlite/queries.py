@@ -60,6 +60,7 @@ class Queries:
     delete_history: str
     insert_history: str
     update_after_step: str
+    update_after_new_execution: str
     delete_consumed: str
     insert_task: str
     park_instance: str

@@ -172,9 +172,18 @@ DELETE FROM history WHERE instance_id = ?;
 INSERT INTO history (instance_id, seq, events) VALUES (?, ?, ?);
 
 -- name: update_after_step
--- ?1 is the new execution id, or NULL to keep the current execution and input.
+-- A step of the current execution (?1, the new execution id, and ?2 are NULL).
+-- It does not set execution_id: the generations trigger then does not even
+-- check its condition.
 UPDATE instances
-   SET execution_id = coalesce(?1, execution_id), input = iif(?1 IS NULL, input, ?2),
+   SET runtime_status = ?3, custom_status = ?4, output = ?5, failure = ?6, updated_at = ?7,
+       history_len = ?8, attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
+ WHERE instance_id = ?9;
+
+-- name: update_after_new_execution
+-- A step that continued as new or rewound: execution ?1 with input ?2.
+UPDATE instances
+   SET execution_id = ?1, input = ?2,
        runtime_status = ?3, custom_status = ?4, output = ?5, failure = ?6, updated_at = ?7,
        history_len = ?8, attempts = 0, locked_by = NULL, lock_token = NULL, lock_expires = NULL
  WHERE instance_id = ?9;

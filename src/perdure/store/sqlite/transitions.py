@@ -332,7 +332,11 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
         conn.executemany(SQL.delete_history, [(instance_id,) for instance_id in plan.resets])
     if plan.history:
         conn.executemany(SQL.insert_history, plan.history)
-    if plan.updates:
+    if plan.resets:  # some steps began a new execution (rare)
+        conn.executemany(SQL.update_after_new_execution,
+                         [row for row in plan.updates if row[0] is not None])
+        conn.executemany(SQL.update_after_step, [row for row in plan.updates if row[0] is None])
+    elif plan.updates:
         conn.executemany(SQL.update_after_step, plan.updates)
     if plan.consumed:
         conn.executemany(SQL.delete_consumed, plan.consumed)
