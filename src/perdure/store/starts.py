@@ -24,7 +24,6 @@ class StartLease(NamedTuple):
     """The lease a start's commit gives the instance for ``taker``."""
 
     taker: StartTaker
-    worker_id: str
     lock_token: str
     #: When the lease ends, in the store's microseconds.
     expires: int
@@ -48,8 +47,7 @@ class HandsOverStarts:
         for taker in self._start_takers:
             seconds = taker.lease_for(new)
             if seconds is not None:
-                return StartLease(taker, taker.worker_id, os.urandom(16).hex(),
-                                  now + seconds_to_us(seconds))
+                return StartLease(taker, os.urandom(16).hex(), now + seconds_to_us(seconds))
         return None
 
 

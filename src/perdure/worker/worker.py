@@ -252,9 +252,12 @@ class Worker:
         # Starts handed over that the loop did not get to: claimable again at once.
         started, self._started = self._started, []
         for item in started:
-            with contextlib.suppress(Exception):
+            try:
                 await self.store.release_orchestration(item.instance.instance_id,
                                                        item.lock_token)
+            except Exception:  # noqa: BLE001 - the lease expires instead
+                log.warning("could not release instance %s", item.instance.instance_id,
+                            exc_info=True)
         # Steps of handed-over results in flight hold leases too: let them commit.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._handover_idle.wait(), _CLAIM_DRAIN)

@@ -116,7 +116,7 @@ def create_instance(conn: sqlite3.Connection, new: base.NewInstance, now: int,
     created = now if new.created_at is None else to_us(new.created_at)
     key = version_key(new.version)
     held = (None, None, None, 0) if lease is None else \
-        (lease.worker_id, lease.lock_token, lease.expires, 1)
+        (lease.taker.worker_id, lease.lock_token, lease.expires, 1)
     row = (new.instance_id, new.name, new.execution_id, created, now, new.input,
            new.parent_instance_id, new.version, key.fold, key.num, *held)
     try:
