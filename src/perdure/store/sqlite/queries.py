@@ -76,10 +76,18 @@ class Queries:
     backlog: str
 
 
+_TEMPLATES = parse_queries(
+    resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8"))
+
 #: The SQLite task hub's statements.
-SQL = bind_queries(
-    Queries,
-    parse_queries(resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")),
-    {"columns": INSTANCE_COLUMNS, "ids": IDS, "version_ok": VERSION_OK})
+SQL = bind_queries(Queries, _TEMPLATES, {"columns": INSTANCE_COLUMNS, "ids": IDS,
+                                         "ids4": IDS.replace("?", "?4"),
+                                         "version_ok": VERSION_OK})
+
+#: The same statements with each set of values a single one, bound as itself (see
+#: :func:`perdure.store.sqlite.transitions.by_ids`): steps, results and claims of
+#: one instance, the common case of a lightly loaded hub.
+SQL_ONE = bind_queries(Queries, _TEMPLATES, {"columns": INSTANCE_COLUMNS, "ids": "(?)",
+                                             "ids4": "(?4)", "version_ok": VERSION_OK})
 
 __all__ = ["IDS", "SQL", "VERSION_OK", "Queries"]

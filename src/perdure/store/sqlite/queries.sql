@@ -5,7 +5,9 @@
 -- at import and fills in:
 --   {columns}  the instance columns every instance row is decoded from
 --   {ids}      a set of values bound as one JSON array parameter
---              (json_each), so a batch is one statement, not one per row
+--              (json_each), so a batch is one statement, not one per row; or, in
+--              SQL_ONE, one value bound as itself (an equality: json_each
+--              costs a single value three times as much); {ids4} binds ?4
 -- so that every statement is one constant string, which sqlite3's statement
 -- cache keeps prepared. The schema itself is created by the numbered scripts
 -- in migrations/.
@@ -139,14 +141,12 @@ RETURNING {columns}, lock_token, attempts;
 -- name: claim_by_id
 -- Lease the instances of the ids in ?4 that claim_instances could take: no
 -- live lease, not parked, of a version the worker may run ({version_ok}).
-UPDATE instances
+UPDATE instances AS i
    SET locked_by = ?1, lock_token = lower(hex(randomblob(16))), lock_expires = ?2,
        attempts = attempts + 1
- WHERE instance_id IN (
-       SELECT i.instance_id FROM instances AS i
-        WHERE i.instance_id IN (SELECT value FROM json_each(?4))
-          AND (i.lock_token IS NULL OR i.lock_expires < ?3)
-          AND i.parked = 0 AND {version_ok})
+ WHERE i.instance_id IN {ids4}
+   AND (i.lock_token IS NULL OR i.lock_expires < ?3)
+   AND i.parked = 0 AND {version_ok}
 RETURNING {columns}, lock_token, attempts;
 
 -- name: select_claimed_messages

@@ -52,7 +52,7 @@ from ..rules import (
     conflict_message,
 )
 from ..starts import StartLease
-from .queries import SQL
+from .queries import SQL, SQL_ONE, Queries
 
 R = TypeVar("R")
 
@@ -66,6 +66,14 @@ def _fetch_rows(conn: sqlite3.Connection, row: Callable[..., R], sql: str,
                 params: Sequence[Any]) -> list[R]:
     """Every row of ``sql`` as a ``row`` (a row dataclass of :mod:`perdure.store.codec`)."""
     return list(starmap(row, conn.execute(sql, params)))
+
+
+def by_ids(values: Sequence[Any]) -> tuple[Queries, Any]:
+    """The statements to bind the set ``values`` to as ``{ids}``, and its parameter:
+    one value as itself (:data:`~.queries.SQL_ONE`), more as their JSON array."""
+    if len(values) == 1:
+        return SQL_ONE, values[0]
+    return SQL, encode_ids(values)
 
 
 def _status(conn: sqlite3.Connection, instance_id: str) -> str | None:
@@ -325,8 +333,8 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
     The leases are read once; :func:`~perdure.store.plan.plan_commit` decides
     the rows, which then go kind by kind through ``executemany``.
     """
-    leases = {row.instance_id: row for row in _fetch(
-        conn, Lease._make, SQL.select_leases, (encode_ids([step.instance_id for step in steps]),))}
+    sql, ids = by_ids([step.instance_id for step in steps])
+    leases = {row.instance_id: row for row in _fetch(conn, Lease._make, sql.select_leases, (ids,))}
     plan = plan_commit(steps, leases, now)
     if plan.resets:
         conn.executemany(SQL.delete_history, [(instance_id,) for instance_id in plan.resets])
@@ -402,8 +410,8 @@ def complete_and_claim(conn: sqlite3.Connection, results: Sequence[base.Activity
     if not valid:
         return applied, []
     allowed = base.ANY_VERSION if versions is None else versions.params()
-    owners = encode_ids(list({r.message.instance_id: None for r in valid}))
-    claimed = _fetch_rows(conn, ClaimedInstance, SQL.claim_by_id,
+    sql, owners = by_ids(list({r.message.instance_id: None for r in valid}))
+    claimed = _fetch_rows(conn, ClaimedInstance, sql.claim_by_id,
                           (worker_id, now + lease_us, now, owners, *allowed))
     items = _work_items(conn, claimed, now) if claimed else {}
     delivered: list[base.ActivityResult] = []
@@ -422,7 +430,8 @@ def _valid_results(conn: sqlite3.Connection, results: Sequence[base.ActivityResu
                    ) -> tuple[list[bool], list[base.ActivityResult]]:
     """Per result, whether its task is still leased by its token; and those results
     (the same result twice in a batch counts once)."""
-    tokens = dict(conn.execute(SQL.select_task_tokens, (encode_ids([r.id for r in results]),)))
+    sql, ids = by_ids([r.id for r in results])
+    tokens = dict(conn.execute(sql.select_task_tokens, (ids,)))
     applied: list[bool] = []
     valid: list[base.ActivityResult] = []
     for result in results:
