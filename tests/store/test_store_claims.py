@@ -200,3 +200,38 @@ async def test_a_claim_reads_each_instances_first_messages_up_to_the_cap(
     items = await claim_all(store)  # the rest, and not the message due later
     assert {i: [m.event.name for m in item.messages]  # type: ignore[attr-defined]
             for i, item in items.items()} == {"a": ["a3", "a4"], "b": ["b3", "b4"]}
+
+
+async def test_a_claim_after_an_empty_one_finds_what_another_connection_queued(
+        store: Store, other_store: Store) -> None:
+    await start(store, "a")  # running, its inbox empty: nothing is visible anywhere
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    await other_store.send_message(event_message("a"), operation="x", allowed=set(Status))
+    assert [m.event.name for m in (await claim_one(store, "a")).messages] == ["evt"]
+
+
+async def test_a_message_left_under_a_lease_is_claimable_once_the_step_commits(
+        store: Store) -> None:
+    """A message that arrived during a step, which did not consume it: the empty claims
+    in between saw it (leased), and the commit that releases the lease queues nothing."""
+    await start(store, "a")
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    await store.send_message(event_message("a", "first"), operation="x", allowed=set(Status))
+    item = await claim_one(store, "a")
+    await store.send_message(event_message("a", "second"), operation="x", allowed=set(Status))
+    assert await store.claim_orchestrations("w", 10, LONG) == []  # leased
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    assert await store.commit_steps([step(item)]) == [True]  # consumes "first" only
+    again = await claim_one(store, "a")
+    assert [m.event.name for m in again.messages if isinstance(m.event, EventRaised)] == [
+        "second"]
+
+
+async def test_a_claim_after_an_empty_one_finds_a_timer_fallen_due(
+        store: Store, clock: Clock) -> None:
+    await start(store, "a")
+    await store.send_message(Message("a", EventRaised(name="late"), visible_at=soon(60)),
+                             operation="x", allowed=set(Status))
+    assert await store.claim_orchestrations("w", 10, LONG) == []
+    clock.advance(61)
+    assert [m.event.name for m in (await claim_one(store, "a")).messages] == ["late"]

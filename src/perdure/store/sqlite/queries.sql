@@ -91,11 +91,14 @@ SELECT name FROM functions WHERE kind = 'orchestrator';
 -- (Versions are not checked: where the answer is yes, the claim decides.)
 -- And when the earliest future message falls due (next_wakeup), which is
 -- what a worker whose claim found nothing asks next.
+-- Last, whether any message is visible at all, leased or not: where none is,
+-- nothing becomes claimable until one is queued or falls due.
 SELECT EXISTS (SELECT 1 FROM inbox AS m INDEXED BY inbox_visible
                  JOIN instances AS i ON i.instance_id = m.instance_id
                 WHERE m.visible_at <= ?1 AND i.parked = 0
                   AND (i.lock_token IS NULL OR i.lock_expires < ?1)),
-       (SELECT min(visible_at) FROM inbox WHERE visible_at > ?1);
+       (SELECT min(visible_at) FROM inbox WHERE visible_at > ?1),
+       EXISTS (SELECT 1 FROM inbox INDEXED BY inbox_visible WHERE visible_at <= ?1);
 
 -- name: claim_instances
 -- Lease instances that have a visible message and no live lease: those

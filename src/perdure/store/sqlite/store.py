@@ -67,6 +67,10 @@ STARVED_CHECKPOINT = 1.5 * CHECKPOINT_INTERVAL
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 #: Seconds an empty claim's look answers next_wakeup for (see there).
 IDLE_OUTLOOK_SECONDS = 0.005
+#: Seconds a look that found no visible message answers claims for (see
+#: _QuietHub): well below any lease, so that a lease left to expire (its step's
+#: commit failed) with a message under it is looked for again in time.
+QUIET_SECONDS = 1.0
 #: Bytes a page of a new hub file. A start writes 13 pages to the log (the rows
 #: and an entry in each index): side by side with SQLite's default 4 KB, 2 KB
 #: pages took starts 24–42% faster, releases of waiting instances 10–20% and W1
@@ -144,6 +148,7 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         self._writes = 0  # write transactions so far (for the checkpointer)
         self._work_queued = False  # see _work_added
         self._idle: _IdleLook | None = None  # the last empty claim's look (next_wakeup)
+        self._quiet: _QuietHub | None = None  # no message visible since that look
         self._forget_clock: Callable[[], None] | None = None
 
     # The hub file's (st_dev, st_ino) once connected, and why it is unusable since
@@ -241,7 +246,7 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
             self._watcher = asyncio.create_task(self._watch(), name=f"{self!r} watcher")
         self._checkpointer = asyncio.create_task(self._checkpoint(),
                                                  name=f"{self!r} checkpointer")
-        self._forget_clock = self.clock.on_advance(self._signals.notify_work)
+        self._forget_clock = self.clock.on_advance(self._clock_advanced)
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=busy_timeout, isolation_level=None,
@@ -435,14 +440,10 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         ``PRAGMA data_version`` changes when any other connection commits, and
         costs no I/O to read, so polling it is cheap.
         """
-        def data_version(conn: sqlite3.Connection) -> int:
-            (value,) = conn.execute("PRAGMA data_version").fetchone()
-            return cast(int, value)
-
         last: int | None = None
         while True:
             try:
-                version: int | None = await self._read(data_version)
+                version: int | None = await self._read(ops.data_version)
             except sqlite3.Error:  # e.g. a busy file; the next poll retries
                 logger.warning("polling %s failed", self.url, exc_info=True)
                 version = last
@@ -546,10 +547,16 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         # queued claimable work makes the look needless.
         if self._work_queued:
             self._work_queued = False
+        elif self._still_quiet(now):
+            return []
         else:
+            before = ops.data_version(self._inline) if self._inline is not None else None
             outlook = await self._read(ops.claim_outlook, now)
             if not outlook.claimable:
-                self._idle = _IdleLook(outlook.next_due, self._writes, time.monotonic())
+                read_at = time.monotonic()
+                self._idle = _IdleLook(outlook.next_due, self._writes, read_at)
+                if not outlook.visible and before is not None:
+                    self._quiet = _QuietHub(before, outlook.next_due, read_at)
                 return []
         return await self._lease_write(ops.claim_orchestrations, worker_id, limit,
                                        seconds_to_us(lease_seconds), now,
@@ -575,9 +582,11 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
             self._signals.notify("activity")
         # Applied steps release leases: messages that arrived meanwhile become
         # claimable (if any did: the claim's look finds out).
-        if outcome.messages_added or any(outcome.applied):
+        if outcome.messages_added:
             self._work_added(bool(outcome.starts) or any(
                 visible is None or visible <= now for _, _, visible, _ in outcome.messages))
+        elif any(outcome.applied):
+            self._signals.notify("orchestration")
         if outcome.changed:
             self._signals.notify_instances(outcome.changed)
         return outcome.applied, taken
@@ -652,11 +661,48 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         return None if value is None else from_us(value)
 
     def _work_added(self, claimable: bool = True) -> None:
-        """A write here queued messages (``claimable``: visible now): wake the
-        workers, and if a claim can take them at once, let it skip its look."""
+        """A write here queued messages (``claimable``: visible now) or gave a lease up
+        on some: wake the workers, and if a claim can take them at once, let it skip
+        its look."""
         self._work_queued = self._work_queued or claimable
+        self._quiet = None
         self._signals.notify("orchestration")
 
+    def _clock_advanced(self) -> None:
+        """Leases may have expired and timers fallen due at once (a test's clock)."""
+        self._quiet = None
+        self._signals.notify_work()
+
+    def _still_quiet(self, now: int) -> bool:
+        """Whether the last look that found no visible message still answers a claim:
+        since it, nothing was queued or released here, no other connection committed,
+        no timer fell due, and little time passed. A start handed over to a worker
+        here keeps it (that worker's step consumes the message, or gives it up)."""
+        quiet = self._quiet
+        if quiet is None or self._inline is None:
+            return False
+        if time.monotonic() - quiet.read_at >= QUIET_SECONDS \
+                or (quiet.next_due is not None and now >= quiet.next_due) \
+                or ops.data_version(self._inline) != quiet.data_version:
+            self._quiet = None
+            return False
+        # What the worker asks next: the same look's answer.
+        self._idle = _IdleLook(quiet.next_due, self._writes, time.monotonic())
+        return True
+
+
+
+class _QuietHub(NamedTuple):
+    """A claim's look that found no message visible at all, leased or not: until a
+    message is queued (here, or by another connection) or falls due, no claim can
+    find work (see ``SqliteStore._still_quiet``)."""
+
+    #: ``PRAGMA data_version`` of the loop's connection, read before the look.
+    data_version: int
+    #: The earliest future ``visible_at`` then.
+    next_due: int | None
+    #: ``time.monotonic()`` then.
+    read_at: float
 
 
 class _IdleLook(NamedTuple):

@@ -282,12 +282,20 @@ class ClaimOutlook(NamedTuple):
     claimable: bool
     #: The earliest future ``visible_at`` in any inbox (:func:`next_wakeup`).
     next_due: int | None
+    #: Some message is visible, leased or not.
+    visible: bool
 
 
 def claim_outlook(conn: sqlite3.Connection, now: int) -> ClaimOutlook:
     """Whether anything is claimable ``now``, and the next wake-up after it (a read)."""
-    exists, next_due = conn.execute(SQL.claim_outlook, (now,)).fetchone()
-    return ClaimOutlook(bool(exists), next_due)
+    exists, next_due, visible = conn.execute(SQL.claim_outlook, (now,)).fetchone()
+    return ClaimOutlook(bool(exists), next_due, bool(visible))
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """``PRAGMA data_version``: it changes when another connection commits (no I/O)."""
+    (value,) = conn.execute("PRAGMA data_version").fetchone()
+    return cast(int, value)
 
 
 def claim_orchestrations(conn: sqlite3.Connection, worker_id: str, limit: int, lease_us: int,
