@@ -691,7 +691,6 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         return True
 
 
-
 class _QuietHub(NamedTuple):
     """A claim's look that found no message visible at all, leased or not: until a
     message is queued (here, or by another connection) or falls due, no claim can
