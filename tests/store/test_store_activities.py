@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from perdure.core.history import FailureDetails, TaskCompleted, TaskFailed
+from datetime import timedelta
+
+from perdure.core.history import FailureDetails, OrchestratorStarted, TaskCompleted, TaskFailed
 from perdure.core.status import OrchestrationRuntimeStatus as Status
-from perdure.store.base import ActivityResult, ActivityTask, ActivityWorkItem, Message, Store
+from perdure.store.base import (
+    ActivityResult,
+    ActivityTask,
+    ActivityWorkItem,
+    Message,
+    StepCommit,
+    Store,
+    UnclaimedStep,
+)
 from perdure.store.clock import Clock
 
 from .helpers import LONG, SHORT, claim_all, claim_one, event_message, new, start, step
@@ -224,3 +234,57 @@ async def test_a_handed_over_result_whose_step_never_commits_runs_again(
     assert await store.complete_activities([done]) == [True]
     (item,) = (await claim_all(store, worker="w2")).values()
     assert [m.event for m in item.messages] == [done.message.event]
+
+
+def unclaimed(store_result: ActivityResult, execution_id: str, history_len: int,
+              **kwargs: object) -> UnclaimedStep:
+    """The next step of an instance, run without a claim on ``store_result``."""
+    commit = StepCommit(store_result.message.instance_id, "", Status.Running,
+                        consumed=[-store_result.id],
+                        history=[OrchestratorStarted(), store_result.message.event],
+                        **kwargs)  # type: ignore[arg-type]
+    return UnclaimedStep(commit, execution_id, history_len, [store_result])
+
+
+async def test_a_step_run_without_a_claim_applies_only_where_a_claim_would_have_let_it(
+        store: Store, clock: Clock) -> None:
+    """commit_unclaimed_steps: the step applies only on the instance as it ran on it
+    (unleased, its execution and history length, nothing visible in its inbox) and
+    with its results' tasks still under their leases; otherwise nothing changes."""
+    ids = ("fits", "late", "other_run", "stale", "busy", "held")
+    executions = {iid: await schedule(store, 1, iid) for iid in ids}
+    works = {w.task.instance_id: w for w in await store.claim_activities("w1", 10, LONG)}
+    lengths = {iid: (await store.get_instance(iid)).history_len for iid in ids}
+    await store.send_message(event_message("held"), operation="raise event",
+                             allowed=set(Status))
+    held = await claim_one(store, "held")
+    await store.send_message(event_message("busy"), operation="raise event",
+                             allowed=set(Status))
+    later = clock.now() + timedelta(seconds=60)  # a timer not due yet blocks nothing
+    await store.send_message(event_message("fits", visible_at=later), operation="timer",
+                             allowed=set(Status))
+    results = {iid: result(works[iid]) for iid in ids}
+    steps = {iid: unclaimed(results[iid], executions[iid], lengths[iid]) for iid in ids}
+    steps["late"].history_len += 1
+    steps["other_run"].execution_id = "another"
+    stale = ActivityResult(works["stale"].id, "not-the-token", results["stale"].message)
+    steps["stale"] = unclaimed(stale, executions["stale"], lengths["stale"])
+    task = ActivityTask("fits", executions["fits"], 1, "act1", '"1"')
+    steps["fits"].commit.activities.append(task)
+    applied, leased = await store.commit_unclaimed_steps(
+        [steps[iid] for iid in ids], "w1", 5, LONG)
+    if not store.commits_unclaimed_steps:
+        assert (applied, leased) == ([False] * len(ids), [])
+    else:
+        assert applied == [True, False, False, False, False, False]
+        assert [(w.task, w.attempts) for w in leased] == [(task, 1)]
+        history = await store.get_history("fits")
+        assert history[-1] == results["fits"].message.event
+        fits = await store.get_instance("fits")
+        assert fits.history_len == lengths["fits"] + 2
+        assert await store.complete_activities([results["fits"]]) == [False]  # done
+    for iid in ids[1:]:  # those that did not apply changed nothing
+        assert (await store.get_instance(iid)).history_len == lengths[iid]
+    assert await store.complete_activities([results[iid] for iid in ids[1:]]) == \
+        [True] * (len(ids) - 1)
+    assert await store.commit_steps([step(held)]) == [True]  # its lease held throughout

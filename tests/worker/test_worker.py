@@ -118,6 +118,8 @@ class SlowHandOver(SlowClaims):
     """A store whose hand-over of activity results returns late (SQLite's leases the
     instances before the caller hears of it)."""
 
+    commits_unclaimed_steps = False  # every result is handed over by a claim
+
     async def claim_orchestrations(self, *args: object, **kwargs: object,
                                    ) -> list[OrchestrationWorkItem]:
         return await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
@@ -317,16 +319,20 @@ async def test_a_commit_that_fails_does_not_leave_an_advanced_executor_behind(hu
     be reused: the retried step must schedule the activity again."""
     hub = await hub_factory(app)
     store = hub.store
-    real = store.commit_steps_and_claim
     failures = []
 
-    async def fail_once(steps, *args):  # the step that schedules the second activity fails
-        if not failures and any(task.task_id == 1 for step in steps for task in step.activities):
-            failures.append(steps)
-            raise OSError("the database went away")
-        return await real(steps, *args)
+    def failing_once(real):  # the step that schedules the second activity fails
+        async def fail_once(steps, *args):
+            commits = [getattr(step, "commit", step) for step in steps]
+            if not failures and any(task.task_id == 1 for c in commits for task in c.activities):
+                failures.append(steps)
+                raise OSError("the database went away")
+            return await real(steps, *args)
+        return fail_once
 
-    store.commit_steps_and_claim = fail_once  # type: ignore[method-assign]
+    # The step runs on the activity's result without a claim where the store can.
+    store.commit_steps_and_claim = failing_once(store.commit_steps_and_claim)  # type: ignore[method-assign]
+    store.commit_unclaimed_steps = failing_once(store.commit_unclaimed_steps)  # type: ignore[method-assign]
     iid = await hub.client.start_new("hello_sequence")
 
     async def injected() -> bool:
@@ -347,6 +353,7 @@ async def test_a_handed_over_result_whose_step_does_not_commit_goes_to_the_inbox
     was lost), the result is delivered to the inbox instead, not dropped."""
     hub = await hub_factory(app)
     store = hub.store
+    store.commits_unclaimed_steps = False  # type: ignore[misc] - results go by claims
     real = store.commit_steps_and_claim
     dropped: list[StepCommit] = []
 
@@ -467,3 +474,103 @@ async def test_stopping_with_a_start_handed_over_leaves_it_claimable_at_once(hub
     await worker.stop()  # before its loop ran the start
     await hub.restart_worker()  # leases are 30 s: a stranded one would outlast the wait
     assert (await hub.client.wait_for_completion(iid, 5)).runtime_status is S.Completed
+
+
+class CountingHandOvers:
+    """A store that counts the results handed over by claims and the steps applied
+    without one."""
+
+    def __init__(self, store: perdure.Store) -> None:
+        self._store = store
+        self.by_claim = 0
+        self.unclaimed = 0
+        self.claims_paused = False  # claim_orchestrations finds nothing meanwhile
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_orchestrations(self, *args: object, **kwargs: object,
+                                   ) -> list[OrchestrationWorkItem]:
+        if self.claims_paused:
+            return []
+        return await self._store.claim_orchestrations(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def complete_activities_and_claim(self, *args: object, **kwargs: object) -> object:
+        applied, items = await self._store.complete_activities_and_claim(  # type: ignore[attr-defined]
+            *args, **kwargs)
+        self.by_claim += sum(1 for item in items for m in item.messages if m.id < 0)
+        return applied, items
+
+    async def commit_unclaimed_steps(self, *args: object, **kwargs: object) -> object:
+        applied, tasks = await self._store.commit_unclaimed_steps(  # type: ignore[attr-defined]
+            *args, **kwargs)
+        self.unclaimed += sum(applied)
+        return applied, tasks
+
+
+async def counting_worker(hub, app_: perdure.App) -> CountingHandOvers:
+    await hub.worker.stop()
+    counting = CountingHandOvers(hub.store)
+    hub.worker = perdure.Worker(app_, counting, client=hub.client)  # type: ignore[arg-type]
+    await hub.worker.start()
+    return counting
+
+
+async def test_an_activity_result_steps_its_instance_without_a_claim(hub_factory):
+    """The result of an activity this worker ran goes to its instance's next step on the
+    executor the worker kept, committed without claiming the instance first."""
+    hub = await hub_factory(app)
+    counting = await counting_worker(hub, app)
+    iid = await hub.client.start_new("hello_sequence")
+    done = await hub.client.wait_for_completion(iid, 10)
+    assert done.output == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    if hub.store.commits_unclaimed_steps:
+        assert (counting.unclaimed, counting.by_claim) == (3, 0)
+    else:
+        assert counting.unclaimed == 0
+
+
+gated = perdure.App()
+_gate = threading.Event()
+_in_gate = threading.Event()
+
+
+@gated.activity
+def wait_at_gate(value: str) -> str:
+    _in_gate.set()
+    _gate.wait(10)
+    return value
+
+
+@gated.orchestrator
+def gate_then_event(ctx: perdure.OrchestrationContext):
+    first = yield ctx.call_activity("wait_at_gate", "through")
+    second = yield ctx.wait_for_external_event("go")
+    return [first, second]
+
+
+async def test_a_message_that_arrived_during_the_activity_makes_its_result_go_by_a_claim(
+        hub_factory):
+    """A step without a claim would leave the instance's inbox for later: it does not
+    apply, and the result goes by a claim that takes the message too, in one step."""
+    _gate.clear()
+    _in_gate.clear()
+    hub = await hub_factory(gated)
+    counting = await counting_worker(hub, gated)
+    iid = await hub.client.start_new("gate_then_event")
+
+    async def in_gate() -> bool:
+        return _in_gate.is_set()
+    await eventually(in_gate)
+    counting.claims_paused = True  # the event waits in the inbox for the result
+    await hub.client.raise_event(iid, "go", "event")
+    _gate.set()
+    done = await hub.client.wait_for_completion(iid, 10)
+    assert done.output == ["through", "event"]
+    assert counting.unclaimed == 0
+    counting.claims_paused = False
+    history = await hub.store.get_history(iid)
+    kinds = [type(e).__name__ for e in history]
+    # One step took both (the event first: the claim reads the inbox, then the result).
+    assert kinds == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled",
+                     "OrchestratorStarted", "EventRaised", "TaskCompleted", "ExecutionCompleted"]

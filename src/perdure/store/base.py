@@ -190,6 +190,20 @@ class StepCommit:
 
 
 @dataclass(slots=True)
+class UnclaimedStep:
+    """A step a worker ran without claiming its instance (see
+    :meth:`Store.commit_unclaimed_steps`): the executor it kept from the
+    instance's last step here, on the handed-over ``results`` of activities it ran."""
+
+    commit: StepCommit
+    #: The execution and history length the step ran on: those of the last step
+    #: this worker committed for the instance.
+    execution_id: str
+    history_len: int
+    results: list[ActivityResult]
+
+
+@dataclass(slots=True)
 class InstanceQuery:
     """A filter over instances; ``None`` fields do not filter."""
 
@@ -462,6 +476,26 @@ class Store(Protocol):
         tasks these steps create, or any claimable ones): spares the committing
         worker a claim and a wake-up for work it is about to run. A store may
         lease fewer, or none."""
+
+    #: Whether :meth:`commit_unclaimed_steps` can apply steps (``False``: it applies
+    #: none, and a worker hands every result over with a claim instead).
+    commits_unclaimed_steps: bool
+
+    async def commit_unclaimed_steps(
+        self, steps: Sequence[UnclaimedStep], worker_id: str, limit: int, lease_seconds: float,
+    ) -> tuple[list[bool], list[ActivityWorkItem]]:
+        """:meth:`commit_steps_and_claim` for steps run without a claim, each on its
+        results (their tasks are deleted by it, as by a handed-over step).
+
+        A step applies only where a claim would have handed its worker exactly what
+        it ran on: the instance unleased, not parked, at the step's execution and
+        history length, nothing visible in its inbox, and each result's task still
+        leased by that result's token. A step that does not apply changes nothing:
+        its results are still to be completed (by
+        :meth:`complete_activities_and_claim`). One transaction; spares the step
+        of an activity's result a claim of its own. A store whose
+        :attr:`commits_unclaimed_steps` is ``False`` applies none.
+        """
 
     async def park_instance(self, instance_id: str, lock_token: str,
                             failure: FailureDetails) -> bool:

@@ -229,6 +229,16 @@ class Lease(NamedTuple):
     history_len: int
 
 
+class Unclaimed(NamedTuple):
+    """An instance a claim would take with an empty inbox, as a commit of steps run
+    without a claim reads it (see :meth:`~perdure.store.base.Store.commit_unclaimed_steps`)."""
+
+    instance_id: str
+    execution_id: str
+    runtime_status: str
+    history_len: int
+
+
 class ClaimedTask(NamedTuple):
     """An activity task with its new lease, as a claim returns it."""
 

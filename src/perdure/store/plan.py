@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import NewInstance, StepCommit
+from .base import NewInstance, StepCommit, UnclaimedStep
 from .codec import (
     Lease,
     MessageRow,
     TaskRow,
+    Unclaimed,
     encode_event,
     encode_events,
     encode_failure,
@@ -132,8 +133,30 @@ def plan_commit(steps: Sequence[StepCommit],
     return plan
 
 
+def unclaimed_leases(steps: Sequence[UnclaimedStep], instances: Mapping[str, Unclaimed],
+                     tokens: Mapping[int, str]) -> dict[str, Lease]:
+    """The leases under which steps run without a claim apply (see
+    :meth:`~perdure.store.base.Store.commit_unclaimed_steps`), for :func:`plan_commit`.
+
+    ``instances`` holds the steps' instances a claim would take with an empty inbox,
+    ``tokens`` the current lease tokens of their results' tasks. A step whose instance
+    is there, at its execution and history length, and whose results all still hold
+    their tasks gets the lease it would have claimed: its own token.
+    """
+    leases: dict[str, Lease] = {}
+    for step in steps:
+        row = instances.get(step.commit.instance_id)
+        if row is not None and row.execution_id == step.execution_id \
+                and row.history_len == step.history_len \
+                and all(tokens.get(r.id) == r.lock_token for r in step.results):
+            leases[row.instance_id] = Lease(row.instance_id, step.commit.lock_token,
+                                            row.runtime_status, row.history_len)
+    return leases
+
+
 def _target(new: NewInstance) -> str:
     return new.instance_id
 
 
-__all__ = ["CommitPlan", "HistoryRow", "StepUpdate", "TaskLease", "plan_commit", "task_lease"]
+__all__ = ["CommitPlan", "HistoryRow", "StepUpdate", "TaskLease", "plan_commit", "task_lease",
+           "unclaimed_leases"]

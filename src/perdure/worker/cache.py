@@ -28,10 +28,12 @@ from __future__ import annotations
 import gc
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from ..core.executor import OrchestrationExecutor
 from ..core.history import HistoryEvent
+from ..core.status import OrchestrationRuntimeStatus
+from ..store.base import InstanceRecord
 
 #: What keeping one more executor costs the process (bytes): tracemalloc counts
 #: about 4 KB for a small orchestration's executor and generator, the process's
@@ -81,6 +83,13 @@ class CachedExecutor:
     execution_id: str
     history_len: int  # of the committed history the executor matches; STEPPING: none yet
     size: int = EXECUTOR_BYTES  # estimated bytes
+    #: The instance as its last committed step left it (``None`` while stepping).
+    instance: InstanceRecord | None = None
+
+    def current_instance(self) -> InstanceRecord | None:
+        """The instance as this executor's last committed step left it; ``None``
+        while a step is in flight."""
+        return None if self.history_len == STEPPING else self.instance
 
 
 class ExecutorCache:
@@ -114,16 +123,21 @@ class ExecutorCache:
         self._entries[instance_id] = CachedExecutor(executor, execution_id, STEPPING, size)
         self.size += size
 
-    def committed(self, instance_id: str, history_len: int,
-                  events: Iterable[HistoryEvent]) -> None:
+    def committed(self, instance_id: str, history_len: int, events: Iterable[HistoryEvent],
+                  ran_on: InstanceRecord | None = None,
+                  status: OrchestrationRuntimeStatus | None = None) -> None:
         """The step of ``instance_id`` committed, adding ``events`` to its history:
         the entry is current again, heavier by what they carried; then the least
-        recently stepped entries go until the budget holds."""
+        recently stepped entries go until the budget holds. With ``ran_on`` (the
+        instance the step ran on) and the ``status`` it left, the entry keeps the
+        instance as the step left it, for a next step run without a claim."""
         entry = self._entries.get(instance_id)
         if entry is None:
             return
         grown = payload_bytes(events)
         entry.history_len = history_len
+        entry.instance = None if ran_on is None or status is None else \
+            replace(ran_on, runtime_status=status, history_len=history_len)
         entry.size += grown
         self.size += grown
         self._entries.move_to_end(instance_id)

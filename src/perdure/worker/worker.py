@@ -48,10 +48,12 @@ from ..observe.tracing import SpanRecord
 from ..store.base import (
     ActivityResult,
     ActivityWorkItem,
+    InboxMessage,
     Message,
     NewInstance,
     OrchestrationWorkItem,
     Store,
+    UnclaimedStep,
     handed_over_tasks,
 )
 from .activity import (
@@ -74,6 +76,10 @@ from .versioning import Versioning
 from .watchdog import StepTimeout, StepWatchdog
 
 log = logging.getLogger(__name__)
+
+#: The lock token of a work item this worker did not claim (no lease has it): its
+#: step commits through :meth:`~perdure.store.base.Store.commit_unclaimed_steps`.
+UNCLAIMED = ""
 
 ClientFactory = Callable[[Store, App], ActivityClient]
 """Builds the client a worker hands its activities, from the worker's store and app."""
@@ -171,6 +177,10 @@ class Worker:
         self._tasks_queued = False
         # Results handed over to steps of this worker, by task id, until they commit.
         self._handed: dict[int, ActivityResult] = {}
+        # Tasks on their first attempt whose results may step without a claim.
+        self._first_runs: set[int] = set()
+        # Instances with a step of this worker in flight: one at a time each.
+        self._in_flight: set[str] = set()
         self._handover_idle = asyncio.Event()  # no step of handed-over results in flight
         self._handover_idle.set()
         self._results_ready = asyncio.Event()
@@ -367,9 +377,29 @@ class Worker:
             return None
         return self.options.lease_seconds
 
-    async def _run_batch(self, items: list[OrchestrationWorkItem]) -> None:
+    async def _run_batch(self, items: list[OrchestrationWorkItem], claimed: bool = True) -> None:
         """Step every claimed instance, commit the steps in one transaction, start the
-        activities they scheduled; hand the results any failed to consume back."""
+        activities they scheduled; hand the results any failed to consume back.
+
+        ``claimed=False``: the items are unclaimed next steps of instances this
+        worker stepped last, on handed-over results (see :meth:`_unclaimed_items`),
+        committed by :meth:`~perdure.store.base.Store.commit_unclaimed_steps`."""
+        busy = [item for item in items if item.instance.instance_id in self._in_flight]
+        if busy:  # a step of this worker is in flight for them: after it, by a claim
+            items = [item for item in items if item.instance.instance_id not in self._in_flight]
+            for item in busy:
+                if claimed:
+                    await self.store.release_orchestration(item.instance.instance_id,
+                                                           item.lock_token)
+            self._redeliver(busy)
+        stepping = [item.instance.instance_id for item in items]
+        self._in_flight.update(stepping)
+        try:
+            await self._step_batch(items, claimed)
+        finally:
+            self._in_flight.difference_update(stepping)
+
+    async def _step_batch(self, items: list[OrchestrationWorkItem], claimed: bool) -> None:
         now = self.store.clock.now()
         histories = await self._histories_to_replay(items)
         steps: list[tuple[OrchestrationWorkItem, StepOutcome]] = []
@@ -388,8 +418,9 @@ class Worker:
                                            orchestrator=inst.name))
                 self._cache.pop(item.instance.instance_id)
                 unconsumed.append(item)
-                await self.store.release_orchestration(item.instance.instance_id,
-                                                       item.lock_token)
+                if claimed:
+                    await self.store.release_orchestration(item.instance.instance_id,
+                                                           item.lock_token)
             else:
                 if outcome is None:  # parked, nothing to commit
                     unconsumed.append(item)
@@ -402,18 +433,28 @@ class Worker:
         # same transaction, up to its free slots, and start at once.
         free = 0 if self._stopping else self._free_slots()
         began = time.perf_counter()
-        applied, tasks = await self.store.commit_steps_and_claim(
-            [o.commit for _, o in steps], self.worker_id, free, self.options.lease_seconds)
+        if claimed:
+            applied, tasks = await self.store.commit_steps_and_claim(
+                [o.commit for _, o in steps], self.worker_id, free, self.options.lease_seconds)
+        else:
+            applied, tasks = await self.store.commit_unclaimed_steps(
+                [UnclaimedStep(o.commit, item.instance.execution_id, item.instance.history_len,
+                               [self._handed[task_id] for task_id in handed_over_tasks([item])])
+                 for item, o in steps], self.worker_id, free, self.options.lease_seconds)
         self.metrics.commit_seconds.observe(time.perf_counter() - began)
         scheduled = sum(len(o.commit.activities) for (_, o), ok in zip(steps, applied, strict=True)
                         if ok)
         if scheduled > len(tasks):  # some wait for a slot: open no new instances meanwhile
             self._tasks_queued = True
         for (item, outcome), ok in zip(steps, applied, strict=True):
-            self._remember(outcome, ok)
+            self._remember(item, outcome, ok)
             if not ok:
                 unconsumed.append(item)
         count_steps(self.metrics, steps, applied, now)
+        if not claimed and self._runs:  # their results were delivered by these commits
+            done = [self._handed[task_id] for (item, _), ok in zip(steps, applied, strict=True)
+                    if ok for task_id in handed_over_tasks([item])]
+            self._write_activity_spans(done, [True] * len(done))
         if tracer is not None:
             _write(tracer, [s for plan, ok in zip(spans, applied, strict=True) if ok
                             for s in plan])
@@ -441,13 +482,14 @@ class Worker:
                         item.instance.instance_id, exc_info=True)
             return []
 
-    def _remember(self, outcome: StepOutcome, applied: bool) -> None:
+    def _remember(self, item: OrchestrationWorkItem, outcome: StepOutcome, applied: bool) -> None:
         instance_id = outcome.commit.instance_id
         # A finished (or continued-as-new) instance's executor goes at once.
         if not applied or not outcome.keep_executor:
             self._cache.pop(instance_id)
             return
-        self._cache.committed(instance_id, outcome.history_len, outcome.commit.history)
+        self._cache.committed(instance_id, outcome.history_len, outcome.commit.history,
+                              item.instance, outcome.commit.runtime_status)
 
     def _cached_executor(self, item: OrchestrationWorkItem) -> OrchestrationExecutor | None:
         """The executor kept from this instance's last step here, if it is still current."""
@@ -706,6 +748,8 @@ class Worker:
         if self._closed:  # after the last flush: the lease expires, another worker reruns it
             self._runs.pop(item.id, None)
             return
+        if item.attempts == 1 and not is_entity_id(item.task.instance_id):
+            self._first_runs.add(item.id)
         self._results.append(ActivityResult(item.id, item.lock_token, Message(
             item.task.instance_id, event, item.task.execution_id)))
         self._results_ready.set()
@@ -735,6 +779,7 @@ class Worker:
         # While running, the results of instances the store can lease here go
         # straight to their next steps: no inbox row, no claim, no wake-up.
         if self._stopping:
+            self._first_runs.difference_update(result.id for result in results)
             await self._deliver(results, hand_over=False)
             return
         self._handover_idle.clear()  # stop() waits: the leases taken here must be used
@@ -763,19 +808,64 @@ class Worker:
         return items
 
     async def _hand_over(self, results: list[ActivityResult]) -> None:
-        """Deliver ``results`` and run the steps of the instances they were handed to."""
-        items = await self._deliver(results, hand_over=True)
-        if not items:
-            return
+        """Run the next steps of the instances whose executors this worker kept, on
+        their results, without claims; deliver the other results, and run the steps
+        of the instances they were handed to."""
         by_task = {result.id: result for result in results}
+        unclaimed, results = self._unclaimed_items(results)
+        if unclaimed:
+            await self._run_handed(unclaimed, by_task, claimed=False)
+        if results:
+            items = await self._deliver(results, hand_over=True)
+            if items:
+                await self._run_handed(items, by_task, claimed=True)
+
+    async def _run_handed(self, items: list[OrchestrationWorkItem],
+                          by_task: dict[int, ActivityResult], claimed: bool) -> None:
+        """Run the steps of ``items``, which consume results of ``by_task``; results
+        their steps do not consume are flushed again (by :meth:`_redeliver`)."""
         handed = handed_over_tasks(items)
         for task_id in handed:
             self._handed[task_id] = by_task[task_id]
         try:
-            await self._run_batch(items)
+            await self._run_batch(items, claimed)
         finally:
             for task_id in handed:  # consumed by now, or given back by _redeliver
                 self._handed.pop(task_id, None)
+
+    def _unclaimed_items(self, results: list[ActivityResult],
+                         ) -> tuple[list[OrchestrationWorkItem], list[ActivityResult]]:
+        """The results whose instances can step here without a claim, as work items
+        (the executor this worker kept from the instance's last step, the instance as
+        that step left it); and the other results.
+
+        Only results of an activity's first attempt step so: a step that crashed the
+        process is rerun through a claim, which counts the instance's attempts."""
+        first_runs = self._first_runs
+        if not self.store.commits_unclaimed_steps:
+            first_runs.clear()
+            return [], results
+        items: dict[str, OrchestrationWorkItem] = {}
+        rest: list[ActivityResult] = []
+        for result in results:
+            message = result.message
+            instance_id = message.instance_id
+            if result.id in first_runs:
+                first_runs.discard(result.id)
+                item = items.get(instance_id)
+                if item is None:
+                    cached = self._cache.get(instance_id)
+                    instance = None if cached is None or instance_id in self._in_flight \
+                        else cached.current_instance()
+                    if instance is not None and instance.execution_id == message.execution_id:
+                        item = items[instance_id] = OrchestrationWorkItem(
+                            instance, UNCLAIMED, 0, [])
+                if item is not None:
+                    item.messages.append(InboxMessage(-result.id, message.event,
+                                                      message.execution_id))
+                    continue
+            rest.append(result)
+        return list(items.values()), rest
 
     def _write_activity_spans(self, results: list[ActivityResult], delivered: list[bool]) -> None:
         """The spans of the traced activities whose results were just delivered (only those:

@@ -378,6 +378,16 @@ class PostgresStore(HandsOverStarts, WaitsOnSignals):
         starts sub-orchestrations); a retried commit's first leases run once expired."""
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
+    #: Steps run without a claim are not applied here yet: a worker claims instead.
+    commits_unclaimed_steps = False
+
+    async def commit_unclaimed_steps(
+        self, steps: Sequence[base.UnclaimedStep], worker_id: str, limit: int,
+        lease_seconds: float,
+    ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+        """Applies none (see :attr:`commits_unclaimed_steps`)."""
+        return [False] * len(steps), []
+
     async def _commit(self, steps: Sequence[base.StepCommit], lease: TaskLease | None,
                       ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:

@@ -57,6 +57,7 @@ class Queries:
     claim_backlog: str
     select_claimed_messages: str
     select_leases: str
+    select_unclaimed: str
     delete_history: str
     insert_history: str
     update_after_step: str

@@ -168,6 +168,14 @@ SELECT m.id, m.instance_id, m.execution_id, m.event
 SELECT instance_id, lock_token, runtime_status, history_len FROM instances
  WHERE instance_id IN {ids};
 
+-- name: select_unclaimed
+-- The instances of the ids in ?1 a claim would take with nothing in their inboxes
+-- (see commit_unclaimed_steps): no lease, not parked, no message visible at ?2.
+SELECT i.instance_id, i.execution_id, i.runtime_status, i.history_len FROM instances AS i
+ WHERE i.instance_id IN {ids} AND i.lock_token IS NULL AND i.parked = 0
+   AND NOT EXISTS (SELECT 1 FROM inbox AS m
+                    WHERE m.instance_id = i.instance_id AND m.visible_at <= ?2);
+
 -- name: delete_history
 DELETE FROM history WHERE instance_id = ?;
 

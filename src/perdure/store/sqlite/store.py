@@ -37,7 +37,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, now_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import integer_option, seconds_option
-from ..plan import TaskLease, task_lease
+from ..plan import CommitPlan, TaskLease, task_lease
 from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import Signals, WaitsOnSignals
 from ..starts import HandsOverStarts, started_item
@@ -571,12 +571,22 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
     ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
-    async def _commit(self, steps: Sequence[base.StepCommit], lease: TaskLease | None,
-                      ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+    commits_unclaimed_steps = True
+
+    async def commit_unclaimed_steps(
+        self, steps: Sequence[base.UnclaimedStep], worker_id: str, limit: int,
+        lease_seconds: float,
+    ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+        return await self._commit(steps, task_lease(worker_id, limit, lease_seconds),
+                                  ops.commit_unclaimed_steps)
+
+    async def _commit(self, steps: Sequence[Any], lease: TaskLease | None,
+                      transition: Callable[..., tuple[CommitPlan, list[base.ActivityWorkItem]]]
+                      = ops.commit_steps) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:
             return [], []
         now = self.clock.now_us()
-        outcome, taken = await self._write(ops.commit_steps, steps, now, lease)
+        outcome, taken = await self._write(transition, steps, now, lease)
         # A claim that took less than its limit took every claimable task.
         if outcome.tasks_added and (lease is None or len(taken) >= lease[1]):
             self._signals.notify("activity")

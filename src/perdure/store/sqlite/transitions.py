@@ -31,6 +31,7 @@ from ..codec import (
     InstanceRow,
     Lease,
     PageRow,
+    Unclaimed,
     activity_item,
     decode_event,
     decode_events,
@@ -44,7 +45,7 @@ from ..codec import (
     to_us,
 )
 from ..paging import budgeted_page, page_byte_budget, page_of
-from ..plan import CommitPlan, TaskLease, plan_commit
+from ..plan import CommitPlan, TaskLease, plan_commit, unclaimed_leases
 from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
     check_can_purge,
@@ -344,6 +345,30 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
     sql, ids = by_ids([step.instance_id for step in steps])
     leases = {row.instance_id: row for row in _fetch(conn, Lease._make, sql.select_leases, (ids,))}
     plan = plan_commit(steps, leases, now)
+    return plan, _apply(conn, plan, now, lease)
+
+
+def commit_unclaimed_steps(conn: sqlite3.Connection, steps: Sequence[base.UnclaimedStep],
+                           now: int, lease: TaskLease | None = None,
+                           ) -> tuple[CommitPlan, list[base.ActivityWorkItem]]:
+    """:func:`commit_steps` for steps run without a claim: each applies under the
+    lease :func:`~perdure.store.plan.unclaimed_leases` finds it would have claimed."""
+    sql, ids = by_ids([step.commit.instance_id for step in steps])
+    instances = {row.instance_id: row for row in
+                 _fetch(conn, Unclaimed._make, sql.select_unclaimed, (ids, now))}
+    results = [result.id for step in steps for result in step.results]
+    tokens: dict[int, str] = {}
+    if instances and results:
+        sql, task_ids = by_ids(results)
+        tokens = dict(conn.execute(sql.select_task_tokens, (task_ids,)))
+    plan = plan_commit([step.commit for step in steps],
+                       unclaimed_leases(steps, instances, tokens), now)
+    return plan, _apply(conn, plan, now, lease)
+
+
+def _apply(conn: sqlite3.Connection, plan: CommitPlan, now: int,
+           lease: TaskLease | None) -> list[base.ActivityWorkItem]:
+    """Write ``plan``'s rows kind by kind; with ``lease``, claim activity tasks for it."""
     if plan.resets:
         conn.executemany(SQL.delete_history, [(instance_id,) for instance_id in plan.resets])
     if plan.history:
@@ -365,11 +390,10 @@ def commit_steps(conn: sqlite3.Connection, steps: Sequence[base.StepCommit], now
             plan.changed.append(new.instance_id)
     if plan.messages:
         conn.executemany(SQL.insert_message_if_exists, plan.messages)
-    taken: list[base.ActivityWorkItem] = []
-    if lease is not None and plan.tasks:
-        worker_id, limit, lease_us = lease
-        taken = claim_activities(conn, worker_id, limit, lease_us, now)
-    return plan, taken
+    if lease is None or not plan.tasks:
+        return []
+    worker_id, limit, lease_us = lease
+    return claim_activities(conn, worker_id, limit, lease_us, now)
 
 
 def park_instance(conn: sqlite3.Connection, instance_id: str, lock_token: str,
