@@ -171,7 +171,7 @@ async def test_an_unusual_schema_name(opened: list[PostgresStore]) -> None:
 
 _EMPTY_STEP = {name: [] for name in (
     "ids", "tokens", "statuses", "customs", "outputs", "failures", "added", "h_ids", "h_events",
-    "c_ids", "c_msgs", "t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
+    "c_ids", "c_msgs", "f_ids", "f_tasks", "t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
     "t_traces", "m_senders", "m_ids", "m_execs", "m_visible", "m_events")}
 
 
@@ -202,6 +202,8 @@ async def test_hot_statements_are_planned_on_indexes_even_over_empty_tables(
             "ids": [1], "tokens": ["t"], "instances": ["i"], "execs": ["e"], "events": ["{}"]}),
         "commit_steps": (q.commit_steps, {**_EMPTY_STEP, "worker": "w", "lease_count": 10,
                                           "lease": 1}),
+        "lock_unclaimed": (q.lock_unclaimed, (["i"],)),
+        "lock_task_tokens": (q.lock_task_tokens, ([1],)),
     }
     async with store._connection() as conn:  # set up as every pooled connection is
         mogrifier = psycopg.AsyncClientCursor(conn)

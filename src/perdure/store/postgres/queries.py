@@ -66,6 +66,8 @@ class Queries:
     claim_orchestrations: str
     claimed_messages: str
     lock_leases: str
+    lock_unclaimed: str
+    lock_task_tokens: str
     delete_history: str
     insert_history: str
     update_after_step: str

@@ -225,6 +225,21 @@ SELECT c.instance_id, msg.ids, msg.execs, msg.events
 SELECT instance_id, lock_token, runtime_status, history_len FROM {s}.instances
  WHERE instance_id = ANY(%b::text[]) ORDER BY instance_id FOR NO KEY UPDATE;
 
+-- name: lock_unclaimed
+-- The instances of the ids a claim would take with nothing in their inboxes
+-- (see commit_unclaimed_steps), locked until the commit: no lease, not
+-- parked, no message visible now. In id order, as lock_leases.
+SELECT i.instance_id, i.execution_id, i.runtime_status, i.history_len
+  FROM {s}.instances AS i
+ WHERE i.instance_id = ANY(%b::text[]) AND i.lock_token IS NULL AND NOT i.parked
+   AND NOT EXISTS (SELECT 1 FROM {s}.inbox AS m
+                    WHERE m.instance_id = i.instance_id AND m.visible_at <= {now})
+ ORDER BY i.instance_id FOR NO KEY UPDATE OF i;
+
+-- name: lock_task_tokens
+-- The lease tokens of the tasks of these ids, locked until the commit.
+SELECT id, lock_token FROM {s}.tasks WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE;
+
 -- name: delete_history
 DELETE FROM {s}.history WHERE instance_id = ANY(%b::text[]);
 
@@ -266,7 +281,9 @@ SELECT t.instance_id, t.execution_id, t.task_id, t.name, t.input, {now}, {now}, 
 -- The committing worker may take the tasks it creates (as a claim would),
 -- sparing it a claim and a wake-up for work it is about to run.
 -- History resets need their deletes to go first: batches with a reset (or
--- a sub-orchestration start) use the multi-statement path.
+-- a sub-orchestration start) use the multi-statement path. A NULL token is a
+-- step run without a claim, whose instance lock_unclaimed has just locked
+-- unleased in this transaction.
 WITH r AS (
     SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::text[], %(statuses)b::text[],
                          %(customs)b::text[], %(outputs)b::text[], %(failures)b::text[],
@@ -278,7 +295,7 @@ WITH r AS (
            failure = r.failure, updated_at = {now}, history_len = o.history_len + r.added,
            attempts = 0, lock_token = NULL, lock_expires = NULL
       FROM r JOIN {s}.instances AS o ON o.instance_id = r.instance_id
-     WHERE i.instance_id = r.instance_id AND i.lock_token = r.token
+     WHERE i.instance_id = r.instance_id AND i.lock_token IS NOT DISTINCT FROM r.token
     RETURNING i.instance_id, o.history_len, o.runtime_status
 ), hist AS (
     INSERT INTO {s}.history (instance_id, seq, events)
@@ -289,6 +306,11 @@ WITH r AS (
     DELETE FROM {s}.inbox AS m
      USING updated AS u, unnest(%(c_ids)b::text[], %(c_msgs)b::bigint[]) AS c(instance_id, id)
      WHERE u.instance_id = c.instance_id AND m.id = c.id AND m.instance_id = c.instance_id
+), finished AS (
+    -- The tasks of the activity results the steps consumed (steps run without a claim).
+    DELETE FROM {s}.tasks AS t
+     USING updated AS u, unnest(%(f_ids)b::text[], %(f_tasks)b::bigint[]) AS f(instance_id, id)
+     WHERE u.instance_id = f.instance_id AND t.id = f.id
 ), tasks AS (
     -- The first `lease_count` tasks go out leased to the committing worker.
     INSERT INTO {s}.tasks (instance_id, execution_id, task_id, name, input, created_at,

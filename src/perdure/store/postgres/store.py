@@ -65,7 +65,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..codec import from_us, seconds_to_us, to_us
 from ..migrate import Migration, apply_migrations, load_migrations
 from ..options import integer_option, seconds_option
-from ..plan import TaskLease, task_lease
+from ..plan import CommitPlan, TaskLease, task_lease
 from ..rules import check_count_bound, check_query, purge_in_batches
 from ..signals import WaitsOnSignals
 from ..starts import HandsOverStarts
@@ -378,21 +378,23 @@ class PostgresStore(HandsOverStarts, WaitsOnSignals):
         starts sub-orchestrations); a retried commit's first leases run once expired."""
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds))
 
-    #: Steps run without a claim are not applied here yet: a worker claims instead.
-    commits_unclaimed_steps = False
+    commits_unclaimed_steps = True
 
     async def commit_unclaimed_steps(
         self, steps: Sequence[base.UnclaimedStep], worker_id: str, limit: int,
         lease_seconds: float,
     ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
-        """Applies none (see :attr:`commits_unclaimed_steps`)."""
-        return [False] * len(steps), []
+        """Steps that reset a history or start instances do not apply (by a claim, then)."""
+        return await self._commit(steps, task_lease(worker_id, limit, lease_seconds),
+                                  ops.commit_unclaimed_steps)
 
-    async def _commit(self, steps: Sequence[base.StepCommit], lease: TaskLease | None,
-                      ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+    async def _commit(self, steps: Sequence[Any], lease: TaskLease | None,
+                      transition: Callable[..., Awaitable[tuple[CommitPlan,
+                                                                list[base.ActivityWorkItem]]]]
+                      = ops.commit_steps) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         if not steps:
             return [], []
-        plan, taken = await self._run(ops.commit_steps, steps, lease)
+        plan, taken = await self._run(transition, steps, lease)
         self._wakeups.committed(plan.changed, len(plan.tasks) - len(taken),
                                 plan.messages_added, any(plan.applied))
         return plan.applied, taken

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, errors
+from psycopg.rows import args_row
 from psycopg_pool import PoolTimeout
 
 from ...core.errors import (
@@ -45,6 +46,7 @@ from ..codec import (
     InstanceRow,
     Lease,
     PageRow,
+    Unclaimed,
     activity_item,
     decode_event,
     decode_events,
@@ -59,7 +61,7 @@ from ..codec import (
     to_us,
 )
 from ..paging import budgeted_page, page_byte_budget, page_of
-from ..plan import CommitPlan, TaskLease, plan_commit
+from ..plan import CommitPlan, TaskLease, plan_commit, unclaimed_leases
 from ..rules import (
     MAX_MESSAGES_PER_CLAIM,
     TERMINAL_STATUS_VALUES,
@@ -455,7 +457,7 @@ def opened_from_backlog(items: Sequence[OrchestrationWorkItem]) -> int:
 
 
 async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
-                       lease: TaskLease | None = None,
+                       lease: TaskLease | None = None, *, unleased: bool = False,
                        ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
     """Apply every step whose lease holds, as one transaction; with ``lease``
     ``(worker_id, limit, lease_us)``, lease up to ``limit`` of the tasks it
@@ -464,7 +466,8 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
     The common case is one statement (``commit_steps`` in ``queries.sql``). A batch
     that resets a history (continue-as-new, rewind) or starts
     sub-orchestrations takes :func:`commit_steps_locked` instead (which
-    leases nothing).
+    leases nothing). ``unleased``: the steps' instances are unleased, checked and
+    locked by the caller's transaction (:func:`commit_unclaimed_steps`).
     """
     if any(step.start_instances or step.new_execution_id is not None for step in steps):
         return await commit_steps_locked(conn, q, steps), []
@@ -474,19 +477,23 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
     unique = list(firsts.values())
     history = [(step.instance_id, encode_events([encode_event(e) for e in step.history]))
                for step in unique if step.history]
-    consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed]
+    consumed = [(step.instance_id, msg_id) for step in unique for msg_id in step.consumed
+                if msg_id > 0]
+    finished = [(step.instance_id, -msg_id) for step in unique for msg_id in step.consumed
+                if msg_id < 0]  # handed-over results: their tasks
     tasks = [(step.instance_id, task.instance_id, task.execution_id, task.task_id, task.name,
               task.input, task.trace_parent) for step in unique for task in step.activities]
     messages = [(step.instance_id, *message_row(message, None))
                 for step in unique for message in step.messages]
     params: dict[str, Any] = dict(zip(
         ("ids", "tokens", "statuses", "customs", "outputs", "failures", "added"),
-        _columns([(step.instance_id, step.lock_token,
+        _columns([(step.instance_id, None if unleased else step.lock_token,
                    OrchestrationRuntimeStatus(step.runtime_status).value, step.custom_status,
                    step.output, encode_failure(step.failure), len(step.history))
                   for step in unique]), strict=True))
     params.update(_named(("h_ids", "h_events"), history))
     params.update(_named(("c_ids", "c_msgs"), consumed))
+    params.update(_named(("f_ids", "f_tasks"), finished))
     params.update(_named(("t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
                           "t_traces"),
                          tasks))
@@ -518,6 +525,43 @@ async def commit_steps(conn: Conn, q: Queries, steps: Sequence[base.StepCommit],
             plan.changed.append(step.instance_id)
         plan.tasks.extend(task_row(task, None) for task in step.activities)
         plan.messages.extend(message_row(m, None) for m in step.messages)
+    return plan, taken
+
+
+async def commit_unclaimed_steps(conn: Conn, q: Queries, steps: Sequence[base.UnclaimedStep],
+                                 lease: TaskLease | None = None,
+                                 ) -> tuple[CommitPlan, list[ActivityWorkItem]]:
+    """:func:`commit_steps` for steps run without a claim, in one transaction: their
+    instances and their results' tasks are locked and checked first (see
+    :func:`~perdure.store.plan.unclaimed_leases`), then the steps that hold commit
+    as steps of unleased instances (a ``NULL`` token). Steps that reset a history or
+    start instances do not apply (the multi-statement path leases and checks
+    otherwise): their results go by a claim."""
+    simple = [step for step in steps
+              if not step.commit.start_instances and step.commit.new_execution_id is None]
+    holding: dict[str, base.StepCommit] = {}
+    taken: list[ActivityWorkItem] = []
+    async with conn.transaction():
+        if simple:
+            cur = conn.cursor(row_factory=args_row(Unclaimed))
+            await cur.execute(q.lock_unclaimed, ([s.commit.instance_id for s in simple],))
+            instances = {row.instance_id: row for row in await cur.fetchall()}
+            results = [result.id for step in simple for result in step.results]
+            tokens: dict[int, str] = {}
+            if instances and results:
+                cur2 = await conn.execute(q.lock_task_tokens, (results,))
+                tokens = {task_id: token for task_id, token in await cur2.fetchall()}
+            leases = unclaimed_leases(simple, instances, tokens)
+            for step in simple:  # the first step of an instance, as plan_commit takes
+                if step.commit.instance_id in leases:
+                    holding.setdefault(step.commit.instance_id, step.commit)
+        plan = CommitPlan()
+        if holding:
+            plan, taken = await commit_steps(conn, q, list(holding.values()), lease,
+                                             unleased=True)
+    applied = dict(zip(holding, plan.applied, strict=True))
+    plan.applied = [holding.get(step.commit.instance_id) is step.commit
+                    and applied[step.commit.instance_id] for step in steps]
     return plan, taken
 
 
