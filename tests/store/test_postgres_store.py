@@ -171,8 +171,8 @@ async def test_an_unusual_schema_name(opened: list[PostgresStore]) -> None:
 
 _EMPTY_STEP = {name: [] for name in (
     "ids", "tokens", "statuses", "customs", "outputs", "failures", "added", "h_ids", "h_events",
-    "c_ids", "c_msgs", "f_ids", "f_tasks", "t_senders", "t_ids", "t_execs", "t_tasks", "t_names", "t_inputs",
-    "t_traces", "m_senders", "m_ids", "m_execs", "m_visible", "m_events")}
+    "c_ids", "c_msgs", "f_ids", "f_tasks", "t_senders", "t_ids", "t_execs", "t_tasks",
+    "t_names", "t_inputs", "t_traces", "m_senders", "m_ids", "m_execs", "m_visible", "m_events")}
 
 
 def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
