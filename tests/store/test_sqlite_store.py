@@ -14,11 +14,12 @@ import pytest
 from perdure.core.errors import InvalidArgumentError, StoreOpenError, StoreSchemaError
 from perdure.core.status import OrchestrationRuntimeStatus as Status
 from perdure.store import create_store
+from perdure.store.base import ActivityTask
 from perdure.store.migrate import load_migrations
 from perdure.store.sqlite import MIGRATIONS, SqliteStore, parse_sqlite_url
 from perdure.store.sqlite import store as sqlite_module
 
-from .helpers import advance, claim_one, event_message, new, soon, start
+from .helpers import LONG, advance, claim_one, event_message, new, soon, start, step
 
 
 def url_for(path: Path, query: str = "") -> str:
@@ -458,3 +459,22 @@ def test_a_set_of_one_value_is_bound_as_itself() -> None:
     for name in ("select_leases", "select_task_tokens", "claim_by_id"):
         assert "json_each" in getattr(SQL, name) and "json_each" not in getattr(SQL_ONE, name)
     assert "IN (?4)" in SQL_ONE.claim_by_id and "json_each(?4)" in SQL.claim_by_id
+
+
+async def test_a_commit_leases_a_task_that_waited_before_its_own(
+        sqlite_store: SqliteStore) -> None:
+    """A commit's own tasks go in leased only while no other task waits: else its
+    lease takes the oldest claimable tasks first, as a claim would."""
+    store = sqlite_store
+    for iid in ("old", "new"):
+        await store.create_instance(new(iid))
+    old, fresh = (await store.claim_orchestrations("w", 10, LONG))
+    waiting = ActivityTask("old", old.instance.execution_id, 0, "act", None)
+    assert await store.commit_steps([step(old, activities=[waiting])]) == [True]
+    own = ActivityTask("new", fresh.instance.execution_id, 0, "act", None)
+    applied, leased = await store.commit_steps_and_claim([step(fresh, activities=[own])],
+                                                         "w", 1, LONG)
+    assert applied == [True]
+    assert [w.task for w in leased] == [waiting]
+    (rest,) = await store.claim_activities("w2", 10, LONG)
+    assert rest.task == own

@@ -64,6 +64,9 @@ class Queries:
     update_after_new_execution: str
     delete_consumed: str
     insert_task: str
+    insert_leased_task: str
+    any_claimable_task: str
+    last_insert_rowid: str
     park_instance: str
     unpark_instance: str
     unpark_instances: str

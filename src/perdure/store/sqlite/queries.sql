@@ -207,6 +207,19 @@ INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, 
                    trace_parent)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: insert_leased_task
+-- A task leased to worker ?9 (token ?10) by the commit that creates it: its first
+-- attempt, visible again at ?7, when the lease expires.
+INSERT INTO tasks (instance_id, execution_id, task_id, name, input, created_at, visible_at,
+                   trace_parent, locked_by, lock_token, attempts)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
+
+-- name: any_claimable_task
+SELECT EXISTS (SELECT 1 FROM tasks WHERE visible_at <= ?);
+
+-- name: last_insert_rowid
+SELECT last_insert_rowid();
+
 -- name: park_instance
 -- Leave an instance whose code no longer replays it: Running, its messages
 -- kept, the error in failure, unclaimable until unpark_instances.

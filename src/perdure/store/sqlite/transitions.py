@@ -14,6 +14,7 @@ only what SQLite does its own way.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import starmap
@@ -31,6 +32,7 @@ from ..codec import (
     InstanceRow,
     Lease,
     PageRow,
+    TaskRow,
     Unclaimed,
     activity_item,
     decode_event,
@@ -383,17 +385,47 @@ def _apply(conn: sqlite3.Connection, plan: CommitPlan, now: int,
         conn.executemany(SQL.delete_consumed, plan.consumed)
     if plan.finished_tasks:
         conn.executemany(SQL.delete_task, plan.finished_tasks)
+    taken: list[base.ActivityWorkItem] | None = None
     if plan.tasks:
-        conn.executemany(SQL.insert_task, plan.tasks)
+        # While no other task waits for a worker, the claim would take these first:
+        # they go in leased, sparing the claim's update of each.
+        if lease is not None and not conn.execute(SQL.any_claimable_task, (now,)).fetchone()[0]:
+            taken = _insert_leased(conn, plan.tasks, lease, now)
+        else:
+            conn.executemany(SQL.insert_task, plan.tasks)
     for new in plan.starts:  # rare (sub-orchestrations), and each needs its own conflict check
         if create_instance(conn, new, now) is not None:
             plan.changed.append(new.instance_id)
     if plan.messages:
         conn.executemany(SQL.insert_message_if_exists, plan.messages)
+    if taken is not None:
+        return taken
     if lease is None or not plan.tasks:
         return []
     worker_id, limit, lease_us = lease
     return claim_activities(conn, worker_id, limit, lease_us, now)
+
+
+def _insert_leased(conn: sqlite3.Connection, tasks: Sequence[TaskRow], lease: TaskLease,
+                   now: int) -> list[base.ActivityWorkItem]:
+    """Insert ``tasks``, the first ``limit`` of them leased as a claim would lease them
+    (first attempt, a fresh token, visible again when the lease expires); those."""
+    worker_id, limit, lease_us = lease
+    own, rest = tasks[:limit], tasks[limit:]
+    randomness = os.urandom(16 * len(own)).hex()
+    tokens = [randomness[32 * i:32 * (i + 1)] for i in range(len(own))]
+    conn.executemany(SQL.insert_leased_task,
+                     [(*row[:6], now + lease_us, row[7], worker_id, token)
+                      for row, token in zip(own, tokens, strict=True)])
+    # One writer inserting in turn: the ids of an AUTOINCREMENT table run on.
+    (last,) = conn.execute(SQL.last_insert_rowid).fetchone()
+    if rest:
+        conn.executemany(SQL.insert_task, rest)
+    first = last - len(own) + 1
+    return [base.ActivityWorkItem(first + i, token, 1, base.ActivityTask(
+        instance_id, execution_id, task_id, name, input_, trace_parent))
+        for i, ((instance_id, execution_id, task_id, name, input_, _, _, trace_parent), token)
+        in enumerate(zip(own, tokens, strict=True))]
 
 
 def park_instance(conn: sqlite3.Connection, instance_id: str, lock_token: str,
