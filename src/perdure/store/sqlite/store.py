@@ -578,11 +578,14 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         lease_seconds: float,
     ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
         return await self._commit(steps, task_lease(worker_id, limit, lease_seconds),
-                                  ops.commit_unclaimed_steps)
+                                  ops.commit_unclaimed_steps, releases=False)
 
     async def _commit(self, steps: Sequence[Any], lease: TaskLease | None,
                       transition: Callable[..., tuple[CommitPlan, list[base.ActivityWorkItem]]]
-                      = ops.commit_steps) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+                      = ops.commit_steps, releases: bool = True,
+                      ) -> tuple[list[bool], list[base.ActivityWorkItem]]:
+        """Commit ``steps`` by ``transition``; ``releases``: applied steps give up leases
+        (steps run without a claim held none, on instances with nothing visible)."""
         if not steps:
             return [], []
         now = self.clock.now_us()
@@ -595,7 +598,7 @@ class SqliteStore(HandsOverStarts, WaitsOnSignals):
         if outcome.messages_added:
             self._work_added(bool(outcome.starts) or any(
                 visible is None or visible <= now for _, _, visible, _ in outcome.messages))
-        elif any(outcome.applied):
+        elif releases and any(outcome.applied):
             self._signals.notify("orchestration")
         if outcome.changed:
             self._signals.notify_instances(outcome.changed)
