@@ -532,21 +532,9 @@ async def test_an_activity_result_steps_its_instance_without_a_claim(hub_factory
         assert counting.unclaimed == 0
 
 
-gated = perdure.App()
-_gate = threading.Event()
-_in_gate = threading.Event()
-
-
-@gated.activity
-def wait_at_gate(value: str) -> str:
-    _in_gate.set()
-    _gate.wait(10)
-    return value
-
-
-@gated.orchestrator
-def gate_then_event(ctx: perdure.OrchestrationContext):
-    first = yield ctx.call_activity("wait_at_gate", "through")
+@graceful.orchestrator
+def slow_then_event(ctx: perdure.OrchestrationContext):
+    first = yield ctx.call_activity("slow_echo", "through")
     second = yield ctx.wait_for_external_event("go")
     return [first, second]
 
@@ -555,18 +543,15 @@ async def test_a_message_that_arrived_during_the_activity_makes_its_result_go_by
         hub_factory):
     """A step without a claim would leave the instance's inbox for later: it does not
     apply, and the result goes by a claim that takes the message too, in one step."""
-    _gate.clear()
-    _in_gate.clear()
-    hub = await hub_factory(gated)
-    counting = await counting_worker(hub, gated)
-    iid = await hub.client.start_new("gate_then_event")
-
-    async def in_gate() -> bool:
-        return _in_gate.is_set()
-    await eventually(in_gate)
+    _release.clear()
+    _started.clear()
+    hub = await hub_factory(graceful)
+    counting = await counting_worker(hub, graceful)
+    iid = await hub.client.start_new("slow_then_event")
+    await eventually(started)
     counting.claims_paused = True  # the event waits in the inbox for the result
     await hub.client.raise_event(iid, "go", "event")
-    _gate.set()
+    _release.set()
 
     async def declined() -> bool:
         return counting.declined > 0
